@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Helpers shared by the project's scripts: logging, failing with one clear line, printing the real command before
+# running it, and waiting on a condition with a deadline. Source it; it defines functions and settings only.
+
+# Repository root, whatever the caller's working directory.
+ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export ROOT_DIR
+# Git-ignored folder for everything the local stack downloads or writes.
+LOCAL_DIR="${LOCAL_DIR:-$ROOT_DIR/.local}"
+export LOCAL_DIR
+
+# Settings shared by the local stack and the scripts; docker-compose.yml uses the same names and values.
+KAFKA_VERSION_PIN="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT_DIR/stack/kafka/pom.xml")"
+export KAFKA_VERSION_PIN
+KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
+ORDERS_TOPIC="${ORDERS_TOPIC:-food-orders}"
+DLQ_TOPIC="${DLQ_TOPIC:-food-orders.dlq}"
+CONSUMER_GROUP="${CONSUMER_GROUP:-order-processors}"
+PGHOST="${PGHOST:-127.0.0.1}"
+PGPORT="${PGPORT:-5432}"
+POSTGRES_DB="${POSTGRES_DB:-food_orders}"
+POSTGRES_USER="${POSTGRES_USER:-kafka_user}"
+POSTGRES_PASSWORD="${POSTGRES_PASSWORD:-kafka_pass}"
+export KAFKA_BOOTSTRAP ORDERS_TOPIC DLQ_TOPIC CONSUMER_GROUP PGHOST PGPORT POSTGRES_DB POSTGRES_USER POSTGRES_PASSWORD
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Prints a command, shell-quoted, then runs it: users see the real Kafka or psql command behind each step.
+run() {
+  printf '$ %s\n' "$(printf '%q ' "$@")" >&2
+  "$@"
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: runs COMMAND every half second until it succeeds; fails after SECONDS.
+wait_until() {
+  local seconds="$1" what="$2"
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      die "$what not ready after ${seconds}s"
+    fi
+    sleep 0.5
+  done
+}
+
+# require_int NAME VALUE [MIN]: fails unless VALUE is a whole number >= MIN (default 0).
+require_int() {
+  local name="$1" value="$2" min="${3:-0}"
+  [[ "$value" =~ ^[0-9]+$ ]] || die "$name must be a whole number, got '$value'"
+  ((value >= min)) || die "$name must be at least $min, got $value"
+}
+
+database_url() {
+  printf 'postgres://%s:%s@%s:%s/%s' "$POSTGRES_USER" "$POSTGRES_PASSWORD" "$PGHOST" "$PGPORT" "${1:-$POSTGRES_DB}"
+}

@@ -1,1 +1,25 @@
+//! Pieces the producer and the consumer share, so both sides agree on them by construction.
+//!
+//! # Layout
+//! - [`order`]: the order event, its JSON wire format (with a schema version) and its validation.
+//! - [`client_id`]: the `{base}-{hostname}-{uuid8}` client id every Kafka client of this project uses.
+//! - [`kafka`]: bootstrap servers and librdkafka pass-through properties, shared command-line arguments.
+//! - [`partitioner`]: Kafka's default key partitioner (murmur2), to predict where a customer's orders land.
+//! - [`secret`]: a wrapper that keeps passwords out of `Debug` output and logs.
+//! - [`telemetry`]: tracing set-up for the binaries.
 
+pub mod client_id;
+pub mod kafka;
+pub mod order;
+pub mod partitioner;
+pub mod secret;
+pub mod telemetry;
+
+/// Topic the producer writes orders to and the consumer group reads from.
+pub const ORDERS_TOPIC: &str = "food-orders";
+/// Topic that receives every message the consumer can never store.
+pub const DLQ_TOPIC: &str = "food-orders.dlq";
+/// Consumer group of every `order-consumer`.
+pub const CONSUMER_GROUP: &str = "order-processors";
+/// Default Kafka bootstrap servers: the local stack (and the compose stack's host listener).
+pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";

@@ -1,0 +1,134 @@
+//! Kafka connection settings shared by both binaries: bootstrap servers and librdkafka pass-through properties.
+//!
+//! Any librdkafka property can be passed with `--kafka-property KEY=VALUE` (or `KAFKA_PROPERTIES=k=v,k=v`), which
+//! is how SASL and TLS are configured. Values of keys that look secret are never printed.
+
+use std::fmt;
+
+use rdkafka::ClientConfig;
+
+/// One `KEY=VALUE` librdkafka property given on the command line or in `KAFKA_PROPERTIES`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Property {
+    pub key: String,
+    pub value: String,
+}
+
+impl Property {
+    /// Whether the value must stay out of logs (passwords, keys, tokens).
+    pub fn is_secret(&self) -> bool {
+        let key = self.key.to_ascii_lowercase();
+        ["password", "secret", "token", "key.pem", "sasl.jaas"].iter().any(|s| key.contains(s))
+    }
+}
+
+impl fmt::Debug for Property {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_secret() { write!(f, "{}=***", self.key) } else { write!(f, "{}={}", self.key, self.value) }
+    }
+}
+
+/// Parses `KEY=VALUE`; used by clap.
+///
+/// # Errors
+/// When there is no `=` or the key is empty.
+pub fn parse_property(s: &str) -> Result<Property, String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok(Property { key: key.trim().to_owned(), value: value.to_owned() })
+        }
+        _ => Err(format!("expected KEY=VALUE (a librdkafka property), got '{s}'")),
+    }
+}
+
+/// Connection arguments every Kafka client of this project takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated host:port.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = crate::DEFAULT_BOOTSTRAP)]
+    pub bootstrap_servers: String,
+
+    /// Extra librdkafka property KEY=VALUE (SASL, TLS, tuning); repeat the flag, or comma-separate in the variable.
+    #[arg(long = "kafka-property", env = "KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
+    pub properties: Vec<Property>,
+}
+
+/// Properties the pipeline's guarantees rest on: a pass-through value for them is refused, not silently applied.
+pub const PROTECTED: &[&str] = &["enable.auto.commit", "enable.auto.offset.store", "group.id", "enable.idempotence"];
+
+/// A pass-through property that would break the pipeline's guarantees.
+#[derive(Debug, thiserror::Error)]
+#[error("librdkafka property '{0}' is set by the pipeline itself and cannot be overridden")]
+pub struct ProtectedProperty(pub String);
+
+impl KafkaArgs {
+    /// Args for the given servers and no extra properties (tests, benchmarks).
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        Self { bootstrap_servers: bootstrap_servers.into(), properties: Vec::new() }
+    }
+
+    /// A librdkafka configuration with the bootstrap servers, `client.id`, then the pass-through properties.
+    ///
+    /// # Errors
+    /// When a pass-through property is one of [`PROTECTED`].
+    pub fn client_config(&self, client_id: &str) -> Result<ClientConfig, ProtectedProperty> {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers).set("client.id", client_id);
+        self.apply_properties(&mut config)?;
+        Ok(config)
+    }
+
+    /// Applies the pass-through properties on top of `config`.
+    ///
+    /// # Errors
+    /// When a pass-through property is one of [`PROTECTED`].
+    pub fn apply_properties(&self, config: &mut ClientConfig) -> Result<(), ProtectedProperty> {
+        for p in &self.properties {
+            if PROTECTED.contains(&p.key.as_str()) {
+                return Err(ProtectedProperty(p.key.clone()));
+            }
+            config.set(&p.key, &p.value);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn property_parses_key_and_value_with_equals_in_value() {
+        let p = parse_property("sasl.jaas.config=a=b").unwrap();
+        assert_eq!((p.key.as_str(), p.value.as_str()), ("sasl.jaas.config", "a=b"));
+        assert!(parse_property("no-equals").is_err());
+        assert!(parse_property("=value").is_err());
+    }
+
+    #[test]
+    fn secret_values_are_not_printed() {
+        let p = parse_property("sasl.password=hunter2").unwrap();
+        assert_eq!(format!("{p:?}"), "sasl.password=***");
+        let q = parse_property("ssl.key.password=hunter2").unwrap();
+        assert!(!format!("{q:?}").contains("hunter2"));
+        let plain = parse_property("linger.ms=5").unwrap();
+        assert_eq!(format!("{plain:?}"), "linger.ms=5");
+    }
+
+    #[test]
+    fn protected_properties_are_refused() {
+        let mut args = KafkaArgs::new("127.0.0.1:9092");
+        args.properties.push(parse_property("enable.auto.commit=true").unwrap());
+        let err = args.client_config("c").unwrap_err();
+        assert!(err.to_string().contains("enable.auto.commit"));
+    }
+
+    #[test]
+    fn pass_through_properties_reach_the_client_config() {
+        let mut args = KafkaArgs::new("127.0.0.1:9092");
+        args.properties.push(parse_property("security.protocol=SASL_SSL").unwrap());
+        let config = args.client_config("c-1").unwrap();
+        assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(config.get("client.id"), Some("c-1"));
+    }
+}

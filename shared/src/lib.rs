@@ -6,6 +6,7 @@
 //! - [`kafka`]: bootstrap servers and librdkafka pass-through properties, shared command-line arguments.
 //! - [`partitioner`]: Kafka's default key partitioner (murmur2), to predict where a customer's orders land.
 //! - [`secret`]: a wrapper that keeps passwords out of `Debug` output and logs.
+//! - [`shutdown`]: the SIGINT/SIGTERM future the binaries pass to their `run`.
 //! - [`telemetry`]: tracing set-up for the binaries.
 
 pub mod client_id;
@@ -13,6 +14,7 @@ pub mod kafka;
 pub mod order;
 pub mod partitioner;
 pub mod secret;
+pub mod shutdown;
 pub mod telemetry;
 
 /// Topic the producer writes orders to and the consumer group reads from.

@@ -1,0 +1,214 @@
+//! The send loop.
+//!
+//! Sends are pipelined: a record is handed to librdkafka and the loop moves on; librdkafka batches, compresses and
+//! retries (idempotently) in the background and reports every delivery to [`DeliveryCounter`]. The loop only waits
+//! when librdkafka's queue is full or when it is ahead of the requested rate. On shutdown it flushes, so the
+//! summary's `acked` count is exact: every record either was acknowledged by all in-sync replicas or is counted as
+//! failed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use rdkafka::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::message::Message;
+use shared::client_id::client_id;
+use tracing::{error, info, warn};
+
+use crate::ProducerSettings;
+use crate::generator::{EventKind, OrderGenerator};
+
+/// Why the producer could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProducerError {
+    /// A pass-through property tried to override one the producer relies on.
+    #[error(transparent)]
+    Config(#[from] shared::kafka::ProtectedProperty),
+    /// librdkafka refused the configuration (for example an unknown property).
+    #[error("invalid Kafka configuration: {0}")]
+    Client(#[source] KafkaError),
+    /// No broker answered within the connect timeout.
+    #[error("cannot reach Kafka at {servers} within {timeout:?}: is the broker running? (scripts/stack.sh up)")]
+    Unreachable { servers: String, timeout: Duration },
+    /// The topic does not exist and the broker does not create topics on demand.
+    #[error("topic '{0}' does not exist: create it (scripts/stack.sh up, or scripts/kafka.sh kafka-topics --create)")]
+    TopicMissing(String),
+    /// Records were still unacknowledged when the final flush gave up.
+    #[error("{0} records were not acknowledged before the flush timeout")]
+    FlushTimeout(u64),
+}
+
+/// What a run did. `acked` counts records acknowledged by the broker; nothing is counted twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Records handed to librdkafka.
+    pub sent: u64,
+    /// Records acknowledged by the broker (acks=all).
+    pub acked: u64,
+    /// Of `acked`, the new orders (the rest are status updates).
+    pub acked_new_orders: u64,
+    /// Records librdkafka gave up on; each was logged.
+    pub failed: u64,
+    /// Wall time of the run in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// Counts delivery reports; runs on librdkafka's delivery-report thread.
+#[derive(Default)]
+pub struct DeliveryCounter {
+    acked: AtomicU64,
+    acked_new_orders: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ClientContext for DeliveryCounter {
+    fn error(&self, error: KafkaError, reason: &str) {
+        shared::telemetry::log_client_error(&error, reason);
+    }
+}
+
+impl ProducerContext for DeliveryCounter {
+    /// 1 for a new order, 0 for a status update.
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, is_new_order: usize) {
+        match result {
+            Ok(_) => {
+                self.acked.fetch_add(1, Ordering::Relaxed);
+                self.acked_new_orders.fetch_add(is_new_order as u64, Ordering::Relaxed);
+            }
+            Err((error, message)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let key = message.key().map(String::from_utf8_lossy).unwrap_or_default();
+                error!(event = "delivery_failed", %error, key = %key, partition = message.partition(), "order not delivered");
+            }
+        }
+    }
+}
+
+/// Runs the producer until `--count` orders were sent, `--duration` passed, or `shutdown` resolves; then flushes.
+///
+/// # Errors
+/// Bad configuration, an unreachable broker, a missing topic, or records left unacknowledged by the final flush.
+pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>) -> Result<Summary, ProducerError> {
+    let client_id = client_id(&settings.client_id_base);
+    let producer: Arc<ThreadedProducer<DeliveryCounter>> = Arc::new(
+        settings
+            .client_config(&client_id)?
+            .create_with_context(DeliveryCounter::default())
+            .map_err(ProducerError::Client)?,
+    );
+    check_topic(&producer, settings).await?;
+    info!(event = "producer_started", client_id = %client_id, topic = %settings.topic, rate = settings.rate,
+          count = ?settings.count, customers = settings.customers, "producer started");
+
+    let mut generator = OrderGenerator::new(settings.customers, settings.seed, settings.status_updates);
+    let started = Instant::now();
+    let deadline = settings.duration.map(|d| started + d);
+    let interval = (settings.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / settings.rate));
+    let mut next_progress = started + settings.progress_interval;
+    let mut shutdown = std::pin::pin!(shutdown.fuse());
+    let mut sent: u64 = 0;
+    let mut last_progress = (started, 0u64);
+
+    'send: while settings.count.is_none_or(|count| sent < count) {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        if now >= next_progress {
+            progress(&producer, sent, &mut last_progress);
+            next_progress += settings.progress_interval;
+        }
+        if let Some(interval) = interval {
+            let due = started + interval.mul_f64(sent as f64);
+            if due > now {
+                tokio::select! {
+                    _ = &mut shutdown => break 'send,
+                    _ = tokio::time::sleep_until(due.into()) => {}
+                }
+            }
+        } else if sent % 1024 == 0 && (&mut shutdown).now_or_never().is_some() {
+            break;
+        }
+
+        let (kind, event) = generator.next_event();
+        let payload = event.to_json();
+        let mut record = BaseRecord::with_opaque_to(&settings.topic, usize::from(kind == EventKind::NewOrder))
+            .key(event.customer_id.as_bytes())
+            .payload(&payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    tokio::select! {
+                        _ = &mut shutdown => break 'send,
+                        _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                    }
+                }
+                Err((error, _)) => {
+                    producer.context().failed.fetch_add(1, Ordering::Relaxed);
+                    error!(event = "send_failed", %error, order_id = %event.order_id, "order not sent");
+                    break;
+                }
+            }
+        }
+        sent += 1;
+    }
+
+    info!(event = "producer_flushing", in_flight = producer.in_flight_count(), "flushing");
+    let flusher = Arc::clone(&producer);
+    let flushed = tokio::task::spawn_blocking(move || flusher.flush(Duration::from_secs(60))).await;
+    let counter = producer.context();
+    let summary = Summary {
+        sent,
+        acked: counter.acked.load(Ordering::Relaxed),
+        acked_new_orders: counter.acked_new_orders.load(Ordering::Relaxed),
+        failed: counter.failed.load(Ordering::Relaxed),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    };
+    let secs = (summary.elapsed_ms as f64 / 1000.0).max(0.001);
+    info!(event = "producer_summary", sent = summary.sent, acked = summary.acked, acked_new_orders = summary.acked_new_orders,
+          failed = summary.failed, elapsed_s = secs, rate = (summary.acked as f64 / secs).round(), "producer finished");
+    match flushed {
+        Ok(Ok(())) => Ok(summary),
+        _ => {
+            let left = producer.in_flight_count().max(0) as u64;
+            warn!(event = "flush_incomplete", left, "records left unacknowledged");
+            Err(ProducerError::FlushTimeout(left))
+        }
+    }
+}
+
+fn progress(producer: &ThreadedProducer<DeliveryCounter>, sent: u64, last: &mut (Instant, u64)) {
+    let counter = producer.context();
+    let acked = counter.acked.load(Ordering::Relaxed);
+    let secs = last.0.elapsed().as_secs_f64().max(0.001);
+    let rate = ((acked - last.1) as f64 / secs).round();
+    *last = (Instant::now(), acked);
+    info!(event = "producer_progress", rate, sent, acked, failed = counter.failed.load(Ordering::Relaxed),
+          in_flight = producer.in_flight_count(), "progress");
+}
+
+/// Fails fast, with a clear reason, when the broker is unreachable or the topic is missing.
+async fn check_topic(producer: &Arc<ThreadedProducer<DeliveryCounter>>, settings: &ProducerSettings) -> Result<(), ProducerError> {
+    let p = Arc::clone(producer);
+    let topic = settings.topic.clone();
+    let timeout = settings.connect_timeout;
+    let metadata = tokio::task::spawn_blocking(move || p.client().fetch_metadata(Some(&topic), timeout))
+        .await
+        .map_err(|_| ProducerError::Unreachable { servers: settings.kafka.bootstrap_servers.clone(), timeout })?;
+    let metadata = metadata.map_err(|error| match error {
+        KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition) => ProducerError::TopicMissing(settings.topic.clone()),
+        _ => ProducerError::Unreachable { servers: settings.kafka.bootstrap_servers.clone(), timeout },
+    })?;
+    match metadata.topics().iter().find(|t| t.name() == settings.topic) {
+        Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
+        _ => Err(ProducerError::TopicMissing(settings.topic.clone())),
+    }
+}

@@ -1,1 +1,24 @@
+//! `order-consumer`: a member of consumer group `order-processors` that upserts food orders into Postgres.
+//!
+//! # Layout
+//! The modules follow the data: Kafka → decode → batch → Postgres → commit.
+//! - [`config`]: every option, as a flag and an environment variable, and the librdkafka properties they become.
+//! - [`source`]: the Kafka consumer, and the rebalance callbacks that log assignments and commit on revocation.
+//! - [`decode`]: a Kafka message becomes an order or a poison message with a classified reason.
+//! - [`batch`]: messages collected up to `BATCH_SIZE` or `BATCH_TIMEOUT_MS`, deduplicated by `order_id`.
+//! - [`store`]: one multi-row upsert per batch; database errors sorted into transient and rejected.
+//! - [`dead_letter`]: poison messages go to `food-orders.dlq` with headers saying where they came from and why.
+//! - [`offsets`]: **the commit rule**: which offsets may be committed, and when.
+//! - [`pipeline`]: the loop that ties them together, with retry, pause and shutdown.
 
+pub mod batch;
+pub mod config;
+pub mod dead_letter;
+pub mod decode;
+pub mod offsets;
+pub mod pipeline;
+pub mod source;
+pub mod store;
+
+pub use config::ConsumerSettings;
+pub use pipeline::{ConsumerError, run};

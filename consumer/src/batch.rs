@@ -1,0 +1,190 @@
+//! Messages collected between two writes: up to `BATCH_SIZE`, or until the oldest has waited `BATCH_TIMEOUT_MS`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use shared::order::OrderEvent;
+use uuid::Uuid;
+
+use crate::decode::Poison;
+
+/// One consumed message and what became of it.
+#[derive(Debug)]
+pub struct Entry {
+    pub partition: i32,
+    pub offset: i64,
+    /// The record's timestamp (CreateTime, set by the producer).
+    pub produced_at: Option<DateTime<Utc>>,
+    /// The original key and value, kept so a dead letter carries the bytes exactly as consumed.
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// A valid order, to be upserted.
+    Order(Box<OrderEvent>),
+    /// A poison message; `dead_lettered` once the dead-letter topic acknowledged it.
+    Poison { poison: Poison, dead_lettered: bool },
+}
+
+/// Messages not yet written, in the order they were consumed.
+#[derive(Debug, Default)]
+pub struct Batch {
+    entries: Vec<Entry>,
+    opened_at: Option<Instant>,
+}
+
+impl Batch {
+    pub fn push(&mut self, entry: Entry) {
+        self.opened_at.get_or_insert_with(Instant::now);
+        self.entries.push(entry);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// When the batch must be written at the latest: its first message's arrival plus `timeout`.
+    pub fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.opened_at.map(|t| t + timeout)
+    }
+
+    /// Drops the messages of partitions this consumer no longer owns; their new owner reads them again from the
+    /// last committed offset. Returns how many were dropped.
+    pub fn drop_partitions(&mut self, partitions: &[i32]) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|e| !partitions.contains(&e.partition));
+        if self.entries.is_empty() {
+            self.opened_at = None;
+        }
+        before - self.entries.len()
+    }
+
+    /// The orders to upsert: one per `order_id`, the highest version (the latest offset among equals).
+    pub fn orders(&self) -> Vec<&Entry> {
+        let mut newest: HashMap<Uuid, &Entry> = HashMap::with_capacity(self.entries.len());
+        for entry in &self.entries {
+            let Outcome::Order(order) = &entry.outcome else { continue };
+            newest
+                .entry(order.order_id)
+                .and_modify(|kept| {
+                    if let Outcome::Order(k) = &kept.outcome
+                        && (order.version, entry.offset) > (k.version, kept.offset)
+                    {
+                        *kept = entry;
+                    }
+                })
+                .or_insert(entry);
+        }
+        newest.into_values().collect()
+    }
+
+    /// Poison messages not yet acknowledged by the dead-letter topic.
+    pub fn undelivered_poison(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.entries.iter_mut().filter(|e| matches!(e.outcome, Outcome::Poison { dead_lettered: false, .. }))
+    }
+
+    /// Turns the order at (`partition`, `offset`) into a poison message, when Postgres refused its row.
+    pub fn reject(&mut self, partition: i32, offset: i64, poison: Poison) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.partition == partition && e.offset == offset) {
+            e.outcome = Outcome::Poison { poison, dead_lettered: false };
+        }
+    }
+
+    /// Per partition, one past the highest offset in the batch: what may be committed once the batch is written.
+    pub fn next_offsets(&self) -> BTreeMap<i32, i64> {
+        let mut next = BTreeMap::new();
+        for e in &self.entries {
+            let o = next.entry(e.partition).or_insert(e.offset + 1);
+            *o = (*o).max(e.offset + 1);
+        }
+        next
+    }
+
+    /// Counts of (orders, poison messages) in the batch.
+    pub fn counts(&self) -> (usize, usize) {
+        let poison = self.entries.iter().filter(|e| matches!(e.outcome, Outcome::Poison { .. })).count();
+        (self.entries.len() - poison, poison)
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.opened_at = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::PoisonKind;
+    use shared::order::{OrderItem, OrderStatus, SCHEMA_VERSION};
+
+    fn order(id: u128, version: u32) -> Box<OrderEvent> {
+        Box::new(OrderEvent {
+            schema_version: SCHEMA_VERSION,
+            order_id: Uuid::from_u128(id),
+            customer_id: "CUST-00001".into(),
+            customer_name: "A".into(),
+            restaurant: "R".into(),
+            items: vec![OrderItem { name: "x".into(), quantity: 1, unit_price: 1.into() }],
+            total_amount: 1.into(),
+            status: if version == 1 { OrderStatus::Placed } else { OrderStatus::Confirmed },
+            created_at: Utc::now(),
+            customer_seq: 1,
+            version,
+        })
+    }
+
+    fn entry(partition: i32, offset: i64, outcome: Outcome) -> Entry {
+        Entry { partition, offset, produced_at: None, key: None, payload: None, outcome }
+    }
+
+    #[test]
+    fn duplicates_inside_a_batch_collapse_to_the_newest_version() {
+        let mut b = Batch::default();
+        b.push(entry(0, 10, Outcome::Order(order(1, 1))));
+        b.push(entry(0, 11, Outcome::Order(order(1, 2))));
+        b.push(entry(1, 5, Outcome::Order(order(1, 1))));
+        b.push(entry(1, 6, Outcome::Order(order(2, 1))));
+        b.push(entry(1, 7, Outcome::Order(order(2, 1))));
+        let mut kept: Vec<(u128, u32, i64)> = b
+            .orders()
+            .iter()
+            .map(|e| match &e.outcome {
+                Outcome::Order(o) => (o.order_id.as_u128(), o.version, e.offset),
+                Outcome::Poison { .. } => unreachable!(),
+            })
+            .collect();
+        kept.sort();
+        assert_eq!(kept, vec![(1, 2, 11), (2, 1, 7)]);
+    }
+
+    #[test]
+    fn next_offsets_are_one_past_the_highest_per_partition() {
+        let mut b = Batch::default();
+        b.push(entry(0, 10, Outcome::Order(order(1, 1))));
+        b.push(entry(2, 3, Outcome::Poison { poison: Poison::new(PoisonKind::NotJson, "x"), dead_lettered: false }));
+        b.push(entry(0, 12, Outcome::Order(order(2, 1))));
+        assert_eq!(b.next_offsets(), BTreeMap::from([(0, 13), (2, 4)]));
+        assert_eq!(b.counts(), (2, 1));
+    }
+
+    #[test]
+    fn revoked_partitions_leave_the_batch() {
+        let mut b = Batch::default();
+        b.push(entry(0, 1, Outcome::Order(order(1, 1))));
+        b.push(entry(1, 1, Outcome::Order(order(2, 1))));
+        assert_eq!(b.drop_partitions(&[1]), 1);
+        assert_eq!(b.next_offsets(), BTreeMap::from([(0, 2)]));
+        assert_eq!(b.drop_partitions(&[0]), 1);
+        assert!(b.is_empty());
+        assert_eq!(b.deadline(Duration::from_secs(1)), None);
+    }
+}

@@ -1,0 +1,180 @@
+//! Consumer configuration: defaults → environment → flags (clap), and its mapping onto librdkafka.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use shared::kafka::{KafkaArgs, ProtectedProperty};
+use shared::secret::Secret;
+
+/// Default database URL: the local stack's (and the compose stack's, from the host).
+pub const DEFAULT_DATABASE_URL: &str = "postgres://kafka_user:kafka_pass@127.0.0.1:5432/food_orders";
+
+/// Every option of `order-consumer`. Defaults work against the local stack.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "order-consumer", version, about = "Consumes food orders as a group member and upserts them into Postgres.")]
+pub struct ConsumerSettings {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    /// Topic to consume.
+    #[arg(long, env = "KAFKA_TOPIC", default_value = shared::ORDERS_TOPIC)]
+    pub topic: String,
+
+    /// Topic for messages that can never be stored.
+    #[arg(long, env = "DLQ_TOPIC", default_value = shared::DLQ_TOPIC)]
+    pub dlq_topic: String,
+
+    /// Consumer group to join.
+    #[arg(long, env = "CONSUMER_GROUP", default_value = shared::CONSUMER_GROUP)]
+    pub group_id: String,
+
+    /// Base of the client id; the full id is `{base}-{hostname}-{uuid8}`.
+    #[arg(long, env = "CLIENT_ID_BASE", default_value = "order-consumer")]
+    pub client_id_base: String,
+
+    /// Postgres connection URL (its password is never logged).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_default_value = true)]
+    pub database_url: Secret,
+
+    /// Most messages written in one statement.
+    #[arg(long, env = "BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    pub batch_size: u32,
+
+    /// Longest a message waits in a batch before the batch is written, in milliseconds.
+    #[arg(long, env = "BATCH_TIMEOUT_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_timeout_ms: u64,
+
+    /// Simulated work per order, in milliseconds (0 = none), to show scaling when the database is not the limit.
+    #[arg(long, env = "PROCESSING_DELAY_MS", default_value_t = 0)]
+    pub processing_delay_ms: u64,
+
+    /// Largest message accepted, in bytes; larger ones go to the dead-letter topic.
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 65_536)]
+    pub max_message_bytes: usize,
+
+    /// Group session timeout in ms: how long the group waits for a member that stopped heartbeating (classic protocol).
+    #[arg(long, env = "SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub session_timeout_ms: u64,
+
+    /// Group protocol: `classic` (client-side assignment) or `consumer` (KIP-848, broker-side assignment).
+    #[arg(long, env = "GROUP_PROTOCOL", default_value = "classic", value_parser = ["classic", "consumer"])]
+    pub group_protocol: String,
+
+    /// Assignment strategy for the classic protocol: cooperative-sticky, range or roundrobin.
+    #[arg(long, env = "ASSIGNMENT_STRATEGY", default_value = "cooperative-sticky",
+          value_parser = ["cooperative-sticky", "range", "roundrobin"])]
+    pub assignment_strategy: String,
+
+    /// Static membership id (`group.instance.id`); a restart within the session timeout keeps the partitions.
+    #[arg(long, env = "GROUP_INSTANCE_ID")]
+    pub group_instance_id: Option<String>,
+
+    /// How long start-up waits for Kafka and Postgres before giving up, e.g. `10s`.
+    #[arg(long, env = "CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+}
+
+impl ConsumerSettings {
+    /// Settings with every default, for the given servers, topic and database (tests, benchmarks).
+    pub fn for_servers(bootstrap_servers: &str, topic: &str, database_url: &str) -> Self {
+        use clap::Parser;
+        let mut settings = Self::parse_from(["order-consumer"]);
+        settings.kafka = KafkaArgs::new(bootstrap_servers);
+        settings.topic = topic.to_owned();
+        settings.database_url = Secret::new(database_url);
+        settings
+    }
+
+    pub fn batch_timeout(&self) -> Duration {
+        Duration::from_millis(self.batch_timeout_ms)
+    }
+
+    /// The consumer's librdkafka configuration. Offsets are never committed by librdkafka on its own: the pipeline
+    /// commits them explicitly, after the rows are in Postgres (see [`crate::offsets`]).
+    ///
+    /// # Errors
+    /// When a pass-through property tries to override a protected one.
+    pub fn consumer_config(&self, client_id: &str) -> Result<ClientConfig, ProtectedProperty> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.kafka.bootstrap_servers)
+            .set("client.id", client_id)
+            .set("group.id", &self.group_id)
+            .set("group.protocol", &self.group_protocol)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
+        if self.group_protocol == "classic" {
+            config
+                .set("partition.assignment.strategy", &self.assignment_strategy)
+                .set("session.timeout.ms", self.session_timeout_ms.to_string())
+                .set("heartbeat.interval.ms", (self.session_timeout_ms / 3).max(1).to_string());
+        }
+        if let Some(id) = &self.group_instance_id {
+            config.set("group.instance.id", id);
+        }
+        self.kafka.apply_properties(&mut config)?;
+        Ok(config)
+    }
+
+    /// The dead-letter producer's configuration: idempotent, acknowledged by all in-sync replicas.
+    ///
+    /// # Errors
+    /// When a pass-through property tries to override a protected one.
+    pub fn dead_letter_config(&self, client_id: &str) -> Result<ClientConfig, ProtectedProperty> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.kafka.bootstrap_servers)
+            .set("client.id", format!("{client_id}-dlq"))
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "30000");
+        self.kafka.apply_properties(&mut config)?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn defaults_join_order_processors_with_manual_commits() {
+        let s = ConsumerSettings::try_parse_from(["order-consumer"]).unwrap();
+        let c = s.consumer_config("order-consumer-h-12345678").unwrap();
+        assert_eq!(c.get("group.id"), Some("order-processors"));
+        assert_eq!(c.get("enable.auto.commit"), Some("false"));
+        assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
+        assert_eq!(c.get("partition.assignment.strategy"), Some("cooperative-sticky"));
+        assert_eq!(s.batch_size, 500);
+        assert_eq!(s.topic, "food-orders");
+        assert_eq!(s.dlq_topic, "food-orders.dlq");
+    }
+
+    #[test]
+    fn the_consumer_protocol_leaves_assignment_and_timeouts_to_the_broker() {
+        let s = ConsumerSettings::try_parse_from(["order-consumer", "--group-protocol", "consumer"]).unwrap();
+        let c = s.consumer_config("c").unwrap();
+        assert_eq!(c.get("group.protocol"), Some("consumer"));
+        assert_eq!(c.get("partition.assignment.strategy"), None);
+        assert_eq!(c.get("session.timeout.ms"), None);
+    }
+
+    #[test]
+    fn zero_batch_size_and_zero_timeout_are_refused() {
+        let err = ConsumerSettings::try_parse_from(["order-consumer", "--batch-size", "0"]).unwrap_err();
+        assert!(err.to_string().contains("batch-size"), "{err}");
+        assert!(ConsumerSettings::try_parse_from(["order-consumer", "--batch-timeout-ms", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_database_password_never_reaches_debug_output() {
+        let s = ConsumerSettings::try_parse_from(["order-consumer", "--database-url", "postgres://u:s3cret@h/db"]).unwrap();
+        assert!(!format!("{s:?}").contains("s3cret"));
+        assert_eq!(s.database_url.expose(), "postgres://u:s3cret@h/db");
+    }
+}

@@ -1,0 +1,364 @@
+//! The consumer's loop: Kafka → decode → batch → (dead-letter topic, Postgres) → commit.
+//!
+//! One task does everything in order, so librdkafka's rebalance callbacks (which run inside `recv()`) never
+//! overlap a write: a revocation happens either before a batch is written (its messages for the revoked
+//! partitions are dropped) or after it was written and marked done (its offsets are committed by the callback).
+//!
+//! A transient failure (database down, dead-letter topic unavailable) keeps the batch, pauses the partitions and
+//! keeps polling, so the member stays in the group, and retries with backoff; nothing is committed meanwhile.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use shared::client_id::client_id;
+use shared::kafka::ProtectedProperty;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::batch::{Batch, Entry, Outcome};
+use crate::config::ConsumerSettings;
+use crate::dead_letter::DeadLetters;
+use crate::decode::{Poison, PoisonKind, decode};
+use crate::source::{self, OrderConsumer, SourceError};
+use crate::store::{self, ConnectError, StoreError};
+
+/// How long the loop waits for a message when the batch is empty, before it looks at commits and progress.
+const IDLE_TICK: Duration = Duration::from_millis(500);
+/// How often a progress line is logged.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// Longest pause between two tries of a batch.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long shutdown keeps trying to write the last batch before leaving it to the next owner.
+const SHUTDOWN_WRITE_BUDGET: Duration = Duration::from_secs(10);
+
+/// Why the consumer could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error(transparent)]
+    Config(#[from] ProtectedProperty),
+    #[error(transparent)]
+    Database(#[from] ConnectError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("cannot create the dead-letter producer: {0}")]
+    DeadLetter(#[source] KafkaError),
+}
+
+/// Why a batch could not be written this time. Both are retried; neither moves an offset.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error("dead-letter topic unavailable: {0}")]
+    DeadLetter(#[source] KafkaError),
+    #[error(transparent)]
+    Database(StoreError),
+}
+
+/// Runs one group member until `shutdown` resolves, then writes what it holds, commits and leaves the group.
+///
+/// # Errors
+/// Start-up failures: bad configuration, Kafka or Postgres unreachable, the topic missing, a failed migration.
+pub async fn run(settings: ConsumerSettings, shutdown: impl Future<Output = ()>) -> Result<(), ConsumerError> {
+    let client_id = client_id(&settings.client_id_base);
+    let span = info_span!("consumer", client_id = %client_id);
+    let pipeline = Pipeline::start(settings, client_id).instrument(span.clone()).await?;
+    let stop = CancellationToken::new();
+    let running = pipeline.run(stop.clone()).instrument(span);
+    tokio::pin!(running);
+    tokio::select! {
+        result = &mut running => return result,
+        () = shutdown => stop.cancel(),
+    }
+    running.await
+}
+
+struct Pipeline {
+    settings: ConsumerSettings,
+    client_id: String,
+    pool: PgPool,
+    consumer: Arc<OrderConsumer>,
+    dead_letters: DeadLetters,
+    batch: Batch,
+    /// Whether the simulated per-order work was already done for the current batch.
+    worked: bool,
+    stats: Stats,
+}
+
+#[derive(Default)]
+struct Stats {
+    consumed: u64,
+    stored: u64,
+    dead_lettered: u64,
+    batches: u64,
+    dropped_on_revoke: u64,
+}
+
+impl Pipeline {
+    async fn start(settings: ConsumerSettings, client_id: String) -> Result<Self, ConsumerError> {
+        info!(event = "consumer_starting", group = %settings.group_id, topic = %settings.topic,
+              batch_size = settings.batch_size, batch_timeout_ms = settings.batch_timeout_ms,
+              processing_delay_ms = settings.processing_delay_ms, group_protocol = %settings.group_protocol,
+              "starting");
+        let consumer_config = settings.consumer_config(&client_id)?;
+        let dead_letter_config = settings.dead_letter_config(&client_id)?;
+        let pool = store::connect(&settings.database_url, settings.connect_timeout).await?;
+        let dead_letters = DeadLetters::new(&dead_letter_config, &settings.dlq_topic, &settings.topic, &client_id)
+            .map_err(ConsumerError::DeadLetter)?;
+        let consumer =
+            source::subscribe(consumer_config, &settings.topic, &settings.kafka.bootstrap_servers, settings.connect_timeout)
+                .await?;
+        info!(event = "consumer_started", group = %settings.group_id, topic = %settings.topic, "joined; waiting for partitions");
+        Ok(Self { settings, client_id, pool, consumer, dead_letters, batch: Batch::default(), worked: false, stats: Stats::default() })
+    }
+
+    async fn run(mut self, stop: CancellationToken) -> Result<(), ConsumerError> {
+        let consumer = Arc::clone(&self.consumer);
+        let batch_size = self.settings.batch_size as usize;
+        let batch_timeout = self.settings.batch_timeout();
+        let mut next_progress = Instant::now() + PROGRESS_EVERY;
+        let mut last_progress = (Instant::now(), 0u64);
+
+        while !stop.is_cancelled() {
+            let wait = self.batch.deadline(batch_timeout).unwrap_or_else(|| Instant::now() + IDLE_TICK);
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                received = tokio::time::timeout_at(wait.into(), consumer.recv()) => {
+                    self.drop_revoked();
+                    match received {
+                        Ok(Ok(message)) => self.push(&message),
+                        Ok(Err(error)) => {
+                            warn!(event = "consume_error", %error, "error from Kafka while consuming");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(_idle) => {}
+                    }
+                }
+            }
+            let due = self.batch.deadline(batch_timeout).is_some_and(|d| Instant::now() >= d);
+            if self.batch.len() >= batch_size || (due && !self.batch.is_empty()) {
+                if !self.write_with_retry(&stop, None).await {
+                    break;
+                }
+            } else if self.batch.is_empty() {
+                self.commit(CommitMode::Async);
+            }
+            if Instant::now() >= next_progress {
+                self.progress(&mut last_progress);
+                next_progress += PROGRESS_EVERY;
+            }
+        }
+        drop(consumer);
+        self.shut_down().await;
+        Ok(())
+    }
+
+    /// Turns a consumed message into a batch entry; poison is classified here, sent later with the batch.
+    fn push(&mut self, message: &BorrowedMessage<'_>) {
+        self.stats.consumed += 1;
+        let outcome = match decode(message.key(), message.payload(), self.settings.max_message_bytes) {
+            Ok(order) => Outcome::Order(Box::new(order)),
+            Err(poison) => Outcome::Poison { poison, dead_lettered: false },
+        };
+        self.batch.push(Entry {
+            partition: message.partition(),
+            offset: message.offset(),
+            produced_at: message.timestamp().to_millis().and_then(DateTime::from_timestamp_millis),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+            outcome,
+        });
+    }
+
+    /// Drops unwritten messages of partitions revoked since the last call (see [`crate::offsets`]).
+    fn drop_revoked(&mut self) {
+        let revoked = self.consumer.context().offsets.take_revoked();
+        if !revoked.is_empty() {
+            let dropped = self.batch.drop_partitions(&revoked);
+            self.stats.dropped_on_revoke += dropped as u64;
+            if dropped > 0 {
+                info!(event = "batch_trimmed_on_revoke", partitions = ?revoked, dropped,
+                      "unwritten messages of revoked partitions dropped; their new owner reads them again");
+            }
+        }
+    }
+
+    /// Writes the batch, retrying transient failures with backoff while polling with the partitions paused.
+    /// Returns false when `stop` was requested (or `budget` ran out) before the batch could be written: the batch
+    /// is then left uncommitted for the next owner.
+    async fn write_with_retry(&mut self, stop: &CancellationToken, budget: Option<Instant>) -> bool {
+        let consumer = Arc::clone(&self.consumer);
+        let mut backoff = Duration::from_millis(200);
+        let mut paused = false;
+        loop {
+            match self.write().await {
+                Ok(()) => break,
+                Err(error) => {
+                    if budget.is_some_and(|b| Instant::now() + backoff > b) {
+                        return false;
+                    }
+                    error!(event = "batch_write_failed", %error, retry_in_ms = backoff.as_millis() as u64,
+                           messages = self.batch.len(), "batch not written; partitions paused, retrying");
+                    self.pause(&mut paused);
+                    let until = Instant::now() + backoff;
+                    loop {
+                        tokio::select! {
+                            biased;
+                            () = stop.cancelled(), if budget.is_none() => {
+                                self.resume(&mut paused);
+                                return false;
+                            }
+                            received = tokio::time::timeout_at(until.into(), consumer.recv()) => {
+                                self.drop_revoked();
+                                match received {
+                                    Ok(Ok(message)) => self.push(&message),
+                                    Ok(Err(error)) => debug!(%error, "error from Kafka while paused"),
+                                    Err(_elapsed) => break,
+                                }
+                            }
+                        }
+                    }
+                    // A rebalance may have brought new partitions, which start unpaused.
+                    paused = false;
+                    self.pause(&mut paused);
+                    if self.batch.is_empty() {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        self.resume(&mut paused);
+        true
+    }
+
+    /// One attempt: dead letters first (acknowledged), then the orders (committed), then offsets are done.
+    async fn write(&mut self) -> Result<(), WriteError> {
+        if !self.worked && self.settings.processing_delay_ms > 0 {
+            let (orders, _) = self.batch.counts();
+            tokio::time::sleep(Duration::from_millis(self.settings.processing_delay_ms * orders as u64)).await;
+        }
+        self.worked = true;
+        self.dead_letter().await?;
+        let result = store::upsert(&self.pool, &self.batch.orders(), &self.client_id).await;
+        let stored = match result {
+            Ok(rows) => rows,
+            Err(StoreError::Rejected(error)) => {
+                warn!(event = "batch_rejected", %error, "Postgres rejected the batch; writing its orders one by one");
+                let rows = self.isolate_rejected().await?;
+                self.dead_letter().await?;
+                rows
+            }
+            Err(transient) => return Err(WriteError::Database(transient)),
+        };
+        let (orders, poison) = self.batch.counts();
+        let next: BTreeMap<i32, i64> = self.batch.next_offsets();
+        self.consumer.context().offsets.mark_done(&next);
+        self.stats.stored += stored;
+        self.stats.batches += 1;
+        debug!(event = "batch_written", orders, poison, rows = stored, offsets = ?next);
+        self.batch.clear();
+        self.worked = false;
+        self.commit(CommitMode::Async);
+        Ok(())
+    }
+
+    async fn dead_letter(&mut self) -> Result<(), WriteError> {
+        let sent = self.dead_letters.send(self.batch.undelivered_poison()).await.map_err(WriteError::DeadLetter)?;
+        self.stats.dead_lettered += sent as u64;
+        Ok(())
+    }
+
+    /// After the database rejected a batch: writes each order alone; those Postgres rejects on their own become
+    /// poison (`db_rejected`). Returns the rows written.
+    async fn isolate_rejected(&mut self) -> Result<u64, WriteError> {
+        let mut rows = 0;
+        let mut rejected = Vec::new();
+        for entry in self.batch.orders() {
+            match store::upsert(&self.pool, &[entry], &self.client_id).await {
+                Ok(n) => rows += n,
+                Err(StoreError::Rejected(error)) => {
+                    rejected.push((entry.partition, entry.offset, Poison::new(PoisonKind::DbRejected, error.to_string())));
+                }
+                Err(transient) => return Err(WriteError::Database(transient)),
+            }
+        }
+        for (partition, offset, poison) in rejected {
+            self.batch.reject(partition, offset, poison);
+        }
+        Ok(rows)
+    }
+
+    /// Commits what is done and not yet confirmed (see [`crate::offsets`]).
+    fn commit(&self, mode: CommitMode) {
+        if let Some(tpl) = self.consumer.context().offsets.uncommitted() {
+            if let Err(error) = self.consumer.commit(&tpl, mode) {
+                warn!(event = "commit_failed", %error, "offset commit failed; retried later");
+            } else if matches!(mode, CommitMode::Sync) {
+                self.consumer.context().offsets.confirmed(&tpl);
+            }
+        }
+    }
+
+    fn pause(&self, paused: &mut bool) {
+        if !*paused {
+            if let Ok(assignment) = self.consumer.assignment() {
+                if let Err(error) = self.consumer.pause(&assignment) {
+                    warn!(%error, "cannot pause partitions");
+                }
+            }
+            *paused = true;
+        }
+    }
+
+    fn resume(&self, paused: &mut bool) {
+        if *paused {
+            if let Ok(assignment) = self.consumer.assignment() {
+                if let Err(error) = self.consumer.resume(&assignment) {
+                    warn!(%error, "cannot resume partitions");
+                }
+            }
+            *paused = false;
+        }
+    }
+
+    fn progress(&self, last: &mut (Instant, u64)) {
+        let secs = last.0.elapsed().as_secs_f64().max(0.001);
+        let rate = ((self.stats.consumed - last.1) as f64 / secs).round();
+        *last = (Instant::now(), self.stats.consumed);
+        info!(event = "consumer_progress", rate, consumed = self.stats.consumed, stored = self.stats.stored,
+              dead_lettered = self.stats.dead_lettered, batches = self.stats.batches,
+              partitions = ?self.consumer.context().offsets.owned(), "progress");
+    }
+
+    /// Stop fetching, write what is held, commit, leave the group.
+    async fn shut_down(mut self) {
+        self.drop_revoked();
+        if !self.batch.is_empty() {
+            let budget = Instant::now() + SHUTDOWN_WRITE_BUDGET;
+            if !self.write_with_retry(&CancellationToken::new(), Some(budget)).await {
+                warn!(event = "batch_abandoned", messages = self.batch.len(),
+                      "last batch not written; nothing committed for it, the next owner reads it again");
+            }
+        }
+        self.commit(CommitMode::Sync);
+        info!(event = "consumer_stopping", consumed = self.stats.consumed, stored = self.stats.stored,
+              dead_lettered = self.stats.dead_lettered, dropped_on_revoke = self.stats.dropped_on_revoke,
+              "offsets committed; leaving the group");
+        let Pipeline { consumer, dead_letters, pool, .. } = self;
+        // Closing runs the revocation callback and leaves the group; it blocks, so it runs off the async threads.
+        let closed = tokio::task::spawn_blocking(move || drop(consumer)).await;
+        if closed.is_err() {
+            warn!("consumer close did not complete cleanly");
+        }
+        drop(dead_letters);
+        pool.close().await;
+        info!(event = "consumer_stopped", "left the group");
+    }
+}

@@ -1,0 +1,132 @@
+//! The Kafka side: the group member, and the rebalance callbacks that make rebalances visible and safe.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::{ClientContext, TopicPartitionList};
+use tracing::{Span, debug, info, warn};
+
+use crate::offsets::Offsets;
+
+/// The consumer this pipeline uses.
+pub type OrderConsumer = StreamConsumer<GroupContext>;
+
+/// Callbacks librdkafka runs inside `recv()`, on the pipeline's task, between two batches.
+pub struct GroupContext {
+    pub offsets: Offsets,
+    /// The pipeline's span (it carries the client id), so callback lines carry it too.
+    span: Span,
+}
+
+impl GroupContext {
+    pub fn new(topic: &str, span: Span) -> Self {
+        Self { offsets: Offsets::new(topic), span }
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
+    let mut p: Vec<i32> = tpl.elements_for_topic(topic).iter().map(|e| e.partition()).collect();
+    p.sort_unstable();
+    p
+}
+
+impl ClientContext for GroupContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let _span = self.span.enter();
+        shared::telemetry::log_client_error(&error, reason);
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let _span = self.span.enter();
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let revoked = partitions(tpl, self.offsets.topic());
+                let done = self.offsets.revoked(&revoked);
+                if consumer.assignment_lost() {
+                    warn!(event = "partitions_lost", partitions = ?revoked,
+                          "assignment lost (expelled from the group): nothing committed, unwritten messages dropped");
+                    return;
+                }
+                if done.count() > 0 {
+                    // Synchronous on purpose: the new owner must find these offsets committed.
+                    match consumer.commit(&done, CommitMode::Sync) {
+                        Ok(()) => debug!(event = "offsets_committed_on_revoke", offsets = ?done),
+                        Err(error) => warn!(event = "commit_on_revoke_failed", %error,
+                                             "the new owner will re-read some messages; the upsert absorbs them"),
+                    }
+                }
+                info!(event = "partitions_revoked", topic = self.offsets.topic(), partitions = ?revoked, "partitions revoked");
+            }
+            Rebalance::Assign(_) => {}
+            Rebalance::Error(error) => warn!(event = "rebalance_error", %error, "rebalance error"),
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let _span = self.span.enter();
+        if let Rebalance::Assign(tpl) = rebalance {
+            let added = partitions(tpl, self.offsets.topic());
+            self.offsets.assigned(&added);
+            let now = consumer.assignment().map(|a| partitions(&a, self.offsets.topic())).unwrap_or_default();
+            info!(event = "partitions_assigned", topic = self.offsets.topic(), partitions = ?added, assignment = ?now,
+                  "partitions assigned");
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        let _span = self.span.enter();
+        match result {
+            Ok(()) => {
+                self.offsets.confirmed(offsets);
+                debug!(event = "offsets_committed", offsets = ?offsets);
+            }
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(error) => warn!(event = "commit_failed", %error, "offset commit failed; retried with the next batch"),
+        }
+    }
+}
+
+/// Why the consumer could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("invalid Kafka configuration: {0}")]
+    Client(#[source] KafkaError),
+    #[error("cannot reach Kafka at {servers} within {timeout:?}: is the broker running? (scripts/stack.sh up)")]
+    Unreachable { servers: String, timeout: Duration },
+    #[error("topic '{0}' does not exist: create it (scripts/stack.sh up, or scripts/kafka.sh kafka-topics --create)")]
+    TopicMissing(String),
+    #[error("cannot subscribe to '{topic}': {source}")]
+    Subscribe { topic: String, source: KafkaError },
+}
+
+/// Creates the consumer, checks that the topic exists, and subscribes.
+///
+/// # Errors
+/// Bad configuration, an unreachable broker or a missing topic.
+pub async fn subscribe(
+    config: rdkafka::ClientConfig,
+    topic: &str,
+    servers: &str,
+    timeout: Duration,
+) -> Result<std::sync::Arc<OrderConsumer>, SourceError> {
+    let consumer: OrderConsumer =
+        config.create_with_context(GroupContext::new(topic, Span::current())).map_err(SourceError::Client)?;
+    let consumer = std::sync::Arc::new(consumer);
+    let probe = std::sync::Arc::clone(&consumer);
+    let owned_topic = topic.to_owned();
+    let metadata = tokio::task::spawn_blocking(move || probe.fetch_metadata(Some(&owned_topic), timeout))
+        .await
+        .map_err(|_| SourceError::Unreachable { servers: servers.to_owned(), timeout })?;
+    let metadata = metadata.map_err(|error| match error {
+        KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition) => SourceError::TopicMissing(topic.to_owned()),
+        _ => SourceError::Unreachable { servers: servers.to_owned(), timeout },
+    })?;
+    if !metadata.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()) {
+        return Err(SourceError::TopicMissing(topic.to_owned()));
+    }
+    consumer.subscribe(&[topic]).map_err(|source| SourceError::Subscribe { topic: topic.to_owned(), source })?;
+    Ok(consumer)
+}

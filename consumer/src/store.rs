@@ -1,0 +1,172 @@
+//! The Postgres side: one multi-row upsert per batch, and the one list of errors that count as transient.
+//!
+//! The upsert keeps the newest version of each order: `ON CONFLICT (order_id) DO UPDATE … WHERE` the stored
+//! version is older. A replay, a duplicate delivery or an older event therefore never adds a row and never
+//! regresses one.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use shared::secret::{Secret, redact_url};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::batch::{Entry, Outcome};
+
+/// A database error, sorted by what the pipeline must do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database is unreachable, restarting, overloaded or in a state that will pass: retry the same batch
+    /// later, commit nothing meanwhile.
+    #[error("transient database error: {0}")]
+    Transient(#[source] sqlx::Error),
+    /// Postgres refused the data itself (a data exception or a constraint): retrying cannot help.
+    #[error("database rejected the data: {0}")]
+    Rejected(#[source] sqlx::Error),
+}
+
+/// The explicit list: only SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation) mean the
+/// data is at fault. Everything else (connection loss, shutdown, resource limits, a missing table a migration will
+/// bring back, an unknown failure) is treated as transient, because treating it as rejected would drop good orders.
+pub fn classify(error: sqlx::Error) -> StoreError {
+    let rejected = match &error {
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+        _ => false,
+    };
+    if rejected { StoreError::Rejected(error) } else { StoreError::Transient(error) }
+}
+
+/// Why start-up could not prepare the database.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("DATABASE_URL is not a valid Postgres URL: {0}")]
+    BadUrl(#[source] sqlx::Error),
+    #[error("cannot connect to Postgres at {url}: {source} (is it running? scripts/stack.sh up)")]
+    Unreachable { url: String, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Connects and applies the migrations. Several consumers starting at once are safe: sqlx holds an advisory lock
+/// while migrating, and the statements are idempotent.
+///
+/// # Errors
+/// A malformed URL, an unreachable server or wrong credentials, or a failed migration.
+pub async fn connect(url: &Secret, timeout: Duration) -> Result<PgPool, ConnectError> {
+    let options: PgConnectOptions = url.expose().parse().map_err(ConnectError::BadUrl)?;
+    let options = options.log_statements(tracing::log::LevelFilter::Trace);
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(timeout)
+        .connect_with(options)
+        .await
+        .map_err(|source| ConnectError::Unreachable { url: redact_url(url.expose()), source })?;
+    sqlx::migrate!("../migrations").run(&pool).await?;
+    Ok(pool)
+}
+
+const UPSERT: &str = r#"
+INSERT INTO orders (order_id, customer_id, customer_name, restaurant, items, total_amount, status, created_at,
+                    customer_seq, version, kafka_partition, kafka_offset, produced_at, processed_by)
+SELECT u.order_id, u.customer_id, u.customer_name, u.restaurant, u.items::jsonb, u.total_amount, u.status,
+       u.created_at, u.customer_seq, u.version, u.kafka_partition, u.kafka_offset, u.produced_at, $14
+  FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::text[],
+              $8::timestamptz[], $9::int8[], $10::int4[], $11::int4[], $12::int8[], $13::timestamptz[])
+       AS u(order_id, customer_id, customer_name, restaurant, items, total_amount, status, created_at,
+            customer_seq, version, kafka_partition, kafka_offset, produced_at)
+ON CONFLICT (order_id) DO UPDATE SET
+    customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name, restaurant = EXCLUDED.restaurant,
+    items = EXCLUDED.items, total_amount = EXCLUDED.total_amount, status = EXCLUDED.status,
+    created_at = EXCLUDED.created_at, customer_seq = EXCLUDED.customer_seq, version = EXCLUDED.version,
+    kafka_partition = EXCLUDED.kafka_partition, kafka_offset = EXCLUDED.kafka_offset,
+    produced_at = EXCLUDED.produced_at, processed_by = EXCLUDED.processed_by, processed_at = clock_timestamp()
+WHERE orders.version < EXCLUDED.version
+"#;
+
+/// Column arrays for one UNNEST statement.
+#[derive(Default)]
+struct Columns {
+    order_id: Vec<Uuid>,
+    customer_id: Vec<String>,
+    customer_name: Vec<String>,
+    restaurant: Vec<String>,
+    items: Vec<String>,
+    total_amount: Vec<Decimal>,
+    status: Vec<&'static str>,
+    created_at: Vec<DateTime<Utc>>,
+    customer_seq: Vec<i64>,
+    version: Vec<i32>,
+    kafka_partition: Vec<i32>,
+    kafka_offset: Vec<i64>,
+    produced_at: Vec<Option<DateTime<Utc>>>,
+}
+
+impl Columns {
+    fn from_entries(entries: &[&Entry]) -> Self {
+        let mut c = Columns::default();
+        for entry in entries {
+            let Outcome::Order(o) = &entry.outcome else { continue };
+            c.order_id.push(o.order_id);
+            c.customer_id.push(o.customer_id.clone());
+            c.customer_name.push(o.customer_name.clone());
+            c.restaurant.push(o.restaurant.clone());
+            c.items.push(serde_json::to_string(&o.items).unwrap_or_else(|_| "[]".to_owned()));
+            c.total_amount.push(o.total_amount);
+            c.status.push(o.status.as_str());
+            c.created_at.push(o.created_at);
+            c.customer_seq.push(i64::try_from(o.customer_seq).unwrap_or(i64::MAX));
+            c.version.push(i32::try_from(o.version).unwrap_or(i32::MAX));
+            c.kafka_partition.push(entry.partition);
+            c.kafka_offset.push(entry.offset);
+            c.produced_at.push(entry.produced_at);
+        }
+        c
+    }
+}
+
+/// Upserts the given orders in one statement (its own transaction). Returns the rows inserted or updated; a
+/// duplicate or older version counts 0.
+///
+/// # Errors
+/// A [`StoreError`], already classified.
+#[instrument(skip_all, fields(rows = entries.len()))]
+pub async fn upsert(pool: &PgPool, entries: &[&Entry], processed_by: &str) -> Result<u64, StoreError> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let c = Columns::from_entries(entries);
+    let result = sqlx::query(UPSERT)
+        .bind(&c.order_id)
+        .bind(&c.customer_id)
+        .bind(&c.customer_name)
+        .bind(&c.restaurant)
+        .bind(&c.items)
+        .bind(&c.total_amount)
+        .bind(&c.status)
+        .bind(&c.created_at)
+        .bind(&c.customer_seq)
+        .bind(&c.version)
+        .bind(&c.kafka_partition)
+        .bind(&c.kafka_offset)
+        .bind(&c.produced_at)
+        .bind(processed_by)
+        .execute(pool)
+        .await
+        .map_err(classify)?;
+    Ok(result.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_and_pool_errors_are_transient() {
+        assert!(matches!(classify(sqlx::Error::PoolTimedOut), StoreError::Transient(_)));
+        let io = sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"));
+        assert!(matches!(classify(io), StoreError::Transient(_)));
+    }
+}

@@ -23,6 +23,8 @@ Commands:
   reset    stop both and delete their data
   status   say what is running
   fetch    download the Kafka jars with Maven into stack/kafka/lib
+  postgres-stop / postgres-start
+           stop or start PostgreSQL alone (fault tests: the database goes away while Kafka stays)
   logs     print the paths of the log files
 
 Options:
@@ -234,6 +236,8 @@ case "$command" in
     if [[ -f "$PG_DIR/data/PG_VERSION" ]] && pg_running; then echo "postgres: running on $PGHOST:$PGPORT"; else echo "postgres: stopped"; fi
     ;;
   fetch) fetch_kafka ;;
+  postgres-stop) stop_postgres ;;
+  postgres-start) start_postgres ;;
   logs) printf '%s\n' "$KAFKA_DIR/logs/server.log" "$PG_DIR/logs/postgres.log" ;;
   -h | --help) usage ;;
   *) die "unknown command '$command' (see scripts/stack.sh --help)" ;;

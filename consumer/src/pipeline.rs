@@ -47,7 +47,7 @@ pub enum ConsumerError {
     Database(#[from] ConnectError),
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("cannot create the dead-letter producer: {0}")]
+    #[error("invalid Kafka configuration: {0}")]
     DeadLetter(#[source] KafkaError),
 }
 

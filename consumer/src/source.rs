@@ -71,6 +71,10 @@ impl ConsumerContext for GroupContext {
             let added = partitions(tpl, self.offsets.topic());
             self.offsets.assigned(&added);
             let now = consumer.assignment().map(|a| partitions(&a, self.offsets.topic())).unwrap_or_default();
+            if added.is_empty() {
+                debug!(event = "partitions_assigned", assignment = ?now, "rebalance left this member's partitions as they were");
+                return;
+            }
             info!(event = "partitions_assigned", topic = self.offsets.topic(), partitions = ?added, assignment = ?now,
                   "partitions assigned");
         }

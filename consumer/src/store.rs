@@ -44,28 +44,52 @@ pub fn classify(error: sqlx::Error) -> StoreError {
 pub enum ConnectError {
     #[error("DATABASE_URL is not a valid Postgres URL: {0}")]
     BadUrl(#[source] sqlx::Error),
-    #[error("cannot connect to Postgres at {url}: {source} (is it running? scripts/stack.sh up)")]
+    #[error("cannot reach Postgres at {url}: {source} (is it running? scripts/stack.sh up)")]
     Unreachable { url: String, source: sqlx::Error },
+    #[error("Postgres at {url} refused the connection: {source} (check the user, password and database in DATABASE_URL)")]
+    Refused { url: String, source: sqlx::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Connects and applies the migrations. Several consumers starting at once are safe: sqlx holds an advisory lock
-/// while migrating, and the statements are idempotent.
+/// How long one write waits for a connection. Short, so that during an outage the pipeline returns to polling
+/// Kafka quickly between tries instead of blocking inside the pool.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connects (retrying for up to `timeout` while the server is unreachable, so consumers may start before
+/// Postgres is ready) and applies the migrations. Several consumers starting at once are safe: sqlx holds an
+/// advisory lock while migrating, and the statements are idempotent.
 ///
 /// # Errors
-/// A malformed URL, an unreachable server or wrong credentials, or a failed migration.
+/// A malformed URL, wrong credentials, a server still unreachable after `timeout`, or a failed migration.
 pub async fn connect(url: &Secret, timeout: Duration) -> Result<PgPool, ConnectError> {
     let options: PgConnectOptions = url.expose().parse().map_err(ConnectError::BadUrl)?;
     let options = options.log_statements(tracing::log::LevelFilter::Trace);
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(timeout)
-        .connect_with(options)
-        .await
-        .map_err(|source| ConnectError::Unreachable { url: redact_url(url.expose()), source })?;
+    let pool = PgPoolOptions::new().max_connections(2).acquire_timeout(ACQUIRE_TIMEOUT).connect_lazy_with(options);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match pool.acquire().await {
+            Ok(_) => break,
+            Err(source) if is_unreachable(&source) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(source) if is_unreachable(&source) => {
+                return Err(ConnectError::Unreachable { url: redact_url(url.expose()), source });
+            }
+            Err(source) => return Err(ConnectError::Refused { url: redact_url(url.expose()), source }),
+        }
+    }
     sqlx::migrate!("../migrations").run(&pool).await?;
     Ok(pool)
+}
+
+/// The server is not there yet (or is starting up); wrong credentials or a missing database are not retried.
+fn is_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("57P")),
+        _ => false,
+    }
 }
 
 const UPSERT: &str = r#"

@@ -1,0 +1,420 @@
+//! Scenario helpers for the integration tests: each scenario gets its own topics, consumer group and database on
+//! the real local stack (`scripts/stack.sh up`), runs real `order-consumer` processes, and checks what a user
+//! would check: rows, dead letters, committed offsets, the group's assignment.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use order_producer::{ProducerSettings, Summary};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Row};
+use tokio::process::{Child, Command};
+
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// The stack's own database, used to create one database per scenario.
+pub fn admin_database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| order_consumer::config::DEFAULT_DATABASE_URL.into())
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Polls `check` every 200 ms until it returns `Ok`, or panics with the last reason after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(reason) if Instant::now() >= deadline => panic!("{what}: not reached after {timeout:?}: {reason}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// One test's world: its own topic, dead-letter topic, group and database.
+pub struct Scenario {
+    pub name: String,
+    pub topic: String,
+    pub dlq_topic: String,
+    pub group: String,
+    pub database: String,
+    pub database_url: String,
+    pub partitions: i32,
+    pub pool: PgPool,
+    log_dir: PathBuf,
+}
+
+impl Scenario {
+    /// Creates the topics and the database. Fails with one clear line when the local stack is not running.
+    pub async fn new(name: &str, partitions: i32) -> Self {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let topic = format!("test-{name}-{suffix}");
+        let admin_url = admin_database_url();
+        let admin_pool = match PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(&admin_url).await {
+            Ok(pool) => pool,
+            Err(e) => panic!("Postgres is not reachable ({e}); start the local stack: scripts/stack.sh up"),
+        };
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .create()
+            .expect("admin client");
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let dlq_topic = format!("{topic}-dlq");
+        let topics = [
+            NewTopic::new(&topic, partitions, TopicReplication::Fixed(1)),
+            NewTopic::new(&dlq_topic, 1, TopicReplication::Fixed(1)),
+        ];
+        let created = tokio::time::timeout(Duration::from_secs(15), admin.create_topics(&topics, &opts))
+            .await
+            .unwrap_or_else(|_| panic!("Kafka is not reachable at {}; start the local stack: scripts/stack.sh up", bootstrap()))
+            .expect("create topics");
+        for result in created {
+            result.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+        }
+        let database = format!("t_{}_{suffix}", name.replace('-', "_"));
+        sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&admin_pool).await.expect("create database");
+        let database_url = match admin_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{database}"),
+            None => panic!("DATABASE_URL has no database name: {admin_url}"),
+        };
+        let pool = PgPoolOptions::new().max_connections(2).connect_lazy(&database_url).expect("scenario pool");
+        let log_dir = repo_root().join("target").join("test-logs").join(&topic);
+        std::fs::create_dir_all(&log_dir).expect("log dir");
+        Self { name: name.into(), group: format!("{topic}-group"), topic, dlq_topic, database, database_url, partitions, pool, log_dir }
+    }
+
+    /// Sends `n` generated orders with the real producer, as fast as the broker takes them.
+    pub async fn produce_orders(&self, n: u64, seed: u64) -> Summary {
+        let mut settings = ProducerSettings::for_servers(&bootstrap(), &self.topic);
+        settings.count = Some(n);
+        settings.rate = 0.0;
+        settings.seed = Some(seed);
+        let summary = order_producer::run(&settings, std::future::pending()).await.expect("producer run");
+        assert_eq!(summary.acked, n, "every order acknowledged: {summary:?}");
+        summary
+    }
+
+    /// Sends `n` orders at `rate` per second in the background; returns the producer's task.
+    pub fn produce_in_background(&self, n: u64, rate: f64, seed: u64) -> tokio::task::JoinHandle<Summary> {
+        let mut settings = ProducerSettings::for_servers(&bootstrap(), &self.topic);
+        settings.count = Some(n);
+        settings.rate = rate;
+        settings.seed = Some(seed);
+        tokio::spawn(async move { order_producer::run(&settings, std::future::pending()).await.expect("producer run") })
+    }
+
+    /// Sends raw records (key, value) to the scenario's topic.
+    pub async fn produce_raw(&self, records: &[(Option<Vec<u8>>, Option<Vec<u8>>)]) {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .set("partitioner", "murmur2_random")
+            .set("message.max.bytes", "2000000")
+            .create()
+            .expect("raw producer");
+        for (key, value) in records {
+            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic);
+            if let Some(k) = key {
+                record = record.key(k);
+            }
+            if let Some(v) = value {
+                record = record.payload(v);
+            }
+            producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e).expect("raw send");
+        }
+    }
+
+    /// Starts a real `order-consumer` process in this scenario's group; its log goes to target/test-logs.
+    pub fn start_consumer(&self, label: &str, extra_env: &[(&str, &str)]) -> ConsumerProcess {
+        let log_path = self.log_dir.join(format!("{label}.log"));
+        let log = std::fs::File::create(&log_path).expect("consumer log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_order-consumer"));
+        cmd.env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
+            .env("KAFKA_TOPIC", &self.topic)
+            .env("DLQ_TOPIC", &self.dlq_topic)
+            .env("CONSUMER_GROUP", &self.group)
+            .env("DATABASE_URL", &self.database_url)
+            .env("CLIENT_ID_BASE", label)
+            .env("SESSION_TIMEOUT_MS", "6000")
+            .env("RUST_LOG", "info")
+            .env_remove("KAFKA_PROPERTIES")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .kill_on_drop(true);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start order-consumer");
+        ConsumerProcess { label: label.into(), child, log_path }
+    }
+
+    /// Row statistics of the scenario's `orders` table (0s before the consumer created it).
+    pub async fn rows(&self) -> Rows {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT order_id) AS distinct_orders, COUNT(DISTINCT processed_by) AS consumers FROM orders",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        match row {
+            Ok(r) => Rows { count: r.get("n"), distinct: r.get("distinct_orders"), consumers: r.get("consumers") },
+            Err(_) => Rows::default(),
+        }
+    }
+
+    /// Waits until the table holds `n` rows.
+    pub async fn wait_for_rows(&self, n: i64, timeout: Duration) -> Rows {
+        eventually(&format!("{n} rows in {}", self.database), timeout, || async {
+            let rows = self.rows().await;
+            if rows.count == n { Ok(rows) } else { Err(format!("{rows:?}")) }
+        })
+        .await
+    }
+
+    /// `processed_by` values per partition, from the rows.
+    pub async fn writers_per_partition(&self) -> BTreeMap<i32, Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT kafka_partition, processed_by FROM orders ORDER BY 1, 2")
+            .fetch_all(&self.pool)
+            .await
+            .expect("writers per partition");
+        let mut map: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+        for r in rows {
+            map.entry(r.get::<i32, _>(0)).or_default().push(r.get(1));
+        }
+        map
+    }
+
+    /// Log-end offset of each partition of the topic.
+    pub fn log_end_offsets(&self) -> Vec<i64> {
+        let c = self.plain_consumer(None);
+        (0..self.partitions)
+            .map(|p| c.fetch_watermarks(&self.topic, p, Duration::from_secs(10)).expect("watermarks").1)
+            .collect()
+    }
+
+    /// The group's committed offset of each partition (-1 where nothing is committed).
+    pub fn committed_offsets(&self) -> Vec<i64> {
+        let c = self.plain_consumer(Some(&self.group));
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..self.partitions {
+            tpl.add_partition(&self.topic, p);
+        }
+        let committed = c.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+        (0..self.partitions)
+            .map(|p| match committed.find_partition(&self.topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => -1,
+            })
+            .collect()
+    }
+
+    /// Waits until every partition's committed offset equals its log-end offset.
+    pub async fn wait_committed_equals_log_end(&self, timeout: Duration) -> Vec<i64> {
+        eventually("committed offsets = log-end offsets", timeout, || async {
+            let (committed, end) = (self.committed_offsets(), self.log_end_offsets());
+            if committed == end { Ok(end) } else { Err(format!("committed {committed:?}, log end {end:?}")) }
+        })
+        .await
+    }
+
+    /// Every record in the dead-letter topic, with its headers.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        let c = self.plain_consumer(None);
+        let (_, high) = c.fetch_watermarks(&self.dlq_topic, 0, Duration::from_secs(10)).expect("dlq watermarks");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.dlq_topic, 0, Offset::Beginning).expect("tpl");
+        c.assign(&tpl).expect("assign dlq");
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while (out.len() as i64) < high && Instant::now() < deadline {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+                let mut headers = HashMap::new();
+                if let Some(h) = m.headers() {
+                    for header in h.iter() {
+                        headers.insert(header.key.to_owned(), String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned());
+                    }
+                }
+                out.push(DeadLetter { key: m.key().map(<[u8]>::to_vec), payload: m.payload().map(<[u8]>::to_vec), headers });
+            }
+        }
+        assert_eq!(out.len() as i64, high, "read the whole dead-letter topic");
+        out
+    }
+
+    /// Members of the group and the partitions each is assigned, as the broker's group coordinator sees them.
+    pub fn group_members(&self) -> Result<Vec<Member>, String> {
+        let c = self.plain_consumer(None);
+        let list = c.fetch_group_list(Some(&self.group), Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        let group = list.groups().first().ok_or("group not found")?;
+        if group.state() != "Stable" {
+            return Err(format!("group state {}", group.state()));
+        }
+        Ok(group
+            .members()
+            .iter()
+            .map(|m| Member {
+                client_id: m.client_id().to_owned(),
+                partitions: m.assignment().map(|a| parse_assignment(a, &self.topic)).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Waits until the group is stable with `members` members whose assignments satisfy `check`.
+    pub async fn wait_for_assignment(&self, members: usize, check: impl Fn(&[Member]) -> bool) -> Vec<Member> {
+        eventually("group assignment", TIMEOUT, || async {
+            let m = self.group_members()?;
+            if m.len() == members && check(&m) { Ok(m) } else { Err(format!("{m:?}")) }
+        })
+        .await
+    }
+
+    fn plain_consumer(&self, group: Option<&str>) -> BaseConsumer {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", bootstrap()).set("enable.auto.commit", "false");
+        config.set("group.id", group.map(str::to_owned).unwrap_or_else(|| format!("{}-inspector", self.topic)));
+        config.create().expect("inspection consumer")
+    }
+
+    /// Drops the scenario's database (kept when the test failed before reaching this point).
+    pub async fn cleanup(self) {
+        self.pool.close().await;
+        if let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&admin_database_url()).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database)).execute(&admin).await;
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Rows {
+    pub count: i64,
+    pub distinct: i64,
+    pub consumers: i64,
+}
+
+#[derive(Debug)]
+pub struct DeadLetter {
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub client_id: String,
+    pub partitions: Vec<i32>,
+}
+
+/// Parses the classic consumer protocol's assignment (version, [topic, [partition]], user data) for one topic.
+fn parse_assignment(bytes: &[u8], topic: &str) -> Vec<i32> {
+    fn i16_at(b: &[u8], at: usize) -> Option<i16> { Some(i16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?)) }
+    fn i32_at(b: &[u8], at: usize) -> Option<i32> { Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?)) }
+    let mut out = Vec::new();
+    let mut at = 2;
+    let Some(topics) = i32_at(bytes, at) else { return out };
+    at += 4;
+    for _ in 0..topics {
+        let Some(len) = i16_at(bytes, at) else { break };
+        at += 2;
+        let name = bytes.get(at..at + len as usize).map(|b| String::from_utf8_lossy(b).into_owned());
+        at += len as usize;
+        let Some(n) = i32_at(bytes, at) else { break };
+        at += 4;
+        for _ in 0..n {
+            if let (Some(p), Some(true)) = (i32_at(bytes, at), name.as_deref().map(|t| t == topic)) {
+                out.push(p);
+            }
+            at += 4;
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// A running `order-consumer` process.
+pub struct ConsumerProcess {
+    pub label: String,
+    child: Child,
+    pub log_path: PathBuf,
+}
+
+impl ConsumerProcess {
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running process")
+    }
+
+    /// Whether the process is still running.
+    pub fn wait_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM, as `docker stop` or `kill` would.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// SIGKILL: no chance to commit or leave the group.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        let _ = self.child.wait().await;
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let status = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{} did not exit within {timeout:?}; log: {}", self.label, self.log_path.display()))
+            .expect("wait");
+        status.code()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The full client id the consumer logged at start (`{label}-{hostname}-{uuid8}`).
+    pub async fn client_id(&self) -> String {
+        eventually(&format!("{} logs its client id", self.label), TIMEOUT, || async {
+            let log = self.log();
+            log.split("client_id=")
+                .nth(1)
+                .and_then(|rest| rest.split(['}', ' ', ':']).next())
+                .map(str::to_owned)
+                .ok_or_else(|| "no client id yet".to_owned())
+        })
+        .await
+    }
+
+    /// Waits until the log contains `needle`.
+    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        eventually(&format!("{} logs '{needle}'", self.label), timeout, || async {
+            if self.log().contains(needle) { Ok(()) } else { Err(self.log_path.display().to_string()) }
+        })
+        .await
+    }
+}
+
+/// Runs one of the stack's scripts (e.g. `scripts/stack.sh postgres-stop`) and asserts it succeeded.
+pub fn stack_command(args: &[&str]) {
+    let status = std::process::Command::new(repo_root().join("scripts/stack.sh")).args(args).status().expect("stack.sh");
+    assert!(status.success(), "scripts/stack.sh {args:?} failed");
+}

@@ -11,7 +11,11 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://kafka_user:kafka_pass@127.0.0
 
 /// Every option of `order-consumer`. Defaults work against the local stack.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "order-consumer", version, about = "Consumes food orders as a group member and upserts them into Postgres.")]
+#[command(
+    name = "order-consumer",
+    version,
+    about = "Consumes food orders as a group member and upserts them into Postgres."
+)]
 pub struct ConsumerSettings {
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -173,7 +177,8 @@ mod tests {
 
     #[test]
     fn the_database_password_never_reaches_debug_output() {
-        let s = ConsumerSettings::try_parse_from(["order-consumer", "--database-url", "postgres://u:s3cret@h/db"]).unwrap();
+        let s =
+            ConsumerSettings::try_parse_from(["order-consumer", "--database-url", "postgres://u:s3cret@h/db"]).unwrap();
         assert!(!format!("{s:?}").contains("s3cret"));
         assert_eq!(s.database_url.expose(), "postgres://u:s3cret@h/db");
     }

@@ -41,7 +41,12 @@ pub struct DeadLetters {
 impl DeadLetters {
     /// # Errors
     /// When librdkafka refuses the configuration.
-    pub fn new(config: &rdkafka::ClientConfig, topic: &str, source_topic: &str, consumer_id: &str) -> Result<Self, KafkaError> {
+    pub fn new(
+        config: &rdkafka::ClientConfig,
+        topic: &str,
+        source_topic: &str,
+        consumer_id: &str,
+    ) -> Result<Self, KafkaError> {
         Ok(Self {
             producer: config.create_with_context(DlqContext)?,
             topic: topic.to_owned(),

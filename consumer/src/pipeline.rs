@@ -110,11 +110,24 @@ impl Pipeline {
         let pool = store::connect(&settings.database_url, settings.connect_timeout).await?;
         let dead_letters = DeadLetters::new(&dead_letter_config, &settings.dlq_topic, &settings.topic, &client_id)
             .map_err(ConsumerError::DeadLetter)?;
-        let consumer =
-            source::subscribe(consumer_config, &settings.topic, &settings.kafka.bootstrap_servers, settings.connect_timeout)
-                .await?;
+        let consumer = source::subscribe(
+            consumer_config,
+            &settings.topic,
+            &settings.kafka.bootstrap_servers,
+            settings.connect_timeout,
+        )
+        .await?;
         info!(event = "consumer_started", group = %settings.group_id, topic = %settings.topic, "joined; waiting for partitions");
-        Ok(Self { settings, client_id, pool, consumer, dead_letters, batch: Batch::default(), worked: false, stats: Stats::default() })
+        Ok(Self {
+            settings,
+            client_id,
+            pool,
+            consumer,
+            dead_letters,
+            batch: Batch::default(),
+            worked: false,
+            stats: Stats::default(),
+        })
     }
 
     async fn run(mut self, stop: CancellationToken) -> Result<(), ConsumerError> {
@@ -284,7 +297,11 @@ impl Pipeline {
             match store::upsert(&self.pool, &[entry], &self.client_id).await {
                 Ok(n) => rows += n,
                 Err(StoreError::Rejected(error)) => {
-                    rejected.push((entry.partition, entry.offset, Poison::new(PoisonKind::DbRejected, error.to_string())));
+                    rejected.push((
+                        entry.partition,
+                        entry.offset,
+                        Poison::new(PoisonKind::DbRejected, error.to_string()),
+                    ));
                 }
                 Err(transient) => return Err(WriteError::Database(transient)),
             }
@@ -343,14 +360,22 @@ impl Pipeline {
         if !self.batch.is_empty() {
             let budget = Instant::now() + SHUTDOWN_WRITE_BUDGET;
             if !self.write_with_retry(&CancellationToken::new(), Some(budget)).await {
-                warn!(event = "batch_abandoned", messages = self.batch.len(),
-                      "last batch not written; nothing committed for it, the next owner reads it again");
+                warn!(
+                    event = "batch_abandoned",
+                    messages = self.batch.len(),
+                    "last batch not written; nothing committed for it, the next owner reads it again"
+                );
             }
         }
         self.commit(CommitMode::Sync);
-        info!(event = "consumer_stopping", consumed = self.stats.consumed, stored = self.stats.stored,
-              dead_lettered = self.stats.dead_lettered, dropped_on_revoke = self.stats.dropped_on_revoke,
-              "offsets committed; leaving the group");
+        info!(
+            event = "consumer_stopping",
+            consumed = self.stats.consumed,
+            stored = self.stats.stored,
+            dead_lettered = self.stats.dead_lettered,
+            dropped_on_revoke = self.stats.dropped_on_revoke,
+            "offsets committed; leaving the group"
+        );
         let Pipeline { consumer, dead_letters, pool, .. } = self;
         // Closing runs the revocation callback and leaves the group; it blocks, so it runs off the async threads.
         let closed = tokio::task::spawn_blocking(move || drop(consumer)).await;

@@ -125,7 +125,9 @@ pub async fn subscribe(
         .await
         .map_err(|_| SourceError::Unreachable { servers: servers.to_owned(), timeout })?;
     let metadata = metadata.map_err(|error| match error {
-        KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition) => SourceError::TopicMissing(topic.to_owned()),
+        KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+            SourceError::TopicMissing(topic.to_owned())
+        }
         _ => SourceError::Unreachable { servers: servers.to_owned(), timeout },
     })?;
     if !metadata.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()) {

@@ -46,7 +46,9 @@ pub enum ConnectError {
     BadUrl(#[source] sqlx::Error),
     #[error("cannot reach Postgres at {url}: {source} (is it running? scripts/stack.sh up)")]
     Unreachable { url: String, source: sqlx::Error },
-    #[error("Postgres at {url} refused the connection: {source} (check the user, password and database in DATABASE_URL)")]
+    #[error(
+        "Postgres at {url} refused the connection: {source} (check the user, password and database in DATABASE_URL)"
+    )]
     Refused { url: String, source: sqlx::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{Scenario, TIMEOUT, eventually};
+use common::{RawRecord, Scenario, TIMEOUT, eventually};
 use order_consumer::dead_letter::headers;
 use shared::order::OrderEvent;
 
@@ -105,24 +105,24 @@ async fn every_kind_of_poison_message_goes_to_the_dead_letter_topic_with_its_hea
     let mut nul_byte = good_order(9, 1);
     nul_byte.customer_name = "Nul\u{0}Name".into();
 
-    let poison: Vec<(&str, Option<Vec<u8>>, Option<Vec<u8>>)> = vec![
-        ("not_utf8", key(1), Some(vec![0xff, 0xfe, 0xfd])),
-        ("not_json", key(1), Some(b"this is not json".to_vec())),
-        ("wrong_shape", key(1), Some(b"[1, 2, 3]".to_vec())),
-        ("wrong_shape", key(2), edit(2, &|v| { v.as_object_mut().unwrap().remove("items"); })),
-        ("wrong_shape", key(3), edit(3, &|v| v["items"][0]["quantity"] = "two".into())),
-        ("invalid_order", key(5), json(&negative)),
-        ("invalid_order", key(6), json(&mismatched)),
-        ("invalid_order", Some(b"CUSTOMER-7".to_vec()), json(&bad_customer)),
-        ("missing_key", Some(Vec::new()), json(&good_order(10, 1))),
-        ("missing_key", None, json(&good_order(11, 1))),
-        ("too_large", key(8), json(&oversized)),
-        ("db_rejected", key(9), json(&nul_byte)),
-        ("key_mismatch", key(12), json(&good_order(13, 1))),
-        ("empty_payload", key(14), None),
+    let poison: Vec<(&str, RawRecord)> = vec![
+        ("not_utf8", (key(1), Some(vec![0xff, 0xfe, 0xfd]))),
+        ("not_json", (key(1), Some(b"this is not json".to_vec()))),
+        ("wrong_shape", (key(1), Some(b"[1, 2, 3]".to_vec()))),
+        ("wrong_shape", (key(2), edit(2, &|v| drop(v.as_object_mut().unwrap().remove("items"))))),
+        ("wrong_shape", (key(3), edit(3, &|v| v["items"][0]["quantity"] = "two".into()))),
+        ("invalid_order", (key(5), json(&negative))),
+        ("invalid_order", (key(6), json(&mismatched))),
+        ("invalid_order", (Some(b"CUSTOMER-7".to_vec()), json(&bad_customer))),
+        ("missing_key", (Some(Vec::new()), json(&good_order(10, 1)))),
+        ("missing_key", (None, json(&good_order(11, 1)))),
+        ("too_large", (key(8), json(&oversized))),
+        ("db_rejected", (key(9), json(&nul_byte))),
+        ("key_mismatch", (key(12), json(&good_order(13, 1)))),
+        ("empty_payload", (key(14), None)),
     ];
     let good_before = s.produce_orders(300, 10).await.acked;
-    let records: Vec<_> = poison.iter().map(|(_, k, v)| (k.clone(), v.clone())).collect();
+    let records: Vec<RawRecord> = poison.iter().map(|(_, record)| record.clone()).collect();
     s.produce_raw(&records).await;
     let good_after = s.produce_orders(300, 11).await.acked;
     let produced = good_before + good_after + poison.len() as u64;
@@ -134,7 +134,7 @@ async fn every_kind_of_poison_message_goes_to_the_dead_letter_topic_with_its_hea
     assert_eq!(rows.count as u64 + dead.len() as u64, produced, "rows + dead letters = produced");
 
     let mut expected: BTreeMap<&str, usize> = BTreeMap::new();
-    for (kind, _, _) in &poison {
+    for (kind, _) in &poison {
         *expected.entry(kind).or_default() += 1;
     }
     let mut found: BTreeMap<&str, usize> = BTreeMap::new();
@@ -146,7 +146,10 @@ async fn every_kind_of_poison_message_goes_to_the_dead_letter_topic_with_its_hea
         assert!(!d.headers[headers::ERROR_MESSAGE].is_empty());
         assert_eq!(d.headers[headers::CONSUMER_ID], consumer_id);
     }
-    let found: BTreeMap<&str, usize> = found.into_iter().map(|(k, v)| (expected.keys().find(|e| **e == k).copied().unwrap_or("unexpected"), v)).collect();
+    let found: BTreeMap<&str, usize> = found
+        .into_iter()
+        .map(|(k, v)| (expected.keys().find(|e| **e == k).copied().unwrap_or("unexpected"), v))
+        .collect();
     assert_eq!(found, expected, "each poison message dead-lettered once, under its own kind");
     let not_utf8 = dead.iter().find(|d| d.headers[headers::ERROR_KIND] == "not_utf8").unwrap();
     assert_eq!(not_utf8.payload.as_deref(), Some(&[0xff, 0xfe, 0xfd][..]), "the original bytes are kept");

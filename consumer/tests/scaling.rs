@@ -49,7 +49,11 @@ async fn three_partitions_three_consumers_each_owns_one_and_all_three_store_rows
     assert_eq!(rows.consumers, 3, "rows carry three distinct client ids");
     let writers = s.writers_per_partition().await;
     for m in &members {
-        assert_eq!(writers.get(&m.partitions[0]), Some(&vec![m.client_id.clone()]), "partition written by its owner only");
+        assert_eq!(
+            writers.get(&m.partitions[0]),
+            Some(&vec![m.client_id.clone()]),
+            "partition written by its owner only"
+        );
     }
     s.wait_committed_equals_log_end(TIMEOUT).await;
 

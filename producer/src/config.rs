@@ -132,7 +132,17 @@ mod tests {
     #[test]
     fn flags_set_count_duration_and_pool() {
         let s = ProducerSettings::try_parse_from([
-            "order-producer", "--count", "500", "--duration", "1m", "--customers", "7", "--rate", "0", "--seed", "42",
+            "order-producer",
+            "--count",
+            "500",
+            "--duration",
+            "1m",
+            "--customers",
+            "7",
+            "--rate",
+            "0",
+            "--seed",
+            "42",
         ])
         .unwrap();
         assert_eq!(s.count, Some(500));

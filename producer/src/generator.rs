@@ -14,13 +14,32 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use shared::order::{OrderEvent, OrderItem, OrderStatus, SCHEMA_VERSION, customer_id};
 
-
 const DISHES: &[&str] = &[
-    "Margherita Pizza", "Pepperoni Pizza", "Pad Thai", "Green Curry", "Chicken Burrito", "Beef Tacos", "Ramen",
-    "Gyoza", "Caesar Salad", "Falafel Wrap", "Cheeseburger", "Fries", "Sushi Platter", "Miso Soup", "Pho",
-    "Butter Chicken", "Garlic Naan", "Poke Bowl", "Lasagne", "Tiramisu", "Lemonade", "Iced Tea",
+    "Margherita Pizza",
+    "Pepperoni Pizza",
+    "Pad Thai",
+    "Green Curry",
+    "Chicken Burrito",
+    "Beef Tacos",
+    "Ramen",
+    "Gyoza",
+    "Caesar Salad",
+    "Falafel Wrap",
+    "Cheeseburger",
+    "Fries",
+    "Sushi Platter",
+    "Miso Soup",
+    "Pho",
+    "Butter Chicken",
+    "Garlic Naan",
+    "Poke Bowl",
+    "Lasagne",
+    "Tiramisu",
+    "Lemonade",
+    "Iced Tea",
 ];
-const KITCHENS: &[&str] = &["Pizzeria", "Noodle Bar", "Taqueria", "Curry House", "Sushi", "Burger Joint", "Kitchen", "Deli"];
+const KITCHENS: &[&str] =
+    &["Pizzeria", "Noodle Bar", "Taqueria", "Curry House", "Sushi", "Burger Joint", "Kitchen", "Deli"];
 /// How many sent orders are remembered for status updates.
 const OPEN_ORDERS: usize = 1_000;
 
@@ -129,7 +148,6 @@ impl OrderGenerator {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,7 +170,10 @@ mod tests {
         for _ in 0..100 {
             let (_, x) = a.next_event();
             let (_, y) = b.next_event();
-            assert_eq!((x.order_id, &x.customer_id, &x.items, x.total_amount), (y.order_id, &y.customer_id, &y.items, y.total_amount));
+            assert_eq!(
+                (x.order_id, &x.customer_id, &x.items, x.total_amount),
+                (y.order_id, &y.customer_id, &y.items, y.total_amount)
+            );
         }
     }
 

@@ -10,7 +10,10 @@ async fn main() -> ExitCode {
     match order_producer::run(&settings, shared::shutdown::signal()).await {
         Ok(summary) if summary.failed == 0 => ExitCode::SUCCESS,
         Ok(summary) => {
-            eprintln!("error: {} of {} orders were not delivered (see the delivery_failed lines above)", summary.failed, summary.sent);
+            eprintln!(
+                "error: {} of {} orders were not delivered (see the delivery_failed lines above)",
+                summary.failed, summary.sent
+            );
             ExitCode::FAILURE
         }
         Err(error) => {

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use shared::client_id::client_id;
 use tracing::{error, info, warn};
 
@@ -173,8 +173,16 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     let secs = (summary.elapsed_ms as f64 / 1000.0).max(0.001);
-    info!(event = "producer_summary", sent = summary.sent, acked = summary.acked, acked_new_orders = summary.acked_new_orders,
-          failed = summary.failed, elapsed_s = secs, rate = (summary.acked as f64 / secs).round(), "producer finished");
+    info!(
+        event = "producer_summary",
+        sent = summary.sent,
+        acked = summary.acked,
+        acked_new_orders = summary.acked_new_orders,
+        failed = summary.failed,
+        elapsed_s = secs,
+        rate = (summary.acked as f64 / secs).round(),
+        "producer finished"
+    );
     match flushed {
         Ok(Ok(())) => Ok(summary),
         _ => {
@@ -191,12 +199,22 @@ fn progress(producer: &ThreadedProducer<DeliveryCounter>, sent: u64, last: &mut 
     let secs = last.0.elapsed().as_secs_f64().max(0.001);
     let rate = ((acked - last.1) as f64 / secs).round();
     *last = (Instant::now(), acked);
-    info!(event = "producer_progress", rate, sent, acked, failed = counter.failed.load(Ordering::Relaxed),
-          in_flight = producer.in_flight_count(), "progress");
+    info!(
+        event = "producer_progress",
+        rate,
+        sent,
+        acked,
+        failed = counter.failed.load(Ordering::Relaxed),
+        in_flight = producer.in_flight_count(),
+        "progress"
+    );
 }
 
 /// Fails fast, with a clear reason, when the broker is unreachable or the topic is missing.
-async fn check_topic(producer: &Arc<ThreadedProducer<DeliveryCounter>>, settings: &ProducerSettings) -> Result<(), ProducerError> {
+async fn check_topic(
+    producer: &Arc<ThreadedProducer<DeliveryCounter>>,
+    settings: &ProducerSettings,
+) -> Result<(), ProducerError> {
     let p = Arc::clone(producer);
     let topic = settings.topic.clone();
     let timeout = settings.connect_timeout;
@@ -204,7 +222,9 @@ async fn check_topic(producer: &Arc<ThreadedProducer<DeliveryCounter>>, settings
         .await
         .map_err(|_| ProducerError::Unreachable { servers: settings.kafka.bootstrap_servers.clone(), timeout })?;
     let metadata = metadata.map_err(|error| match error {
-        KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition) => ProducerError::TopicMissing(settings.topic.clone()),
+        KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+            ProducerError::TopicMissing(settings.topic.clone())
+        }
         _ => ProducerError::Unreachable { servers: settings.kafka.bootstrap_servers.clone(), timeout },
     })?;
     match metadata.topics().iter().find(|t| t.name() == settings.topic) {

@@ -9,10 +9,7 @@ use uuid::Uuid;
 /// Builds `{base}-{hostname}-{uuid8}`: the host tells where the process runs, the eight hex digits tell apart two
 /// processes on one host (or two replicas of one container image).
 pub fn client_id(base: &str) -> String {
-    let host = hostname::get()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown-host".to_owned());
+    let host = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown-host".to_owned());
     compose(base, &host, &Uuid::new_v4())
 }
 
@@ -31,7 +28,8 @@ mod tests {
 
     #[test]
     fn has_base_host_and_eight_hex_digits() {
-        let id = compose("order-consumer", "worker-7", &Uuid::parse_str("0123abcd-0000-4000-8000-000000000000").unwrap());
+        let id =
+            compose("order-consumer", "worker-7", &Uuid::parse_str("0123abcd-0000-4000-8000-000000000000").unwrap());
         assert_eq!(id, "order-consumer-worker-7-0123abcd");
     }
 

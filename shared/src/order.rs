@@ -242,7 +242,8 @@ mod tests {
 
     #[test]
     fn each_broken_rule_has_its_own_error() {
-        let cases: Vec<(fn(&mut OrderEvent), fn(&InvalidOrder) -> bool)> = vec![
+        type Case = (fn(&mut OrderEvent), fn(&InvalidOrder) -> bool);
+        let cases: Vec<Case> = vec![
             (|o| o.schema_version = 2, |e| matches!(e, InvalidOrder::UnsupportedSchema { found: 2 })),
             (|o| o.customer_id = "C-1".into(), |e| matches!(e, InvalidOrder::BadCustomerId(_))),
             (|o| o.customer_name = " ".into(), |e| matches!(e, InvalidOrder::EmptyField("customer_name"))),

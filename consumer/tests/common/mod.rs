@@ -22,6 +22,9 @@ use tokio::process::{Child, Command};
 
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A record as raw bytes: (key, value), either possibly absent.
+pub type RawRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 pub fn bootstrap() -> String {
     std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
@@ -70,14 +73,17 @@ impl Scenario {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let topic = format!("test-{name}-{suffix}");
         let admin_url = admin_database_url();
-        let admin_pool = match PgPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect(&admin_url).await {
+        let admin_pool = match PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&admin_url)
+            .await
+        {
             Ok(pool) => pool,
             Err(e) => panic!("Postgres is not reachable ({e}); start the local stack: scripts/stack.sh up"),
         };
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap())
-            .create()
-            .expect("admin client");
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", bootstrap()).create().expect("admin client");
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let dlq_topic = format!("{topic}-dlq");
         let topics = [
@@ -86,7 +92,9 @@ impl Scenario {
         ];
         let created = tokio::time::timeout(Duration::from_secs(15), admin.create_topics(&topics, &opts))
             .await
-            .unwrap_or_else(|_| panic!("Kafka is not reachable at {}; start the local stack: scripts/stack.sh up", bootstrap()))
+            .unwrap_or_else(|_| {
+                panic!("Kafka is not reachable at {}; start the local stack: scripts/stack.sh up", bootstrap())
+            })
             .expect("create topics");
         for result in created {
             result.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
@@ -100,7 +108,17 @@ impl Scenario {
         let pool = PgPoolOptions::new().max_connections(2).connect_lazy(&database_url).expect("scenario pool");
         let log_dir = repo_root().join("target").join("test-logs").join(&topic);
         std::fs::create_dir_all(&log_dir).expect("log dir");
-        Self { name: name.into(), group: format!("{topic}-group"), topic, dlq_topic, database, database_url, partitions, pool, log_dir }
+        Self {
+            name: name.into(),
+            group: format!("{topic}-group"),
+            topic,
+            dlq_topic,
+            database,
+            database_url,
+            partitions,
+            pool,
+            log_dir,
+        }
     }
 
     /// Sends `n` generated orders with the real producer, as fast as the broker takes them.
@@ -124,7 +142,7 @@ impl Scenario {
     }
 
     /// Sends raw records (key, value) to the scenario's topic.
-    pub async fn produce_raw(&self, records: &[(Option<Vec<u8>>, Option<Vec<u8>>)]) {
+    pub async fn produce_raw(&self, records: &[RawRecord]) {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap())
             .set("partitioner", "murmur2_random")
@@ -211,9 +229,14 @@ impl Scenario {
             .collect()
     }
 
-    /// The group's committed offset of each partition (-1 where nothing is committed).
+    /// The scenario group's committed offset of each partition (-1 where nothing is committed).
     pub fn committed_offsets(&self) -> Vec<i64> {
-        let c = self.plain_consumer(Some(&self.group));
+        self.committed_offsets_of(&self.group)
+    }
+
+    /// A group's committed offset of each partition of the scenario's topic.
+    pub fn committed_offsets_of(&self, group: &str) -> Vec<i64> {
+        let c = self.plain_consumer(Some(group));
         let mut tpl = TopicPartitionList::new();
         for p in 0..self.partitions {
             tpl.add_partition(&self.topic, p);
@@ -229,8 +252,13 @@ impl Scenario {
 
     /// Waits until every partition's committed offset equals its log-end offset.
     pub async fn wait_committed_equals_log_end(&self, timeout: Duration) -> Vec<i64> {
-        eventually("committed offsets = log-end offsets", timeout, || async {
-            let (committed, end) = (self.committed_offsets(), self.log_end_offsets());
+        self.wait_group_caught_up(&self.group, timeout).await
+    }
+
+    /// Waits until `group` has committed the log-end offset of every partition.
+    pub async fn wait_group_caught_up(&self, group: &str, timeout: Duration) -> Vec<i64> {
+        eventually(&format!("{group}: committed offsets = log-end offsets"), timeout, || async {
+            let (committed, end) = (self.committed_offsets_of(group), self.log_end_offsets());
             if committed == end { Ok(end) } else { Err(format!("committed {committed:?}, log end {end:?}")) }
         })
         .await
@@ -250,10 +278,17 @@ impl Scenario {
                 let mut headers = HashMap::new();
                 if let Some(h) = m.headers() {
                     for header in h.iter() {
-                        headers.insert(header.key.to_owned(), String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned());
+                        headers.insert(
+                            header.key.to_owned(),
+                            String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                        );
                     }
                 }
-                out.push(DeadLetter { key: m.key().map(<[u8]>::to_vec), payload: m.payload().map(<[u8]>::to_vec), headers });
+                out.push(DeadLetter {
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    headers,
+                });
             }
         }
         assert_eq!(out.len() as i64, high, "read the whole dead-letter topic");
@@ -298,7 +333,9 @@ impl Scenario {
     pub async fn cleanup(self) {
         self.pool.close().await;
         if let Ok(admin) = PgPoolOptions::new().max_connections(1).connect(&admin_database_url()).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database)).execute(&admin).await;
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database))
+                .execute(&admin)
+                .await;
         }
     }
 }
@@ -325,8 +362,12 @@ pub struct Member {
 
 /// Parses the classic consumer protocol's assignment (version, [topic, [partition]], user data) for one topic.
 fn parse_assignment(bytes: &[u8], topic: &str) -> Vec<i32> {
-    fn i16_at(b: &[u8], at: usize) -> Option<i16> { Some(i16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?)) }
-    fn i32_at(b: &[u8], at: usize) -> Option<i32> { Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?)) }
+    fn i16_at(b: &[u8], at: usize) -> Option<i16> {
+        Some(i16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
+    }
+    fn i32_at(b: &[u8], at: usize) -> Option<i32> {
+        Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    }
     let mut out = Vec::new();
     let mut at = 2;
     let Some(topics) = i32_at(bytes, at) else { return out };
@@ -368,7 +409,8 @@ impl ConsumerProcess {
 
     /// Sends SIGTERM, as `docker stop` or `kill` would.
     pub fn terminate(&self) {
-        let status = std::process::Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("kill");
+        let status =
+            std::process::Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("kill");
         assert!(status.success());
     }
 
@@ -382,7 +424,9 @@ impl ConsumerProcess {
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let status = tokio::time::timeout(timeout, self.child.wait())
             .await
-            .unwrap_or_else(|_| panic!("{} did not exit within {timeout:?}; log: {}", self.label, self.log_path.display()))
+            .unwrap_or_else(|_| {
+                panic!("{} did not exit within {timeout:?}; log: {}", self.label, self.log_path.display())
+            })
             .expect("wait");
         status.code()
     }
@@ -415,6 +459,7 @@ impl ConsumerProcess {
 
 /// Runs one of the stack's scripts (e.g. `scripts/stack.sh postgres-stop`) and asserts it succeeded.
 pub fn stack_command(args: &[&str]) {
-    let status = std::process::Command::new(repo_root().join("scripts/stack.sh")).args(args).status().expect("stack.sh");
+    let status =
+        std::process::Command::new(repo_root().join("scripts/stack.sh")).args(args).status().expect("stack.sh");
     assert!(status.success(), "scripts/stack.sh {args:?} failed");
 }

@@ -12,6 +12,7 @@ KAFKA_LIB="$ROOT_DIR/stack/kafka/lib"
 KAFKA_HEAP="${KAFKA_HEAP:-512M}"
 READY_TIMEOUT="${READY_TIMEOUT:-90}"
 PARTITIONS="${PARTITIONS:-1}"
+PARTITIONS_GIVEN=""
 
 usage() {
   cat <<USAGE
@@ -118,13 +119,18 @@ stop_kafka() {
 }
 
 create_topics() {
-  local kt=("$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP")
-  run "${kt[@]}" --create --if-not-exists --topic "$ORDERS_TOPIC" --partitions "$PARTITIONS" --replication-factor 1
-  run "${kt[@]}" --create --if-not-exists --topic "$DLQ_TOPIC" --partitions 1 --replication-factor 1
-  local have
-  have="$("${kt[@]}" --describe --topic "$ORDERS_TOPIC" | sed -n 's/.*PartitionCount: *\([0-9]*\).*/\1/p' | head -n 1)"
-  if [[ "$have" != "$PARTITIONS" ]]; then
-    warn "'$ORDERS_TOPIC' already has $have partitions (asked for $PARTITIONS); change it with scripts/partitions.sh"
+  local kt=("$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP") existing have
+  existing="$("${kt[@]}" --list)"
+  if ! grep -qx "$ORDERS_TOPIC" <<<"$existing"; then
+    run "${kt[@]}" --create --topic "$ORDERS_TOPIC" --partitions "$PARTITIONS" --replication-factor 1
+  elif [[ -n "$PARTITIONS_GIVEN" ]]; then
+    have="$("${kt[@]}" --describe --topic "$ORDERS_TOPIC" | sed -n 's/.*PartitionCount: *\([0-9]*\).*/\1/p' | head -n 1)"
+    if [[ "$have" != "$PARTITIONS" ]]; then
+      warn "'$ORDERS_TOPIC' already has $have partitions (asked for $PARTITIONS); change it with scripts/partitions.sh"
+    fi
+  fi
+  if ! grep -qx "$DLQ_TOPIC" <<<"$existing"; then
+    run "${kt[@]}" --create --topic "$DLQ_TOPIC" --partitions 1 --replication-factor 1 2>&1 | { grep -v "^WARNING: Due to limitations in metric names" || true; }
   fi
 }
 
@@ -136,9 +142,8 @@ pg_bin() {
     pg_config --bindir
     return
   fi
-  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-    [[ -x "$dir/initdb" ]] && { echo "$dir"; return; }
-  done
+  dir="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r | head -n 1)"
+  [[ -x "$dir/initdb" ]] && { echo "$dir"; return; }
   die "PostgreSQL server not found: install Debian's postgresql package (apt-get install postgresql)"
 }
 
@@ -178,7 +183,7 @@ start_postgres() {
   fi
   wait_until "$READY_TIMEOUT" PostgreSQL as_pg "$bin/pg_isready" -h "$PGHOST" -p "$PGPORT"
   create_database
-  log "PostgreSQL ready: $(database_url | sed 's/:[^:@]*@/:***@/')"
+  log "PostgreSQL ready on $PGHOST:$PGPORT, database $POSTGRES_DB, user $POSTGRES_USER"
 }
 
 create_database() {
@@ -207,7 +212,7 @@ command="${1:-}"
 shift
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --partitions) PARTITIONS="${2:-}"; shift 2 || die "--partitions needs a number" ;;
+    --partitions) PARTITIONS="${2:-}"; PARTITIONS_GIVEN=1; shift 2 || die "--partitions needs a number" ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option '$1' (see scripts/stack.sh --help)" ;;
   esac
@@ -216,6 +221,9 @@ require_int --partitions "$PARTITIONS" 1
 
 case "$command" in
   up)
+    # PostgreSQL server, Java 17+ and Maven: installed from Debian's packages when missing and run as root.
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || install_packages postgresql
+    ensure_packages java:openjdk-17-jre-headless mvn:maven
     start_postgres
     start_kafka
     create_topics

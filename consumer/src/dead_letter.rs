@@ -25,6 +25,10 @@ pub mod headers {
 pub struct DlqContext;
 
 impl ClientContext for DlqContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        shared::telemetry::log_librdkafka(level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         shared::telemetry::log_client_error(&error, reason);
     }

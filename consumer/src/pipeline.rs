@@ -345,7 +345,12 @@ impl Pipeline {
         }
     }
 
+    /// Logs a progress line when something was consumed since the last one.
     fn progress(&self, last: &mut (Instant, u64)) {
+        if self.stats.consumed == last.1 {
+            *last = (Instant::now(), last.1);
+            return;
+        }
         let secs = last.0.elapsed().as_secs_f64().max(0.001);
         let rate = ((self.stats.consumed - last.1) as f64 / secs).round();
         *last = (Instant::now(), self.stats.consumed);

@@ -32,6 +32,11 @@ fn partitions(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
 }
 
 impl ClientContext for GroupContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        let _span = self.span.enter();
+        shared::telemetry::log_librdkafka(level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         let _span = self.span.enter();
         shared::telemetry::log_client_error(&error, reason);
@@ -88,6 +93,13 @@ impl ConsumerContext for GroupContext {
                 debug!(event = "offsets_committed", offsets = ?offsets);
             }
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            // Refused because a rebalance is under way: the offsets are committed again after it (or on revoke).
+            Err(KafkaError::ConsumerCommit(
+                RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::StaleMemberEpoch,
+            )) => debug!(event = "commit_deferred", "commit refused during a rebalance; committed again after it"),
             Err(error) => warn!(event = "commit_failed", %error, "offset commit failed; retried with the next batch"),
         }
     }

@@ -28,7 +28,7 @@ pub struct ProducerSettings {
     #[arg(long, env = "PRODUCER_DURATION", value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
 
-    /// Size of the customer pool: CUST-00001 … CUST-{n}.
+    /// Size of the customer pool: customers CUST-00001 up to this number.
     #[arg(long, env = "PRODUCER_CUSTOMERS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=99_999))]
     pub customers: u32,
 

@@ -66,6 +66,10 @@ pub struct DeliveryCounter {
 }
 
 impl ClientContext for DeliveryCounter {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        shared::telemetry::log_librdkafka(level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         shared::telemetry::log_client_error(&error, reason);
     }

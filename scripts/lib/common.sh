@@ -27,9 +27,18 @@ log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Prints a command, shell-quoted, then runs it: users see the real Kafka or psql command behind each step.
+# Prints a command, quoted so it can be pasted into a shell, then runs it: users see the real Kafka or psql
+# command behind each step.
 run() {
-  printf '$ %s\n' "$(printf '%q ' "$@")" >&2
+  local arg line="$"
+  for arg in "$@"; do
+    if [[ "$arg" =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then
+      line+=" $arg"
+    else
+      line+=" '${arg//\'/\'\\\'\'}'"
+    fi
+  done
+  printf '%s\n' "$line" >&2
   "$@"
 }
 
@@ -55,4 +64,41 @@ require_int() {
 
 database_url() {
   printf 'postgres://%s:%s@%s:%s/%s' "$POSTGRES_USER" "$POSTGRES_PASSWORD" "$PGHOST" "$PGPORT" "${1:-$POSTGRES_DB}"
+}
+
+# install_packages PACKAGE...: installs Debian packages when running as root with apt-get (printing the
+# command), otherwise fails saying what to install.
+install_packages() {
+  if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing $* (Debian packages)"
+    if [[ -z "${APT_UPDATED:-}" ]]; then
+      run apt-get update -qq >/dev/null
+      APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive run apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  else
+    die "missing: $*; install them (Debian: sudo apt-get install $*)"
+  fi
+}
+
+# ensure_packages CMD:PACKAGE...: installs the package of each command missing from PATH.
+ensure_packages() {
+  local missing=() spec
+  for spec in "$@"; do
+    command -v "${spec%%:*}" >/dev/null 2>&1 || missing+=("${spec#*:}")
+  done
+  ((${#missing[@]} == 0)) || install_packages "${missing[@]}"
+}
+
+# psql as the application user against the pipeline's database. The password travels in PGPASSWORD (exported
+# here), never on the command line, so the printed commands can be pasted as they are.
+export PGPASSWORD="$POSTGRES_PASSWORD"
+PSQL=(psql -X -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$POSTGRES_USER" -d "$POSTGRES_DB")
+psql_app() {
+  "${PSQL[@]}" "$@"
+}
+
+# The number of rows in orders (0 while the table does not exist yet).
+order_rows() {
+  psql_app -tAc "SELECT COUNT(*) FROM orders" 2>/dev/null || echo 0
 }

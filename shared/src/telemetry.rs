@@ -30,3 +30,22 @@ pub fn log_client_error(error: &KafkaError, reason: &str) {
         tracing::warn!(event = "kafka_client_error", %error, reason, "Kafka client error");
     }
 }
+
+/// librdkafka facilities whose messages describe something librdkafka recovers from by itself: a commit refused
+/// during a rebalance (the pipeline commits again after it), a lost connection (reconnected). Logged at `debug`.
+const ROUTINE_FACILITIES: &[&str] = &["COMMITFAIL", "FAIL"];
+
+/// Routes one librdkafka log line into tracing, with routine recoveries demoted to `debug`.
+pub fn log_librdkafka(level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+    use rdkafka::config::RDKafkaLogLevel as L;
+    if ROUTINE_FACILITIES.contains(&facility) {
+        tracing::debug!(event = "librdkafka", facility, "{message}");
+        return;
+    }
+    match level {
+        L::Emerg | L::Alert | L::Critical | L::Error => tracing::error!(event = "librdkafka", facility, "{message}"),
+        L::Warning => tracing::warn!(event = "librdkafka", facility, "{message}"),
+        L::Notice | L::Info => tracing::info!(event = "librdkafka", facility, "{message}"),
+        L::Debug => tracing::debug!(event = "librdkafka", facility, "{message}"),
+    }
+}

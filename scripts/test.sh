@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every check and every test: starts the local stack (idempotent), then formatting, lints, shell checks,
+# and the Rust test suites, whose integration tests run against the real Kafka broker and PostgreSQL.
+set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+case "${1:-}" in
+  -h | --help)
+    cat <<USAGE
+Usage: scripts/test.sh [CARGO TEST ARGS...]
+
+Starts the local stack (scripts/stack.sh up), then runs:
+  cargo fmt --check, cargo clippy -D warnings, shellcheck on scripts/, scripts/tests/*.sh,
+  and cargo test --workspace (unit tests, and integration tests against the real broker and database).
+Extra arguments go to cargo test, e.g. scripts/test.sh --test failures
+Test logs of every consumer process: target/test-logs/<topic>/<consumer>.log
+USAGE
+    exit 0
+    ;;
+esac
+
+cd "$ROOT_DIR"
+"$ROOT_DIR/scripts/stack.sh" up
+run cargo fmt --all --check
+run cargo clippy --workspace --all-targets --locked -- -D warnings
+ensure_packages shellcheck:shellcheck
+run shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/tests/*.sh .ci/run
+for t in scripts/tests/*.sh; do
+  run bash "$t"
+done
+run cargo test --workspace --locked "$@"

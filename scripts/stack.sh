@@ -85,7 +85,7 @@ start_kafka() {
     local cluster_id
     cluster_id="$(java "${java_opts[@]}" kafka.tools.StorageTool random-uuid)"
     log "formatting Kafka storage (KRaft, cluster id $cluster_id)"
-    java "${java_opts[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
+    java "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster_id" \
       -c "$KAFKA_DIR/server.properties" >>"$KAFKA_DIR/logs/storage.log"
   fi
   log "starting Kafka $KAFKA_VERSION_PIN (KRaft, broker+controller) on $KAFKA_BOOTSTRAP, log: $KAFKA_DIR/logs/server.log"

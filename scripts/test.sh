@@ -11,8 +11,9 @@ case "${1:-}" in
 Usage: scripts/test.sh [CARGO TEST ARGS...]
 
 Starts the local stack (scripts/stack.sh up), then runs:
-  cargo fmt --check, cargo clippy -D warnings, shellcheck on scripts/, scripts/tests/*.sh,
-  and cargo test --workspace (unit tests, and integration tests against the real broker and database).
+  cargo fmt --check, cargo clippy -D warnings, shellcheck on scripts/, the script tests (scripts/tests/),
+  cargo test --workspace (unit tests, and integration tests against the real broker and database),
+  and the scaling experiment in short mode (scripts/experiment.sh --short).
 Extra arguments go to cargo test, e.g. scripts/test.sh --test failures
 Test logs of every consumer process: target/test-logs/<topic>/<consumer>.log
 USAGE
@@ -26,7 +27,9 @@ run cargo fmt --all --check
 run cargo clippy --workspace --all-targets --locked -- -D warnings
 ensure_packages shellcheck:shellcheck
 run shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/tests/*.sh .ci/run
-for t in scripts/tests/*.sh; do
+for t in scripts/tests/*_args.sh; do
   run bash "$t"
 done
 run cargo test --workspace --locked "$@"
+# The scaling experiment, short: fails on any broken expectation.
+run "$ROOT_DIR/scripts/experiment.sh" --short

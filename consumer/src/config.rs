@@ -108,7 +108,9 @@ impl ConsumerSettings {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            // The group sees a partition increase within ~10 s and rebalances onto the new partitions.
+            .set("topic.metadata.refresh.interval.ms", "10000");
         if self.group_protocol == "classic" {
             config
                 .set("partition.assignment.strategy", &self.assignment_strategy)

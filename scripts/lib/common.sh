@@ -102,3 +102,71 @@ psql_app() {
 order_rows() {
   psql_app -tAc "SELECT COUNT(*) FROM orders" 2>/dev/null || echo 0
 }
+
+# ------------------------------------------------------------------------------------------ which stack to talk to
+# STACK=local (default): the processes and servers of scripts/stack.sh. STACK=compose: the containers of
+# docker-compose.yml, reached with `docker compose exec` (or docker-compose). Scripts take --stack too.
+STACK="${STACK:-local}"
+
+# The compose command: `docker compose` when the plugin is there, else `docker-compose`.
+compose_cmd() {
+  if docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose -f "$ROOT_DIR/docker-compose.yml")
+  elif command -v docker-compose >/dev/null; then
+    COMPOSE=(docker-compose -f "$ROOT_DIR/docker-compose.yml")
+  else
+    die "neither 'docker compose' nor 'docker-compose' found; use --stack local"
+  fi
+}
+
+# Parses --stack VALUE from the front of a script's arguments is up to each script; this checks the value.
+check_stack() {
+  case "$STACK" in
+    local) ;;
+    compose) compose_cmd ;;
+    *) die "--stack must be 'local' or 'compose', got '$STACK'" ;;
+  esac
+}
+
+# kafka_tool TOOL ARGS...: runs one of Kafka's CLI tools against the chosen stack, printing the command.
+kafka_tool() {
+  local tool="$1"
+  shift
+  if [[ "$STACK" == compose ]]; then
+    run "${COMPOSE[@]}" exec -T kafka "/opt/kafka/bin/$tool.sh" --bootstrap-server kafka:19092 "$@"
+  else
+    run "$ROOT_DIR/scripts/kafka.sh" "$tool" --bootstrap-server "$KAFKA_BOOTSTRAP" "$@"
+  fi
+}
+
+# sql ARGS...: psql against the pipeline's database on the chosen stack, printing the command.
+sql() {
+  if [[ "$STACK" == compose ]]; then
+    run "${COMPOSE[@]}" exec -T postgres psql -X -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" "$@"
+  else
+    run "${PSQL[@]}" "$@"
+  fi
+}
+
+# Fails with one line saying how to start the stack when its Kafka broker does not answer.
+require_kafka() {
+  if [[ "$STACK" == compose ]]; then
+    "${COMPOSE[@]}" exec -T kafka /opt/kafka/bin/kafka-topics.sh --bootstrap-server kafka:19092 --list >/dev/null 2>&1 ||
+      die "the compose stack's Kafka is not running: start it with 'docker compose up -d'"
+  else
+    local host="${KAFKA_BOOTSTRAP%%:*}" port="${KAFKA_BOOTSTRAP##*:}"
+    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null ||
+      die "Kafka is not running at $KAFKA_BOOTSTRAP: start the local stack with 'scripts/stack.sh up'"
+  fi
+}
+
+# Fails with one line saying how to start the stack when its database does not answer.
+require_postgres() {
+  if [[ "$STACK" == compose ]]; then
+    "${COMPOSE[@]}" exec -T postgres pg_isready -U "$POSTGRES_USER" -d "$POSTGRES_DB" >/dev/null 2>&1 ||
+      die "the compose stack's Postgres is not running: start it with 'docker compose up -d'"
+  else
+    psql_app -tAc "SELECT 1" >/dev/null 2>&1 ||
+      die "PostgreSQL is not reachable at $PGHOST:$PGPORT: start the local stack with 'scripts/stack.sh up'"
+  fi
+}

@@ -1,31 +1,8 @@
 #!/usr/bin/env bash
 # Argument handling and error messages of the stack scripts (no services needed).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-
-failures=0
-passed=0
-# expect_fail DESCRIPTION EXPECTED_TEXT COMMAND...: the command must exit non-zero and say EXPECTED_TEXT.
-expect_fail() {
-  local what="$1" text="$2" out
-  shift 2
-  if out="$("$@" 2>&1)"; then
-    echo "FAIL: $what: exited 0"; failures=$((failures + 1))
-  elif [[ "$out" != *"$text"* ]]; then
-    echo "FAIL: $what: output lacks '$text': $out"; failures=$((failures + 1))
-  else
-    passed=$((passed + 1))
-  fi
-}
-expect_ok() {
-  local what="$1" text="$2" out
-  shift 2
-  if ! out="$("$@" 2>&1)" || [[ "$out" != *"$text"* ]]; then
-    echo "FAIL: $what: $out"; failures=$((failures + 1))
-  else
-    passed=$((passed + 1))
-  fi
-}
+# shellcheck source=scripts/tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 expect_fail "stack: no command" "Usage: scripts/stack.sh" scripts/stack.sh
 expect_fail "stack: unknown command" "unknown command 'launch'" scripts/stack.sh launch
@@ -37,5 +14,4 @@ expect_fail "kafka: unknown tool" "unknown Kafka tool 'kafka-nope'" scripts/kafk
 expect_fail "kafka: no tool" "Usage: scripts/kafka.sh" scripts/kafka.sh
 expect_ok "kafka: help" "kafka-consumer-groups" scripts/kafka.sh --help
 
-echo "scripts/tests/stack_args.sh: $passed passed, $failures failed"
-((failures == 0))
+finish

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`order`]: the order event, its JSON wire format (with a schema version) and its validation.
 //! - [`client_id`]: the `{base}-{hostname}-{uuid8}` client id every Kafka client of this project uses.
+//! - [`group`]: the consumer group as the broker sees it (members, client ids, partitions).
 //! - [`kafka`]: bootstrap servers and librdkafka pass-through properties, shared command-line arguments.
 //! - [`partitioner`]: Kafka's default key partitioner (murmur2), to predict where a customer's orders land.
 //! - [`secret`]: a wrapper that keeps passwords out of `Debug` output and logs.
@@ -10,6 +11,7 @@
 //! - [`telemetry`]: tracing set-up for the binaries.
 
 pub mod client_id;
+pub mod group;
 pub mod kafka;
 pub mod order;
 pub mod partitioner;

@@ -16,6 +16,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use shared::group::Member;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 use tokio::process::{Child, Command};
@@ -297,20 +298,13 @@ impl Scenario {
 
     /// Members of the group and the partitions each is assigned, as the broker's group coordinator sees them.
     pub fn group_members(&self) -> Result<Vec<Member>, String> {
-        let c = self.plain_consumer(None);
-        let list = c.fetch_group_list(Some(&self.group), Duration::from_secs(10)).map_err(|e| e.to_string())?;
-        let group = list.groups().first().ok_or("group not found")?;
-        if group.state() != "Stable" {
-            return Err(format!("group state {}", group.state()));
+        let view =
+            shared::group::describe(&self.plain_consumer(None), &self.group, &self.topic, Duration::from_secs(10))
+                .map_err(|e| e.to_string())?;
+        if view.state != "Stable" {
+            return Err(format!("group state {}", view.state));
         }
-        Ok(group
-            .members()
-            .iter()
-            .map(|m| Member {
-                client_id: m.client_id().to_owned(),
-                partitions: m.assignment().map(|a| parse_assignment(a, &self.topic)).unwrap_or_default(),
-            })
-            .collect())
+        Ok(view.members)
     }
 
     /// Waits until the group is stable with `members` members whose assignments satisfy `check`.
@@ -352,42 +346,6 @@ pub struct DeadLetter {
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
     pub headers: HashMap<String, String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Member {
-    pub client_id: String,
-    pub partitions: Vec<i32>,
-}
-
-/// Parses the classic consumer protocol's assignment (version, [topic, [partition]], user data) for one topic.
-fn parse_assignment(bytes: &[u8], topic: &str) -> Vec<i32> {
-    fn i16_at(b: &[u8], at: usize) -> Option<i16> {
-        Some(i16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
-    }
-    fn i32_at(b: &[u8], at: usize) -> Option<i32> {
-        Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
-    }
-    let mut out = Vec::new();
-    let mut at = 2;
-    let Some(topics) = i32_at(bytes, at) else { return out };
-    at += 4;
-    for _ in 0..topics {
-        let Some(len) = i16_at(bytes, at) else { break };
-        at += 2;
-        let name = bytes.get(at..at + len as usize).map(|b| String::from_utf8_lossy(b).into_owned());
-        at += len as usize;
-        let Some(n) = i32_at(bytes, at) else { break };
-        at += 4;
-        for _ in 0..n {
-            if let (Some(p), Some(true)) = (i32_at(bytes, at), name.as_deref().map(|t| t == topic)) {
-                out.push(p);
-            }
-            at += 4;
-        }
-    }
-    out.sort_unstable();
-    out
 }
 
 /// A running `order-consumer` process.

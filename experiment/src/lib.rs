@@ -1,0 +1,21 @@
+//! The scaling experiment: a producer runs at a set rate throughout while the group goes through six phases
+//! (1 partition and 3 consumers; partitions raised to 3; scale to 5; an owner SIGKILLed; scale to 1; drain and
+//! reconcile), then, optionally, a scaling-efficiency run with simulated per-order work. Every expectation is
+//! checked, every figure lands in `report.json`, `report.md` and a throughput chart.
+//!
+//! # Layout
+//! - [`settings`]: options.
+//! - [`control`]: what the experiment does to the system, through the project's scripts (so the same commands a
+//!   person would type run here, and work on the local and the compose stack).
+//! - [`world`]: what it observes, straight from the broker (group view, offsets) and Postgres (rows).
+//! - [`phases`]: the experiment itself.
+//! - [`report`]: Markdown, JSON and SVG output.
+
+pub mod control;
+pub mod phases;
+pub mod report;
+pub mod settings;
+pub mod world;
+
+pub use phases::run;
+pub use settings::Settings;

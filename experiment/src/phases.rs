@@ -1,0 +1,408 @@
+//! The experiment, phase by phase. Each phase waits (with a deadline) for the state it expects, then runs for
+//! `--phase` with the producer still running, then records what it measured and checks its expectations.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use shared::group::GroupView;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::watch;
+
+use crate::control::{ProducerProcess, Scripts, compose_command};
+use crate::report::{Check, Efficiency, EfficiencyRun, Event, Moved, Phase, Reconciliation, Report, Sample};
+use crate::settings::Settings;
+use crate::world::World;
+
+/// Checks that the new partitions receive orders within this long of the increase.
+const NEW_PARTITIONS_WITHIN: Duration = Duration::from_secs(15);
+/// Margin on top of the session timeout for a killed owner's partitions to move.
+const TAKEOVER_MARGIN: Duration = Duration::from_secs(5);
+
+struct Run {
+    settings: Settings,
+    scripts: Scripts,
+    world: Arc<World>,
+    t0: DateTime<Utc>,
+    report: Report,
+}
+
+/// Runs the whole experiment and writes its report.
+///
+/// # Errors
+/// When the stack is not running, a step cannot be carried out, or a wait runs past its deadline. A broken
+/// expectation is not an error: it is a failed check in the report.
+pub async fn run(settings: Settings) -> anyhow::Result<Report> {
+    let settings = settings.effective();
+    let root = PathBuf::from(std::env::var("ROOT_DIR").unwrap_or_else(|_| ".".into()));
+    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let dir = settings.results.clone().unwrap_or_else(|| root.join("results").join(format!("experiment-{stamp}")));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let id = Utc::now().timestamp();
+
+    let compose = if settings.is_compose() { Some(compose_command(&root)?) } else { None };
+    let (topic, dlq_topic, group, database) = if compose.is_some() {
+        (shared::ORDERS_TOPIC.to_owned(), shared::DLQ_TOPIC.to_owned(), shared::CONSUMER_GROUP.to_owned(), "food_orders".to_owned())
+    } else {
+        (format!("exp-{id}"), format!("exp-{id}-dlq"), format!("exp-{id}"), format!("exp_{id}"))
+    };
+    let database_url = settings.database_url_for(&database);
+    let scripts = Scripts {
+        root: root.clone(),
+        env: vec![
+            ("STACK".into(), settings.stack.clone()),
+            ("KAFKA_TOPIC".into(), topic.clone()),
+            ("DLQ_TOPIC".into(), dlq_topic.clone()),
+            ("CONSUMER_GROUP".into(), group.clone()),
+            ("DATABASE_URL".into(), database_url.clone()),
+            ("SESSION_TIMEOUT_MS".into(), settings.session_timeout_ms.to_string()),
+            ("RUST_LOG".into(), "info".into()),
+        ],
+    };
+
+    if compose.is_none() {
+        scripts.scale(0).await?;
+        for (name, partitions) in [(&topic, "1"), (&dlq_topic, "1")] {
+            scripts
+                .kafka(&["kafka-topics", "--bootstrap-server", &settings.bootstrap_servers, "--create", "--topic", name,
+                         "--partitions", partitions, "--replication-factor", "1"])
+                .await?;
+        }
+        create_database(&settings, &database).await?;
+    }
+    let world = Arc::new(World::new(&settings.bootstrap_servers, &topic, &dlq_topic, &group, &database_url)?);
+    if compose.is_some() {
+        let partitions = world.partition_count()?;
+        let rows = world.row_counts().await.map(|r| r.0).unwrap_or(0);
+        if partitions != 1 || rows != 0 {
+            bail!("the compose stack is not fresh ({partitions} partitions, {rows} rows): run \
+                   'docker compose down -v && docker compose up -d kafka postgres kafka-init' first");
+        }
+    }
+
+    let t0 = world.now().await?;
+    let report = Report::new(dir.clone(), &settings, &topic, &group);
+    let mut run = Run { settings, scripts, world, t0, report };
+    let (stop_sampler, sampler) = run.start_sampler();
+
+    let producer = ProducerProcess::start(&run.scripts, compose.clone(), run.settings.rate, &dir.join("producer.log")).await?;
+    let outcome = run.phases(producer).await;
+    let _ = stop_sampler.send(true);
+    run.report.timeline = sampler.await.unwrap_or_default();
+    if compose.is_none() {
+        run.scripts.scale(0).await?;
+    }
+    outcome?;
+    if !run.settings.skip_efficiency && compose.is_none() {
+        run.report.efficiency = Some(run.efficiency(id).await?);
+    }
+    run.report.write()?;
+    Ok(run.report)
+}
+
+async fn create_database(settings: &Settings, database: &str) -> anyhow::Result<()> {
+    let admin = PgPoolOptions::new().max_connections(1).connect(&settings.database_url).await.with_context(|| {
+        format!("cannot reach Postgres at {}: start the local stack (scripts/stack.sh up)",
+                shared::secret::redact_url(&settings.database_url))
+    })?;
+    eprintln!("$ psql -c 'CREATE DATABASE {database}'");
+    sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&admin).await?;
+    Ok(())
+}
+
+/// Polls `check` every 250 ms until it returns `Some`, or fails after `timeout` saying what was awaited.
+async fn wait_for<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> anyhow::Result<(T, Duration)> {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return Ok((value, start.elapsed()));
+        }
+        if start.elapsed() >= timeout {
+            bail!("{what}: not reached within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn stable(view: &GroupView, members: usize) -> bool {
+    view.state == "Stable" && view.members.len() == members
+}
+
+/// How many of `partitions` changed owner between two views.
+fn moved(before: &GroupView, after: &GroupView, partitions: i32) -> Vec<i32> {
+    (0..partitions)
+        .filter(|p| before.owner_of(*p).map(|m| &m.client_id) != after.owner_of(*p).map(|m| &m.client_id))
+        .collect()
+}
+
+impl Run {
+    fn seconds(&self, at: DateTime<Utc>) -> f64 {
+        (at - self.t0).num_milliseconds() as f64 / 1000.0
+    }
+
+    fn check(&mut self, phase: u32, expectation: &str, passed: bool, observed: String) {
+        let mark = if passed { "ok  " } else { "FAIL" };
+        eprintln!("    [{mark}] {expectation}: {observed}");
+        self.report.checks.push(Check { phase, expectation: expectation.into(), passed, observed });
+    }
+
+    async fn group_where(&self, what: &str, timeout: Duration, ok: impl Fn(&GroupView) -> bool) -> anyhow::Result<(GroupView, Duration)> {
+        let world = Arc::clone(&self.world);
+        wait_for(what, timeout, async || world.group().ok().filter(|v| ok(v))).await
+    }
+
+    /// Lets the phase run for `--phase`, then records rows per consumer stored during it.
+    async fn hold(&mut self, number: u32, name: &str, started: Instant) -> anyhow::Result<Phase> {
+        eprintln!("    running {:?} with the producer at {} orders/s", self.settings.phase, self.settings.rate);
+        let from = self.world.now().await?;
+        tokio::time::sleep(self.settings.phase).await;
+        let to = self.world.now().await?;
+        let per_consumer = self.world.rows_by_consumer(Some(from), Some(to)).await?;
+        let rows: i64 = per_consumer.values().sum();
+        let seconds = (to - from).num_milliseconds() as f64 / 1000.0;
+        let assignment = self.world.group()?;
+        let phase = Phase {
+            number,
+            name: name.into(),
+            from_s: self.seconds(from),
+            to_s: self.seconds(to),
+            rows,
+            rows_per_s: rows as f64 / seconds.max(0.001),
+            per_consumer,
+            assignment,
+            wall_s: started.elapsed().as_secs_f64(),
+        };
+        self.report.phases.push(phase.clone());
+        Ok(phase)
+    }
+
+    /// Records a rebalance event: partitions that changed owner and the processing gap on each.
+    async fn event(&mut self, name: &str, at: DateTime<Utc>, before: &GroupView, after: &GroupView, takeover_s: Option<f64>) -> anyhow::Result<()> {
+        let partitions = self.world.partition_count()?;
+        let moved = moved(before, after, partitions);
+        let mut gaps = BTreeMap::new();
+        for p in 0..partitions {
+            if let Some(g) = self.world.gap(p, at).await? {
+                gaps.insert(p, g);
+            }
+        }
+        let max_gap_moved = moved.iter().filter_map(|p| gaps.get(p)).copied().fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g))));
+        eprintln!("    event '{name}': partitions moved {moved:?}, processing gap per partition {gaps:?} s");
+        self.report.events.push(Event { name: name.into(), at_s: self.seconds(at), partitions_moved: moved, gap_s: gaps, max_gap_moved_s: max_gap_moved, takeover_s });
+        Ok(())
+    }
+
+    async fn phases(&mut self, producer: ProducerProcess) -> anyhow::Result<()> {
+        let minute = Duration::from_secs(60);
+
+        eprintln!("\n==> phase 1: 1 partition, 3 consumers");
+        let started = Instant::now();
+        self.scripts.scale(3).await?;
+        let (view, _) = self.group_where("3 members, 1 owner", minute, |v| stable(v, 3) && v.owners() == 1).await?;
+        let phase = self.hold(1, "1 partition, 3 consumers", started).await?;
+        let owner = view.owner_of(0).map(|m| m.client_id.clone()).unwrap_or_default();
+        self.check(1, "exactly one member owns partition 0, two are idle", view.owners() == 1 && view.members.len() == 3, format!("{:?}", view.members));
+        self.check(1, "the owner alone stores every order", phase.per_consumer.keys().eq([&owner]), format!("{:?}", phase.per_consumer));
+
+        eprintln!("\n==> phase 2: partitions raised to 3 while the producer runs");
+        let started = Instant::now();
+        let before = self.world.group()?;
+        let at = self.world.now().await?;
+        self.scripts.set_partitions(&self.world.topic, 3).await?;
+        let world = Arc::clone(&self.world);
+        let topic = self.world.topic.clone();
+        let (_, new_partitions_after) = wait_for("orders on the new partitions", minute, async || {
+            world.log_end(&topic, 3).ok().filter(|e| e[1] > 0 && e[2] > 0)
+        })
+        .await?;
+        self.check(2, "the producer writes to the new partitions within 15 s, without a restart",
+                   new_partitions_after <= NEW_PARTITIONS_WITHIN, format!("{:.1} s", new_partitions_after.as_secs_f64()));
+        let (after, rebalanced_after) = self
+            .group_where("3 members owning one partition each", minute, |v| stable(v, 3) && v.members.iter().all(|m| m.partitions.len() == 1))
+            .await?;
+        self.report.new_partitions_seen_s = Some(new_partitions_after.as_secs_f64());
+        self.report.rebalance_after_increase_s = Some(rebalanced_after.as_secs_f64());
+        self.event("partitions 1 → 3", at, &before, &after, None).await?;
+        let phase = self.hold(2, "3 partitions, 3 consumers", started).await?;
+        self.check(2, "each consumer owns one partition", after.members.iter().all(|m| m.partitions.len() == 1), format!("{:?}", after.members));
+        self.check(2, "all three consumers store rows", phase.per_consumer.len() == 3, format!("{:?}", phase.per_consumer));
+
+        eprintln!("\n==> phase 3: scale to 5 consumers");
+        let started = Instant::now();
+        let before = after;
+        let at = self.world.now().await?;
+        self.scripts.scale(5).await?;
+        let (after, _) = self.group_where("5 members, 3 owners", minute, |v| stable(v, 5) && v.owners() == 3).await?;
+        self.event("scale 3 → 5", at, &before, &after, None).await?;
+        let phase = self.hold(3, "3 partitions, 5 consumers", started).await?;
+        let idle = after.members.iter().filter(|m| m.partitions.is_empty()).count();
+        self.check(3, "still 3 owners, 2 idle", after.owners() == 3 && idle == 2, format!("{:?}", after.members));
+        self.check(3, "only the 3 owners store rows", phase.per_consumer.len() == 3, format!("{:?}", phase.per_consumer));
+
+        eprintln!("\n==> phase 4: SIGKILL one owner");
+        let started = Instant::now();
+        let before = after;
+        let victim = before.owner_of(0).cloned().context("partition 0 has no owner")?;
+        let at = self.world.now().await?;
+        let killed = Instant::now();
+        self.scripts.kill(&victim.client_id).await?;
+        let limit = Duration::from_millis(self.settings.session_timeout_ms) + TAKEOVER_MARGIN;
+        let (after, _) = self
+            .group_where("the victim's partitions taken over", limit + minute, |v| {
+                stable(v, 4) && victim.partitions.iter().all(|p| v.owner_of(*p).is_some_and(|m| m.client_id != victim.client_id))
+            })
+            .await?;
+        let takeover = killed.elapsed();
+        self.event("SIGKILL an owner", at, &before, &after, Some(takeover.as_secs_f64())).await?;
+        self.check(4, "its partitions are taken over within the session timeout plus 5 s", takeover <= limit,
+                   format!("{:.1} s (session timeout {} ms)", takeover.as_secs_f64(), self.settings.session_timeout_ms));
+        self.hold(4, "after SIGKILL: 4 consumers", started).await?;
+
+        eprintln!("\n==> phase 5: scale down to 1 consumer");
+        let started = Instant::now();
+        let before = after;
+        let at = self.world.now().await?;
+        self.scripts.scale(1).await?;
+        let (after, _) = self.group_where("1 member owning all 3 partitions", minute, |v| stable(v, 1) && v.members[0].partitions == [0, 1, 2]).await?;
+        self.event("scale 4 → 1", at, &before, &after, None).await?;
+        let phase = self.hold(5, "3 partitions, 1 consumer", started).await?;
+        self.check(5, "one consumer owns all 3 partitions", after.members.len() == 1 && after.members[0].partitions == [0, 1, 2], format!("{:?}", after.members));
+        self.check(5, "it alone stores rows", phase.per_consumer.len() == 1, format!("{:?}", phase.per_consumer));
+
+        eprintln!("\n==> phase 6: stop the producer, drain, reconcile");
+        let summary = producer.stop().await?;
+        let world = Arc::clone(&self.world);
+        let (offsets, _) = wait_for("committed offsets = log-end offsets", Duration::from_secs(120), async || {
+            let end = world.log_end(&world.topic, 3).ok()?;
+            let committed = world.committed(3).ok()?;
+            (end == committed).then_some(end)
+        })
+        .await?;
+        let (rows, distinct) = self.world.row_counts().await?;
+        let dead_letters = self.world.dead_letters()?;
+        let violations = self.world.order_violations_within_partitions().await?;
+        let (customers, orders, reordered) = self.world.moved_customers().await?;
+        let produced = summary.acked_new_orders as i64;
+        self.check(6, "rows + dead letters = acked orders", rows + dead_letters == produced,
+                   format!("{rows} + {dead_letters} vs {produced} acked ({} failed)", summary.failed));
+        self.check(6, "0 duplicate rows", rows == distinct, format!("{rows} rows, {distinct} distinct order ids"));
+        self.check(6, "committed offsets = log-end offsets", true, format!("{offsets:?}"));
+        self.check(6, "per-customer sequence holds within each partition", violations == 0, format!("{violations} out-of-order rows"));
+        self.report.reconciliation = Some(Reconciliation {
+            acked_new_orders: summary.acked_new_orders,
+            failed: summary.failed,
+            rows,
+            distinct_orders: distinct,
+            dead_letters,
+            log_end: offsets.clone(),
+            committed: offsets,
+            within_partition_violations: violations,
+        });
+        self.report.moved = Some(Moved { customers, orders, reordered_across_partitions: reordered });
+        eprintln!("    customers that moved partition at the increase: {customers} ({orders} orders; {reordered} stored before an earlier order of theirs that was on the old partition)");
+        Ok(())
+    }
+
+    fn start_sampler(&self) -> (watch::Sender<bool>, tokio::task::JoinHandle<Vec<Sample>>) {
+        let (stop, mut stopped) = watch::channel(false);
+        let world = Arc::clone(&self.world);
+        let t0 = self.t0;
+        let handle = tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    _ = tick.tick() => {}
+                }
+                let Ok(now) = world.now().await else { continue };
+                let rows = world.rows_by_consumer(None, None).await.unwrap_or_default();
+                let partitions = world.partition_count().unwrap_or(1);
+                let lag = match (world.log_end(&world.topic, partitions), world.committed(partitions)) {
+                    (Ok(end), Ok(committed)) => end.iter().zip(&committed).map(|(e, c)| e - (*c).max(0)).sum(),
+                    _ => -1,
+                };
+                let view = world.group().ok();
+                out.push(Sample {
+                    t_s: (now - t0).num_milliseconds() as f64 / 1000.0,
+                    rows,
+                    lag,
+                    members: view.as_ref().map_or(0, |v| v.members.len()),
+                    owners: view.as_ref().map_or(0, GroupView::owners),
+                });
+            }
+            out
+        });
+        (stop, handle)
+    }
+
+    /// Throughput with 1, 2 and 3 consumers on 3 partitions when each order costs `--efficiency-delay-ms`. Each
+    /// run gets a fresh topic, group and database; the orders are produced once the group is stable, so the
+    /// figure is the group's steady throughput, not its start-up.
+    async fn efficiency(&mut self, id: i64) -> anyhow::Result<Efficiency> {
+        let (orders, delay) = (self.settings.efficiency_orders, self.settings.efficiency_delay_ms);
+        eprintln!("\n==> efficiency: {orders} orders on 3 partitions, {delay} ms of work per order");
+        let mut runs = Vec::new();
+        for consumers in 1..=3usize {
+            let topic = format!("eff-{id}-{consumers}");
+            let dlq = format!("{topic}-dlq");
+            for (name, partitions) in [(&topic, "3"), (&dlq, "1")] {
+                self.scripts
+                    .kafka(&["kafka-topics", "--bootstrap-server", &self.settings.bootstrap_servers, "--create", "--topic", name,
+                             "--partitions", partitions, "--replication-factor", "1"])
+                    .await?;
+            }
+            let database = format!("eff_{id}_{consumers}");
+            create_database(&self.settings, &database).await?;
+            let url = self.settings.database_url_for(&database);
+            let mut scripts = self.scripts.clone();
+            scripts.env.retain(|(k, _)| !["KAFKA_TOPIC", "DLQ_TOPIC", "CONSUMER_GROUP", "DATABASE_URL"].contains(&k.as_str()));
+            scripts.env.extend([
+                ("KAFKA_TOPIC".into(), topic.clone()),
+                ("DLQ_TOPIC".into(), dlq.clone()),
+                ("CONSUMER_GROUP".into(), topic.clone()),
+                ("DATABASE_URL".into(), url.clone()),
+                ("PROCESSING_DELAY_MS".into(), delay.to_string()),
+                ("BATCH_SIZE".into(), "20".into()),
+            ]);
+            let world = World::new(&self.settings.bootstrap_servers, &topic, &dlq, &topic, &url)?;
+            scripts.scale(consumers).await?;
+            let owners = consumers.min(3);
+            wait_for("the group to settle", Duration::from_secs(60), async || {
+                world.group().ok().filter(|v| stable(v, consumers) && v.owners() == owners)
+            })
+            .await?;
+            let producer = self.scripts.root.join("target/release/order-producer");
+            eprintln!("$ {} --topic {topic} --count {orders} --rate 0", producer.display());
+            let status = tokio::process::Command::new(producer)
+                .args(["--topic", &topic, "--count", &orders.to_string(), "--rate", "0", "--seed", "11"])
+                .env("RUST_LOG", "warn")
+                .status()
+                .await?;
+            if !status.success() {
+                bail!("the efficiency producer failed");
+            }
+            let expected = orders as i64;
+            let budget = Duration::from_millis(orders * delay * 2) + Duration::from_secs(60);
+            wait_for(&format!("{orders} rows with {consumers} consumer(s)"), budget, async || {
+                world.row_counts().await.ok().filter(|(rows, _)| *rows >= expected)
+            })
+            .await?;
+            scripts.scale(0).await?;
+            let completion = world.stored_rate().await?;
+            let busy = world.busy_rate().await?;
+            let per_partition = world.rows_by_partition().await?;
+            eprintln!("    {consumers} consumer(s): {busy:.0} orders/s while all work, {completion:.0} orders/s first to last row; orders per partition {per_partition:?}");
+            runs.push(EfficiencyRun { consumers, rows_per_s: busy, completion_rows_per_s: completion, per_partition, efficiency: 0.0, completion_efficiency: 0.0 });
+        }
+        let (one, one_completion) = (runs[0].rows_per_s, runs[0].completion_rows_per_s);
+        for r in &mut runs {
+            r.efficiency = r.rows_per_s / (r.consumers as f64 * one);
+            r.completion_efficiency = r.completion_rows_per_s / (r.consumers as f64 * one_completion);
+        }
+        Ok(Efficiency { delay_ms: delay, orders, batch_size: 20, runs })
+    }
+}

@@ -1,0 +1,291 @@
+//! The experiment's output: `report.json` (every figure), `report.md` (for people) and `throughput.svg`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+use shared::group::GroupView;
+
+use crate::settings::Settings;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    #[serde(skip)]
+    pub dir: PathBuf,
+    pub command: String,
+    pub stack: String,
+    pub started_at: String,
+    pub machine: Machine,
+    pub topic: String,
+    pub group: String,
+    pub rate: f64,
+    pub phase_seconds: f64,
+    pub session_timeout_ms: u64,
+    pub phases: Vec<Phase>,
+    pub events: Vec<Event>,
+    pub new_partitions_seen_s: Option<f64>,
+    pub rebalance_after_increase_s: Option<f64>,
+    pub reconciliation: Option<Reconciliation>,
+    pub moved: Option<Moved>,
+    pub efficiency: Option<Efficiency>,
+    pub checks: Vec<Check>,
+    pub timeline: Vec<Sample>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub memory_kib: u64,
+    pub kafka_version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    pub number: u32,
+    pub name: String,
+    pub from_s: f64,
+    pub to_s: f64,
+    /// Wall time of the whole phase, waits included.
+    pub wall_s: f64,
+    pub rows: i64,
+    pub rows_per_s: f64,
+    pub per_consumer: BTreeMap<String, i64>,
+    pub assignment: GroupView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Event {
+    pub name: String,
+    pub at_s: f64,
+    pub partitions_moved: Vec<i32>,
+    /// Per partition: seconds between the last row stored from it before the event and the first after.
+    pub gap_s: BTreeMap<i32, f64>,
+    pub max_gap_moved_s: Option<f64>,
+    pub takeover_s: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Reconciliation {
+    pub acked_new_orders: u64,
+    pub failed: u64,
+    pub rows: i64,
+    pub distinct_orders: i64,
+    pub dead_letters: i64,
+    pub log_end: Vec<i64>,
+    pub committed: Vec<i64>,
+    pub within_partition_violations: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Moved {
+    pub customers: i64,
+    pub orders: i64,
+    pub reordered_across_partitions: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Efficiency {
+    pub delay_ms: u64,
+    pub orders: u64,
+    pub batch_size: u32,
+    pub runs: Vec<EfficiencyRun>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EfficiencyRun {
+    pub consumers: usize,
+    /// Sum of each consumer's own rate while it had work.
+    pub rows_per_s: f64,
+    /// All orders divided by the time from the first row to the last (bounded by the busiest consumer).
+    pub completion_rows_per_s: f64,
+    pub per_partition: BTreeMap<i32, i64>,
+    pub efficiency: f64,
+    pub completion_efficiency: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub phase: u32,
+    pub expectation: String,
+    pub passed: bool,
+    pub observed: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Sample {
+    pub t_s: f64,
+    /// Rows stored so far, per consumer.
+    pub rows: BTreeMap<String, i64>,
+    /// Log-end minus committed, summed over partitions.
+    pub lag: i64,
+    pub members: usize,
+    pub owners: usize,
+}
+
+impl Report {
+    pub fn new(dir: PathBuf, settings: &Settings, topic: &str, group: &str) -> Self {
+        let memory_kib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+            .unwrap_or(0);
+        let mut command = format!("scripts/experiment.sh --stack {} --rate {} --phase {}s", settings.stack, settings.rate, settings.phase.as_secs());
+        if settings.short {
+            command = format!("scripts/experiment.sh --stack {} --short", settings.stack);
+        }
+        Self {
+            dir,
+            command,
+            stack: settings.stack.clone(),
+            started_at: chrono::Utc::now().to_rfc3339(),
+            machine: Machine {
+                cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+                memory_kib,
+                kafka_version: std::env::var("KAFKA_VERSION_PIN").unwrap_or_default(),
+            },
+            topic: topic.into(),
+            group: group.into(),
+            rate: settings.rate,
+            phase_seconds: settings.phase.as_secs_f64(),
+            session_timeout_ms: settings.session_timeout_ms,
+            phases: Vec::new(),
+            events: Vec::new(),
+            new_partitions_seen_s: None,
+            rebalance_after_increase_s: None,
+            reconciliation: None,
+            moved: None,
+            efficiency: None,
+            checks: Vec::new(),
+            timeline: Vec::new(),
+        }
+    }
+
+    pub fn failures(&self) -> usize {
+        self.checks.iter().filter(|c| !c.passed).count()
+    }
+
+    pub fn passed(&self) -> bool {
+        self.failures() == 0 && self.reconciliation.is_some()
+    }
+
+    /// Writes report.json, report.md and throughput.svg into the report's folder.
+    ///
+    /// # Errors
+    /// When a file cannot be written.
+    pub fn write(&self) -> anyhow::Result<()> {
+        let json = serde_json::to_string_pretty(self)?;
+        std::fs::write(self.dir.join("report.json"), json).context("report.json")?;
+        std::fs::write(self.dir.join("throughput.svg"), self.svg()).context("throughput.svg")?;
+        std::fs::write(self.dir.join("report.md"), self.markdown()).context("report.md")?;
+        eprintln!("\n==> report: {}/report.md (figures: report.json, chart: throughput.svg)", self.dir.display());
+        Ok(())
+    }
+
+    fn markdown(&self) -> String {
+        let mut md = String::new();
+        let verdict = if self.passed() { "every expectation held" } else { "SOME EXPECTATIONS FAILED" };
+        let _ = writeln!(md, "# Scaling experiment: {verdict}\n");
+        let _ = writeln!(md, "Command: `{}` · stack: {} · started {} · machine: {} cores, {} MiB, Kafka {}\n",
+            self.command, self.stack, self.started_at, self.machine.cores, self.machine.memory_kib / 1024, self.machine.kafka_version);
+        let _ = writeln!(md, "Topic `{}`, group `{}`, producer at {} orders/s throughout, session timeout {} ms.\n",
+            self.topic, self.group, self.rate, self.session_timeout_ms);
+
+        let _ = writeln!(md, "## Phases\n\n| # | phase | rows/s | rows | per consumer |\n|---|---|---|---|---|");
+        for p in &self.phases {
+            let per: Vec<String> = p.per_consumer.iter().map(|(c, n)| format!("`{c}`: {n}")).collect();
+            let _ = writeln!(md, "| {} | {} | {:.0} | {} | {} |", p.number, p.name, p.rows_per_s, p.rows, per.join(", "));
+        }
+        let _ = writeln!(md, "\n## Assignment at the end of each phase\n\nAs `kafka-consumer-groups --describe --members --verbose` shows it (the group coordinator's view).\n");
+        for p in &self.phases {
+            let _ = writeln!(md, "Phase {} ({}):\n\n```\nGROUP  CLIENT-ID  #PARTITIONS  ASSIGNMENT", p.number, p.name);
+            for m in &p.assignment.members {
+                let parts: Vec<String> = m.partitions.iter().map(ToString::to_string).collect();
+                let _ = writeln!(md, "{}  {}  {}  {}", self.group, m.client_id, m.partitions.len(),
+                                 if parts.is_empty() { "-".to_owned() } else { format!("{}:{}", self.topic, parts.join(",")) });
+            }
+            let _ = writeln!(md, "```\n");
+        }
+        let _ = writeln!(md, "## Rebalances\n\n| event | partitions moved | processing gap on moved partitions | takeover |\n|---|---|---|---|");
+        for e in &self.events {
+            let gap = e.max_gap_moved_s.map_or("–".into(), |g| format!("{g:.2} s"));
+            let takeover = e.takeover_s.map_or("–".into(), |t| format!("{t:.1} s"));
+            let _ = writeln!(md, "| {} | {:?} | {gap} | {takeover} |", e.name, e.partitions_moved);
+        }
+        if let (Some(seen), Some(rebalanced)) = (self.new_partitions_seen_s, self.rebalance_after_increase_s) {
+            let _ = writeln!(md, "\nAfter the increase to 3 partitions the producer wrote to the new partitions {seen:.1} s later, without a restart, and the group had rebalanced onto them {rebalanced:.1} s after that.");
+        }
+        if let Some(r) = &self.reconciliation {
+            let _ = writeln!(md, "\n## Reconciliation after draining\n\n| figure | value |\n|---|---|");
+            let _ = writeln!(md, "| orders acknowledged by Kafka | {} ({} failed) |\n| rows | {} |\n| distinct order ids | {} |\n| dead letters | {} |\n| log-end offsets | {:?} |\n| committed offsets | {:?} |\n| rows out of customer order within a partition | {} |",
+                r.acked_new_orders, r.failed, r.rows, r.distinct_orders, r.dead_letters, r.log_end, r.committed, r.within_partition_violations);
+        }
+        if let Some(m) = &self.moved {
+            let _ = writeln!(md, "\n## Customers that moved partition\n\nRaising the partition count changes `murmur2(key) % partitions` for most keys: {} customers have orders on more than one partition ({} orders). Within each partition their orders were stored in sequence; across the move, {} orders were stored before an earlier order of the same customer that was still waiting on the old partition. Per-customer order is kept only within one partition era.",
+                m.customers, m.orders, m.reordered_across_partitions);
+        }
+        if let Some(e) = &self.efficiency {
+            let _ = writeln!(md, "\n## Scaling efficiency\n\n{} orders on 3 partitions, produced once the group was stable, `PROCESSING_DELAY_MS={}` (one consumer cannot keep up), `BATCH_SIZE={}`. Efficiency = throughput(N) / (N × throughput(1)).\n\n| consumers | orders/s while all work | efficiency | orders/s first to last row | efficiency | orders per partition |\n|---|---|---|---|---|---|",
+                e.orders, e.delay_ms, e.batch_size);
+            for r in &e.runs {
+                let _ = writeln!(md, "| {} | {:.0} | {:.2} | {:.0} | {:.2} | {:?} |", r.consumers, r.rows_per_s, r.efficiency,
+                                 r.completion_rows_per_s, r.completion_efficiency, r.per_partition);
+            }
+            let _ = writeln!(md, "\n\"While all work\" sums each consumer's own rate: it shows that adding a consumer adds its full capacity. \"First to last row\" is bounded by the busiest consumer: keys do not spread evenly over partitions (see orders per partition), and with 2 consumers on 3 partitions one owns two partitions, so its ideal is 1.5 × throughput(1), an efficiency of 0.75.");
+        }
+        let _ = writeln!(md, "\n## Checks\n\n| phase | expectation | result | observed |\n|---|---|---|---|");
+        for c in &self.checks {
+            let _ = writeln!(md, "| {} | {} | {} | {} |", c.phase, c.expectation, if c.passed { "pass" } else { "**FAIL**" }, c.observed.replace('|', "/"));
+        }
+        let _ = writeln!(md, "\n![throughput per consumer](throughput.svg)");
+        md
+    }
+
+    /// Rows/s per consumer over time, one polyline per consumer, from the 1 s samples.
+    fn svg(&self) -> String {
+        const W: f64 = 900.0;
+        const H: f64 = 360.0;
+        const PAD: f64 = 50.0;
+        let consumers: Vec<&String> = {
+            let mut all: Vec<&String> = self.timeline.iter().flat_map(|s| s.rows.keys()).collect();
+            all.sort();
+            all.dedup();
+            all
+        };
+        let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+        for c in &consumers {
+            let mut points = Vec::new();
+            for w in self.timeline.windows(2) {
+                let dt = (w[1].t_s - w[0].t_s).max(0.001);
+                let d = w[1].rows.get(*c).copied().unwrap_or(0) - w[0].rows.get(*c).copied().unwrap_or(0);
+                points.push((w[1].t_s, d as f64 / dt));
+            }
+            series.push(((*c).clone(), points));
+        }
+        let t_max = self.timeline.last().map_or(1.0, |s| s.t_s).max(1.0);
+        let y_max = series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y)).fold(1.0_f64, f64::max) * 1.1;
+        let x = |t: f64| PAD + t / t_max * (W - 2.0 * PAD);
+        let y = |v: f64| H - PAD - v / y_max * (H - 2.0 * PAD);
+        let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
+        let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n", H + 20.0 * series.len() as f64);
+        let _ = writeln!(svg, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
+        let _ = writeln!(svg, "<text x=\"{PAD}\" y=\"20\" font-size=\"14\">Rows stored per second, per consumer</text>");
+        let _ = writeln!(svg, "<line x1=\"{PAD}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>", H - PAD, W - PAD, H - PAD);
+        let _ = writeln!(svg, "<line x1=\"{PAD}\" y1=\"{PAD}\" x2=\"{PAD}\" y2=\"{}\" stroke=\"black\"/>", H - PAD);
+        let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\">time (s)</text><text x=\"{}\" y=\"{}\">{t_max:.0}</text>", W / 2.0, H - 15.0, W - PAD - 10.0, H - PAD + 15.0);
+        let _ = writeln!(svg, "<text x=\"5\" y=\"{}\">{y_max:.0}</text><text x=\"5\" y=\"{}\">0</text>", PAD + 4.0, H - PAD);
+        for p in &self.phases {
+            let _ = writeln!(svg, "<line x1=\"{0:.1}\" y1=\"{PAD}\" x2=\"{0:.1}\" y2=\"{1}\" stroke=\"#ccc\" stroke-dasharray=\"4\"/><text x=\"{2:.1}\" y=\"{3}\">{4}</text>",
+                             x(p.from_s), H - PAD, x(p.from_s) + 3.0, PAD - 5.0, p.number);
+        }
+        for (i, (name, points)) in series.iter().enumerate() {
+            let color = colors[i % colors.len()];
+            let path: Vec<String> = points.iter().map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v))).collect();
+            let _ = writeln!(svg, "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>", path.join(" "));
+            let _ = writeln!(svg, "<rect x=\"{PAD}\" y=\"{0}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{1}\" y=\"{2}\">{name}</text>",
+                             H + 20.0 * i as f64 - 5.0, PAD + 15.0, H + 20.0 * i as f64 + 4.0);
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
+}

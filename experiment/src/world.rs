@@ -1,0 +1,176 @@
+//! What the experiment observes: the group and offsets from the broker, the rows from Postgres. Times are the
+//! database's clock (`clock_timestamp()`), so event times and row times compare without skew.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use shared::group::GroupView;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Row};
+
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Read-only views of one experiment's topic, group and table.
+pub struct World {
+    pub topic: String,
+    pub dlq_topic: String,
+    pub group: String,
+    /// Connected with the experiment's group id to read its committed offsets; it never subscribes or joins.
+    inspector: BaseConsumer,
+    pub pool: PgPool,
+}
+
+impl World {
+    /// # Errors
+    /// When the Kafka client cannot be created or the database URL is malformed.
+    pub fn new(bootstrap: &str, topic: &str, dlq_topic: &str, group: &str, database_url: &str) -> anyhow::Result<Self> {
+        let inspector: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("client.id", "scaling-experiment-inspector")
+            .create()
+            .context("Kafka inspector client")?;
+        let pool = PgPoolOptions::new().max_connections(2).connect_lazy(database_url).context("database URL")?;
+        Ok(Self { topic: topic.into(), dlq_topic: dlq_topic.into(), group: group.into(), inspector, pool })
+    }
+
+    /// The group as the coordinator sees it.
+    pub fn group(&self) -> anyhow::Result<GroupView> {
+        Ok(shared::group::describe(&self.inspector, &self.group, &self.topic, KAFKA_TIMEOUT)?)
+    }
+
+    pub fn partition_count(&self) -> anyhow::Result<i32> {
+        let metadata = self.inspector.fetch_metadata(Some(&self.topic), KAFKA_TIMEOUT)?;
+        let topic = metadata.topics().first().context("topic metadata")?;
+        Ok(topic.partitions().len() as i32)
+    }
+
+    /// Log-end offset of each partition of `topic`.
+    pub fn log_end(&self, topic: &str, partitions: i32) -> anyhow::Result<Vec<i64>> {
+        (0..partitions).map(|p| Ok(self.inspector.fetch_watermarks(topic, p, KAFKA_TIMEOUT)?.1)).collect()
+    }
+
+    /// The group's committed offset of each partition (-1 where none).
+    pub fn committed(&self, partitions: i32) -> anyhow::Result<Vec<i64>> {
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(&self.topic, p);
+        }
+        let committed = self.inspector.committed_offsets(tpl, KAFKA_TIMEOUT)?;
+        Ok((0..partitions)
+            .map(|p| match committed.find_partition(&self.topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => -1,
+            })
+            .collect())
+    }
+
+    /// Records in the dead-letter topic.
+    pub fn dead_letters(&self) -> anyhow::Result<i64> {
+        Ok(self.log_end(&self.dlq_topic, 1)?.iter().sum())
+    }
+
+    /// The database's clock.
+    pub async fn now(&self) -> anyhow::Result<DateTime<Utc>> {
+        Ok(sqlx::query_scalar("SELECT clock_timestamp()").fetch_one(&self.pool).await?)
+    }
+
+    /// Rows per consumer stored in [from, to) (all time when `None`).
+    pub async fn rows_by_consumer(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<BTreeMap<String, i64>> {
+        let rows = sqlx::query(
+            "SELECT processed_by, COUNT(*) FROM orders
+              WHERE ($1::timestamptz IS NULL OR processed_at >= $1) AND ($2::timestamptz IS NULL OR processed_at < $2)
+              GROUP BY processed_by",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await;
+        // Before the first consumer created the table there are no rows.
+        Ok(rows.unwrap_or_default().iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
+    }
+
+    /// (rows, distinct order ids).
+    pub async fn row_counts(&self) -> anyhow::Result<(i64, i64)> {
+        let r = sqlx::query("SELECT COUNT(*), COUNT(DISTINCT order_id) FROM orders").fetch_one(&self.pool).await?;
+        Ok((r.get(0), r.get(1)))
+    }
+
+    /// Processing gap on `partition` around `at`: from the last row stored from it before `at` to the first after.
+    pub async fn gap(&self, partition: i32, at: DateTime<Utc>) -> anyhow::Result<Option<f64>> {
+        let r = sqlx::query(
+            "SELECT EXTRACT(EPOCH FROM
+                    (SELECT MIN(processed_at) FROM orders WHERE kafka_partition = $1 AND processed_at > $2)
+                  - (SELECT MAX(processed_at) FROM orders WHERE kafka_partition = $1 AND processed_at <= $2))::float8",
+        )
+        .bind(partition)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(r.get::<Option<f64>, _>(0))
+    }
+
+    /// Rows whose customer's events were stored out of sequence within one partition (must be 0).
+    pub async fn order_violations_within_partitions(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT customer_seq,
+                    LAG(customer_seq) OVER (PARTITION BY customer_id, kafka_partition ORDER BY kafka_offset) AS prev
+               FROM orders) t WHERE prev IS NOT NULL AND customer_seq <= prev",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Customers whose orders sit on more than one partition, their orders, and how many of those were stored
+    /// before an order the producer numbered earlier (a reordering across partitions).
+    pub async fn moved_customers(&self) -> anyhow::Result<(i64, i64, i64)> {
+        let r = sqlx::query(
+            "WITH moved AS (SELECT customer_id FROM orders GROUP BY customer_id HAVING COUNT(DISTINCT kafka_partition) > 1),
+                  seq AS (SELECT o.customer_seq,
+                                 MAX(o.customer_seq) OVER (PARTITION BY o.customer_id ORDER BY o.processed_at, o.kafka_offset
+                                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS max_before
+                            FROM orders o JOIN moved USING (customer_id))
+             SELECT (SELECT COUNT(*) FROM moved), (SELECT COUNT(*) FROM seq),
+                    (SELECT COUNT(*) FROM seq WHERE max_before > customer_seq)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((r.get(0), r.get(1), r.get(2)))
+    }
+
+    /// Stored rows per second between the first and the last row.
+    pub async fn stored_rate(&self) -> anyhow::Result<f64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(COUNT(*) / NULLIF(EXTRACT(EPOCH FROM MAX(processed_at) - MIN(processed_at)), 0), 0)::float8 FROM orders",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Sum over consumers of each one's own rate (its rows between its first and last row): the group's
+    /// throughput while every consumer has work, whatever the partitions' sizes.
+    pub async fn busy_rate(&self) -> anyhow::Result<f64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(SUM(n / NULLIF(secs, 0)), 0)::float8 FROM (
+                 SELECT COUNT(*) AS n, EXTRACT(EPOCH FROM MAX(processed_at) - MIN(processed_at)) AS secs
+                   FROM orders GROUP BY processed_by) t",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Rows per Kafka partition.
+    pub async fn rows_by_partition(&self) -> anyhow::Result<BTreeMap<i32, i64>> {
+        let rows = sqlx::query("SELECT kafka_partition, COUNT(*) FROM orders GROUP BY 1").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (r.get::<i32, _>(0), r.get::<i64, _>(1))).collect())
+    }
+}

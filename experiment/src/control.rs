@@ -82,7 +82,16 @@ impl ProducerProcess {
                 let file = std::fs::File::create(log).context("producer log")?;
                 eprintln!("$ {} --rate {rate} --customers 100 --seed 7  (log: {})", binary.display(), log.display());
                 let child = Command::new(binary)
-                    .args(["--rate", &rate.to_string(), "--customers", "100", "--seed", "7", "--progress-interval", "10s"])
+                    .args([
+                        "--rate",
+                        &rate.to_string(),
+                        "--customers",
+                        "100",
+                        "--seed",
+                        "7",
+                        "--progress-interval",
+                        "10s",
+                    ])
                     .envs(scripts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                     .stdin(Stdio::null())
                     .stdout(file.try_clone()?)
@@ -117,7 +126,9 @@ impl ProducerProcess {
             Self::Local { mut child, log } => {
                 let pid = child.id().context("producer already exited")?;
                 Command::new("kill").args(["-TERM", &pid.to_string()]).status().await?;
-                tokio::time::timeout(Duration::from_secs(60), child.wait()).await.context("producer did not stop")??;
+                tokio::time::timeout(Duration::from_secs(60), child.wait())
+                    .await
+                    .context("producer did not stop")??;
                 std::fs::read_to_string(&log)?
             }
             Self::Compose { root, compose } => {
@@ -131,7 +142,8 @@ impl ProducerProcess {
                 String::from_utf8_lossy(&out.stdout).into_owned()
             }
         };
-        let line = text.lines().rev().find(|l| l.contains("producer_summary")).context("the producer printed no summary")?;
+        let line =
+            text.lines().rev().find(|l| l.contains("producer_summary")).context("the producer printed no summary")?;
         let field = |name: &str| -> u64 {
             line.split(&format!(" {name}="))
                 .nth(1)
@@ -139,7 +151,11 @@ impl ProducerProcess {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        Ok(ProducerSummary { acked: field("acked"), acked_new_orders: field("acked_new_orders"), failed: field("failed") })
+        Ok(ProducerSummary {
+            acked: field("acked"),
+            acked_new_orders: field("acked_new_orders"),
+            failed: field("failed"),
+        })
     }
 }
 

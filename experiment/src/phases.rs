@@ -45,7 +45,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
 
     let compose = if settings.is_compose() { Some(compose_command(&root)?) } else { None };
     let (topic, dlq_topic, group, database) = if compose.is_some() {
-        (shared::ORDERS_TOPIC.to_owned(), shared::DLQ_TOPIC.to_owned(), shared::CONSUMER_GROUP.to_owned(), "food_orders".to_owned())
+        (
+            shared::ORDERS_TOPIC.to_owned(),
+            shared::DLQ_TOPIC.to_owned(),
+            shared::CONSUMER_GROUP.to_owned(),
+            "food_orders".to_owned(),
+        )
     } else {
         (format!("exp-{id}"), format!("exp-{id}-dlq"), format!("exp-{id}"), format!("exp_{id}"))
     };
@@ -67,8 +72,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
         scripts.scale(0).await?;
         for (name, partitions) in [(&topic, "1"), (&dlq_topic, "1")] {
             scripts
-                .kafka(&["kafka-topics", "--bootstrap-server", &settings.bootstrap_servers, "--create", "--topic", name,
-                         "--partitions", partitions, "--replication-factor", "1"])
+                .kafka(&[
+                    "kafka-topics",
+                    "--bootstrap-server",
+                    &settings.bootstrap_servers,
+                    "--create",
+                    "--topic",
+                    name,
+                    "--partitions",
+                    partitions,
+                    "--replication-factor",
+                    "1",
+                ])
                 .await?;
         }
         create_database(&settings, &database).await?;
@@ -78,8 +93,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
         let partitions = world.partition_count()?;
         let rows = world.row_counts().await.map(|r| r.0).unwrap_or(0);
         if partitions != 1 || rows != 0 {
-            bail!("the compose stack is not fresh ({partitions} partitions, {rows} rows): run \
-                   'docker compose down -v && docker compose up -d kafka postgres kafka-init' first");
+            bail!(
+                "the compose stack is not fresh ({partitions} partitions, {rows} rows): run \
+                   'docker compose down -v && docker compose up -d kafka postgres kafka-init' first"
+            );
         }
     }
 
@@ -88,7 +105,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
     let mut run = Run { settings, scripts, world, t0, report };
     let (stop_sampler, sampler) = run.start_sampler();
 
-    let producer = ProducerProcess::start(&run.scripts, compose.clone(), run.settings.rate, &dir.join("producer.log")).await?;
+    let producer =
+        ProducerProcess::start(&run.scripts, compose.clone(), run.settings.rate, &dir.join("producer.log")).await?;
     let outcome = run.phases(producer).await;
     let _ = stop_sampler.send(true);
     run.report.timeline = sampler.await.unwrap_or_default();
@@ -105,8 +123,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
 
 async fn create_database(settings: &Settings, database: &str) -> anyhow::Result<()> {
     let admin = PgPoolOptions::new().max_connections(1).connect(&settings.database_url).await.with_context(|| {
-        format!("cannot reach Postgres at {}: start the local stack (scripts/stack.sh up)",
-                shared::secret::redact_url(&settings.database_url))
+        format!(
+            "cannot reach Postgres at {}: start the local stack (scripts/stack.sh up)",
+            shared::secret::redact_url(&settings.database_url)
+        )
     })?;
     eprintln!("$ psql -c 'CREATE DATABASE {database}'");
     sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&admin).await?;
@@ -114,7 +134,11 @@ async fn create_database(settings: &Settings, database: &str) -> anyhow::Result<
 }
 
 /// Polls `check` every 250 ms until it returns `Some`, or fails after `timeout` saying what was awaited.
-async fn wait_for<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> anyhow::Result<(T, Duration)> {
+async fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> anyhow::Result<(T, Duration)> {
     let start = Instant::now();
     loop {
         if let Some(value) = check().await {
@@ -125,6 +149,12 @@ async fn wait_for<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut()
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// `client-id [partitions]` for each member, as a line.
+fn members(view: &GroupView) -> String {
+    let all: Vec<String> = view.members.iter().map(|m| format!("{} {:?}", m.client_id, m.partitions)).collect();
+    all.join(", ")
 }
 
 fn stable(view: &GroupView, members: usize) -> bool {
@@ -149,7 +179,12 @@ impl Run {
         self.report.checks.push(Check { phase, expectation: expectation.into(), passed, observed });
     }
 
-    async fn group_where(&self, what: &str, timeout: Duration, ok: impl Fn(&GroupView) -> bool) -> anyhow::Result<(GroupView, Duration)> {
+    async fn group_where(
+        &self,
+        what: &str,
+        timeout: Duration,
+        ok: impl Fn(&GroupView) -> bool,
+    ) -> anyhow::Result<(GroupView, Duration)> {
         let world = Arc::clone(&self.world);
         wait_for(what, timeout, async || world.group().ok().filter(|v| ok(v))).await
     }
@@ -180,7 +215,14 @@ impl Run {
     }
 
     /// Records a rebalance event: partitions that changed owner and the processing gap on each.
-    async fn event(&mut self, name: &str, at: DateTime<Utc>, before: &GroupView, after: &GroupView, takeover_s: Option<f64>) -> anyhow::Result<()> {
+    async fn event(
+        &mut self,
+        name: &str,
+        at: DateTime<Utc>,
+        before: &GroupView,
+        after: &GroupView,
+        takeover_s: Option<f64>,
+    ) -> anyhow::Result<()> {
         let partitions = self.world.partition_count()?;
         let moved = moved(before, after, partitions);
         let mut gaps = BTreeMap::new();
@@ -189,9 +231,20 @@ impl Run {
                 gaps.insert(p, g);
             }
         }
-        let max_gap_moved = moved.iter().filter_map(|p| gaps.get(p)).copied().fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g))));
+        let max_gap_moved = moved
+            .iter()
+            .filter_map(|p| gaps.get(p))
+            .copied()
+            .fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g))));
         eprintln!("    event '{name}': partitions moved {moved:?}, processing gap per partition {gaps:?} s");
-        self.report.events.push(Event { name: name.into(), at_s: self.seconds(at), partitions_moved: moved, gap_s: gaps, max_gap_moved_s: max_gap_moved, takeover_s });
+        self.report.events.push(Event {
+            name: name.into(),
+            at_s: self.seconds(at),
+            partitions_moved: moved,
+            gap_s: gaps,
+            max_gap_moved_s: max_gap_moved,
+            takeover_s,
+        });
         Ok(())
     }
 
@@ -204,31 +257,58 @@ impl Run {
         let (view, _) = self.group_where("3 members, 1 owner", minute, |v| stable(v, 3) && v.owners() == 1).await?;
         let phase = self.hold(1, "1 partition, 3 consumers", started).await?;
         let owner = view.owner_of(0).map(|m| m.client_id.clone()).unwrap_or_default();
-        self.check(1, "exactly one member owns partition 0, two are idle", view.owners() == 1 && view.members.len() == 3, format!("{:?}", view.members));
-        self.check(1, "the owner alone stores every order", phase.per_consumer.keys().eq([&owner]), format!("{:?}", phase.per_consumer));
+        self.check(
+            1,
+            "exactly one member owns partition 0, two are idle",
+            view.owners() == 1 && view.members.len() == 3,
+            members(&view),
+        );
+        self.check(
+            1,
+            "the owner alone stores every order",
+            phase.per_consumer.keys().eq([&owner]),
+            format!("{:?}", phase.per_consumer),
+        );
 
         eprintln!("\n==> phase 2: partitions raised to 3 while the producer runs");
         let started = Instant::now();
         let before = self.world.group()?;
         let at = self.world.now().await?;
         self.scripts.set_partitions(&self.world.topic, 3).await?;
+        let altered = Instant::now();
         let world = Arc::clone(&self.world);
         let topic = self.world.topic.clone();
         let (_, new_partitions_after) = wait_for("orders on the new partitions", minute, async || {
             world.log_end(&topic, 3).ok().filter(|e| e[1] > 0 && e[2] > 0)
         })
         .await?;
-        self.check(2, "the producer writes to the new partitions within 15 s, without a restart",
-                   new_partitions_after <= NEW_PARTITIONS_WITHIN, format!("{:.1} s", new_partitions_after.as_secs_f64()));
-        let (after, rebalanced_after) = self
-            .group_where("3 members owning one partition each", minute, |v| stable(v, 3) && v.members.iter().all(|m| m.partitions.len() == 1))
+        self.check(
+            2,
+            "the producer writes to the new partitions within 15 s, without a restart",
+            new_partitions_after <= NEW_PARTITIONS_WITHIN,
+            format!("{:.1} s", new_partitions_after.as_secs_f64()),
+        );
+        let (after, _) = self
+            .group_where("3 members owning one partition each", minute, |v| {
+                stable(v, 3) && v.members.iter().all(|m| m.partitions.len() == 1)
+            })
             .await?;
         self.report.new_partitions_seen_s = Some(new_partitions_after.as_secs_f64());
-        self.report.rebalance_after_increase_s = Some(rebalanced_after.as_secs_f64());
+        self.report.rebalance_after_increase_s = Some(altered.elapsed().as_secs_f64());
         self.event("partitions 1 → 3", at, &before, &after, None).await?;
         let phase = self.hold(2, "3 partitions, 3 consumers", started).await?;
-        self.check(2, "each consumer owns one partition", after.members.iter().all(|m| m.partitions.len() == 1), format!("{:?}", after.members));
-        self.check(2, "all three consumers store rows", phase.per_consumer.len() == 3, format!("{:?}", phase.per_consumer));
+        self.check(
+            2,
+            "each consumer owns one partition",
+            after.members.iter().all(|m| m.partitions.len() == 1),
+            members(&after),
+        );
+        self.check(
+            2,
+            "all three consumers store rows",
+            phase.per_consumer.len() == 3,
+            format!("{:?}", phase.per_consumer),
+        );
 
         eprintln!("\n==> phase 3: scale to 5 consumers");
         let started = Instant::now();
@@ -239,8 +319,13 @@ impl Run {
         self.event("scale 3 → 5", at, &before, &after, None).await?;
         let phase = self.hold(3, "3 partitions, 5 consumers", started).await?;
         let idle = after.members.iter().filter(|m| m.partitions.is_empty()).count();
-        self.check(3, "still 3 owners, 2 idle", after.owners() == 3 && idle == 2, format!("{:?}", after.members));
-        self.check(3, "only the 3 owners store rows", phase.per_consumer.len() == 3, format!("{:?}", phase.per_consumer));
+        self.check(3, "still 3 owners, 2 idle", after.owners() == 3 && idle == 2, members(&after));
+        self.check(
+            3,
+            "only the 3 owners store rows",
+            phase.per_consumer.len() == 3,
+            format!("{:?}", phase.per_consumer),
+        );
 
         eprintln!("\n==> phase 4: SIGKILL one owner");
         let started = Instant::now();
@@ -252,13 +337,18 @@ impl Run {
         let limit = Duration::from_millis(self.settings.session_timeout_ms) + TAKEOVER_MARGIN;
         let (after, _) = self
             .group_where("the victim's partitions taken over", limit + minute, |v| {
-                stable(v, 4) && victim.partitions.iter().all(|p| v.owner_of(*p).is_some_and(|m| m.client_id != victim.client_id))
+                stable(v, 4)
+                    && victim.partitions.iter().all(|p| v.owner_of(*p).is_some_and(|m| m.client_id != victim.client_id))
             })
             .await?;
         let takeover = killed.elapsed();
         self.event("SIGKILL an owner", at, &before, &after, Some(takeover.as_secs_f64())).await?;
-        self.check(4, "its partitions are taken over within the session timeout plus 5 s", takeover <= limit,
-                   format!("{:.1} s (session timeout {} ms)", takeover.as_secs_f64(), self.settings.session_timeout_ms));
+        self.check(
+            4,
+            "its partitions are taken over within the session timeout plus 5 s",
+            takeover <= limit,
+            format!("{:.1} s (session timeout {} ms)", takeover.as_secs_f64(), self.settings.session_timeout_ms),
+        );
         self.hold(4, "after SIGKILL: 4 consumers", started).await?;
 
         eprintln!("\n==> phase 5: scale down to 1 consumer");
@@ -266,10 +356,19 @@ impl Run {
         let before = after;
         let at = self.world.now().await?;
         self.scripts.scale(1).await?;
-        let (after, _) = self.group_where("1 member owning all 3 partitions", minute, |v| stable(v, 1) && v.members[0].partitions == [0, 1, 2]).await?;
+        let (after, _) = self
+            .group_where("1 member owning all 3 partitions", minute, |v| {
+                stable(v, 1) && v.members[0].partitions == [0, 1, 2]
+            })
+            .await?;
         self.event("scale 4 → 1", at, &before, &after, None).await?;
         let phase = self.hold(5, "3 partitions, 1 consumer", started).await?;
-        self.check(5, "one consumer owns all 3 partitions", after.members.len() == 1 && after.members[0].partitions == [0, 1, 2], format!("{:?}", after.members));
+        self.check(
+            5,
+            "one consumer owns all 3 partitions",
+            after.members.len() == 1 && after.members[0].partitions == [0, 1, 2],
+            members(&after),
+        );
         self.check(5, "it alone stores rows", phase.per_consumer.len() == 1, format!("{:?}", phase.per_consumer));
 
         eprintln!("\n==> phase 6: stop the producer, drain, reconcile");
@@ -286,11 +385,20 @@ impl Run {
         let violations = self.world.order_violations_within_partitions().await?;
         let (customers, orders, reordered) = self.world.moved_customers().await?;
         let produced = summary.acked_new_orders as i64;
-        self.check(6, "rows + dead letters = acked orders", rows + dead_letters == produced,
-                   format!("{rows} + {dead_letters} vs {produced} acked ({} failed)", summary.failed));
+        self.check(
+            6,
+            "rows + dead letters = acked orders",
+            rows + dead_letters == produced,
+            format!("{rows} + {dead_letters} vs {produced} acked ({} failed)", summary.failed),
+        );
         self.check(6, "0 duplicate rows", rows == distinct, format!("{rows} rows, {distinct} distinct order ids"));
         self.check(6, "committed offsets = log-end offsets", true, format!("{offsets:?}"));
-        self.check(6, "per-customer sequence holds within each partition", violations == 0, format!("{violations} out-of-order rows"));
+        self.check(
+            6,
+            "per-customer sequence holds within each partition",
+            violations == 0,
+            format!("{violations} out-of-order rows"),
+        );
         self.report.reconciliation = Some(Reconciliation {
             acked_new_orders: summary.acked_new_orders,
             failed: summary.failed,
@@ -302,7 +410,9 @@ impl Run {
             within_partition_violations: violations,
         });
         self.report.moved = Some(Moved { customers, orders, reordered_across_partitions: reordered });
-        eprintln!("    customers that moved partition at the increase: {customers} ({orders} orders; {reordered} stored before an earlier order of theirs that was on the old partition)");
+        eprintln!(
+            "    customers that moved partition at the increase: {customers} ({orders} orders; {reordered} stored before an earlier order of theirs that was on the old partition)"
+        );
         Ok(())
     }
 
@@ -351,15 +461,27 @@ impl Run {
             let dlq = format!("{topic}-dlq");
             for (name, partitions) in [(&topic, "3"), (&dlq, "1")] {
                 self.scripts
-                    .kafka(&["kafka-topics", "--bootstrap-server", &self.settings.bootstrap_servers, "--create", "--topic", name,
-                             "--partitions", partitions, "--replication-factor", "1"])
+                    .kafka(&[
+                        "kafka-topics",
+                        "--bootstrap-server",
+                        &self.settings.bootstrap_servers,
+                        "--create",
+                        "--topic",
+                        name,
+                        "--partitions",
+                        partitions,
+                        "--replication-factor",
+                        "1",
+                    ])
                     .await?;
             }
             let database = format!("eff_{id}_{consumers}");
             create_database(&self.settings, &database).await?;
             let url = self.settings.database_url_for(&database);
             let mut scripts = self.scripts.clone();
-            scripts.env.retain(|(k, _)| !["KAFKA_TOPIC", "DLQ_TOPIC", "CONSUMER_GROUP", "DATABASE_URL"].contains(&k.as_str()));
+            scripts
+                .env
+                .retain(|(k, _)| !["KAFKA_TOPIC", "DLQ_TOPIC", "CONSUMER_GROUP", "DATABASE_URL"].contains(&k.as_str()));
             scripts.env.extend([
                 ("KAFKA_TOPIC".into(), topic.clone()),
                 ("DLQ_TOPIC".into(), dlq.clone()),
@@ -395,8 +517,17 @@ impl Run {
             let completion = world.stored_rate().await?;
             let busy = world.busy_rate().await?;
             let per_partition = world.rows_by_partition().await?;
-            eprintln!("    {consumers} consumer(s): {busy:.0} orders/s while all work, {completion:.0} orders/s first to last row; orders per partition {per_partition:?}");
-            runs.push(EfficiencyRun { consumers, rows_per_s: busy, completion_rows_per_s: completion, per_partition, efficiency: 0.0, completion_efficiency: 0.0 });
+            eprintln!(
+                "    {consumers} consumer(s): {busy:.0} orders/s while all work, {completion:.0} orders/s first to last row; orders per partition {per_partition:?}"
+            );
+            runs.push(EfficiencyRun {
+                consumers,
+                rows_per_s: busy,
+                completion_rows_per_s: completion,
+                per_partition,
+                efficiency: 0.0,
+                completion_efficiency: 0.0,
+            });
         }
         let (one, one_completion) = (runs[0].rows_per_s, runs[0].completion_rows_per_s);
         for r in &mut runs {

@@ -130,7 +130,12 @@ impl Report {
             .ok()
             .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
             .unwrap_or(0);
-        let mut command = format!("scripts/experiment.sh --stack {} --rate {} --phase {}s", settings.stack, settings.rate, settings.phase.as_secs());
+        let mut command = format!(
+            "scripts/experiment.sh --stack {} --rate {} --phase {}s",
+            settings.stack,
+            settings.rate,
+            settings.phase.as_secs()
+        );
         if settings.short {
             command = format!("scripts/experiment.sh --stack {} --short", settings.stack);
         }
@@ -186,56 +191,116 @@ impl Report {
         let mut md = String::new();
         let verdict = if self.passed() { "every expectation held" } else { "SOME EXPECTATIONS FAILED" };
         let _ = writeln!(md, "# Scaling experiment: {verdict}\n");
-        let _ = writeln!(md, "Command: `{}` · stack: {} · started {} · machine: {} cores, {} MiB, Kafka {}\n",
-            self.command, self.stack, self.started_at, self.machine.cores, self.machine.memory_kib / 1024, self.machine.kafka_version);
-        let _ = writeln!(md, "Topic `{}`, group `{}`, producer at {} orders/s throughout, session timeout {} ms.\n",
-            self.topic, self.group, self.rate, self.session_timeout_ms);
+        let _ = writeln!(
+            md,
+            "Command: `{}` · stack: {} · started {} · machine: {} cores, {} MiB, Kafka {}\n",
+            self.command,
+            self.stack,
+            self.started_at,
+            self.machine.cores,
+            self.machine.memory_kib / 1024,
+            self.machine.kafka_version
+        );
+        let _ = writeln!(
+            md,
+            "Topic `{}`, group `{}`, producer at {} orders/s throughout, session timeout {} ms.\n",
+            self.topic, self.group, self.rate, self.session_timeout_ms
+        );
 
         let _ = writeln!(md, "## Phases\n\n| # | phase | rows/s | rows | per consumer |\n|---|---|---|---|---|");
         for p in &self.phases {
             let per: Vec<String> = p.per_consumer.iter().map(|(c, n)| format!("`{c}`: {n}")).collect();
-            let _ = writeln!(md, "| {} | {} | {:.0} | {} | {} |", p.number, p.name, p.rows_per_s, p.rows, per.join(", "));
+            let _ =
+                writeln!(md, "| {} | {} | {:.0} | {} | {} |", p.number, p.name, p.rows_per_s, p.rows, per.join(", "));
         }
-        let _ = writeln!(md, "\n## Assignment at the end of each phase\n\nAs `kafka-consumer-groups --describe --members --verbose` shows it (the group coordinator's view).\n");
+        let _ = writeln!(
+            md,
+            "\n## Assignment at the end of each phase\n\nAs `kafka-consumer-groups --describe --members --verbose` shows it (the group coordinator's view).\n"
+        );
         for p in &self.phases {
             let _ = writeln!(md, "Phase {} ({}):\n\n```\nGROUP  CLIENT-ID  #PARTITIONS  ASSIGNMENT", p.number, p.name);
             for m in &p.assignment.members {
                 let parts: Vec<String> = m.partitions.iter().map(ToString::to_string).collect();
-                let _ = writeln!(md, "{}  {}  {}  {}", self.group, m.client_id, m.partitions.len(),
-                                 if parts.is_empty() { "-".to_owned() } else { format!("{}:{}", self.topic, parts.join(",")) });
+                let _ = writeln!(
+                    md,
+                    "{}  {}  {}  {}",
+                    self.group,
+                    m.client_id,
+                    m.partitions.len(),
+                    if parts.is_empty() { "-".to_owned() } else { format!("{}:{}", self.topic, parts.join(",")) }
+                );
             }
             let _ = writeln!(md, "```\n");
         }
-        let _ = writeln!(md, "## Rebalances\n\n| event | partitions moved | processing gap on moved partitions | takeover |\n|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "## Rebalances\n\n| event | partitions moved | processing gap on moved partitions | takeover |\n|---|---|---|---|"
+        );
         for e in &self.events {
             let gap = e.max_gap_moved_s.map_or("–".into(), |g| format!("{g:.2} s"));
             let takeover = e.takeover_s.map_or("–".into(), |t| format!("{t:.1} s"));
             let _ = writeln!(md, "| {} | {:?} | {gap} | {takeover} |", e.name, e.partitions_moved);
         }
         if let (Some(seen), Some(rebalanced)) = (self.new_partitions_seen_s, self.rebalance_after_increase_s) {
-            let _ = writeln!(md, "\nAfter the increase to 3 partitions the producer wrote to the new partitions {seen:.1} s later, without a restart, and the group had rebalanced onto them {rebalanced:.1} s after that.");
+            let _ = writeln!(
+                md,
+                "\nAfter `scripts/partitions.sh set 3` returned, the producer had written to both new partitions within {seen:.1} s, without a restart, and the group had rebalanced onto them (3 members, one partition each) within {rebalanced:.1} s.");
         }
         if let Some(r) = &self.reconciliation {
             let _ = writeln!(md, "\n## Reconciliation after draining\n\n| figure | value |\n|---|---|");
-            let _ = writeln!(md, "| orders acknowledged by Kafka | {} ({} failed) |\n| rows | {} |\n| distinct order ids | {} |\n| dead letters | {} |\n| log-end offsets | {:?} |\n| committed offsets | {:?} |\n| rows out of customer order within a partition | {} |",
-                r.acked_new_orders, r.failed, r.rows, r.distinct_orders, r.dead_letters, r.log_end, r.committed, r.within_partition_violations);
+            let _ = writeln!(
+                md,
+                "| orders acknowledged by Kafka | {} ({} failed) |\n| rows | {} |\n| distinct order ids | {} |\n| dead letters | {} |\n| log-end offsets | {:?} |\n| committed offsets | {:?} |\n| rows out of customer order within a partition | {} |",
+                r.acked_new_orders,
+                r.failed,
+                r.rows,
+                r.distinct_orders,
+                r.dead_letters,
+                r.log_end,
+                r.committed,
+                r.within_partition_violations
+            );
         }
         if let Some(m) = &self.moved {
-            let _ = writeln!(md, "\n## Customers that moved partition\n\nRaising the partition count changes `murmur2(key) % partitions` for most keys: {} customers have orders on more than one partition ({} orders). Within each partition their orders were stored in sequence; across the move, {} orders were stored before an earlier order of the same customer that was still waiting on the old partition. Per-customer order is kept only within one partition era.",
-                m.customers, m.orders, m.reordered_across_partitions);
+            let _ = writeln!(
+                md,
+                "\n## Customers that moved partition\n\nRaising the partition count changes `murmur2(key) % partitions` for most keys: {} customers have orders on more than one partition ({} orders). Within each partition their orders were stored in sequence; across the move, {} orders were stored before an earlier order of the same customer that was still waiting on the old partition. Per-customer order is kept only within one partition era.",
+                m.customers, m.orders, m.reordered_across_partitions
+            );
         }
         if let Some(e) = &self.efficiency {
-            let _ = writeln!(md, "\n## Scaling efficiency\n\n{} orders on 3 partitions, produced once the group was stable, `PROCESSING_DELAY_MS={}` (one consumer cannot keep up), `BATCH_SIZE={}`. Efficiency = throughput(N) / (N × throughput(1)).\n\n| consumers | orders/s while all work | efficiency | orders/s first to last row | efficiency | orders per partition |\n|---|---|---|---|---|---|",
-                e.orders, e.delay_ms, e.batch_size);
+            let _ = writeln!(
+                md,
+                "\n## Scaling efficiency\n\n{} orders on 3 partitions, produced once the group was stable, `PROCESSING_DELAY_MS={}` (one consumer cannot keep up), `BATCH_SIZE={}`. Efficiency = throughput(N) / (N × throughput(1)).\n\n| consumers | orders/s while all work | efficiency | orders/s first to last row | efficiency | orders per partition |\n|---|---|---|---|---|---|",
+                e.orders, e.delay_ms, e.batch_size
+            );
             for r in &e.runs {
-                let _ = writeln!(md, "| {} | {:.0} | {:.2} | {:.0} | {:.2} | {:?} |", r.consumers, r.rows_per_s, r.efficiency,
-                                 r.completion_rows_per_s, r.completion_efficiency, r.per_partition);
+                let _ = writeln!(
+                    md,
+                    "| {} | {:.0} | {:.2} | {:.0} | {:.2} | {:?} |",
+                    r.consumers,
+                    r.rows_per_s,
+                    r.efficiency,
+                    r.completion_rows_per_s,
+                    r.completion_efficiency,
+                    r.per_partition
+                );
             }
-            let _ = writeln!(md, "\n\"While all work\" sums each consumer's own rate: it shows that adding a consumer adds its full capacity. \"First to last row\" is bounded by the busiest consumer: keys do not spread evenly over partitions (see orders per partition), and with 2 consumers on 3 partitions one owns two partitions, so its ideal is 1.5 × throughput(1), an efficiency of 0.75.");
+            let _ = writeln!(
+                md,
+                "\n\"While all work\" sums each consumer's own rate: it shows that adding a consumer adds its full capacity. \"First to last row\" is bounded by the busiest consumer: keys do not spread evenly over partitions (see orders per partition), and with 2 consumers on 3 partitions one owns two partitions, so its ideal is 1.5 × throughput(1), an efficiency of 0.75."
+            );
         }
         let _ = writeln!(md, "\n## Checks\n\n| phase | expectation | result | observed |\n|---|---|---|---|");
         for c in &self.checks {
-            let _ = writeln!(md, "| {} | {} | {} | {} |", c.phase, c.expectation, if c.passed { "pass" } else { "**FAIL**" }, c.observed.replace('|', "/"));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                c.phase,
+                c.expectation,
+                if c.passed { "pass" } else { "**FAIL**" },
+                c.observed.replace('|', "/")
+            );
         }
         let _ = writeln!(md, "\n![throughput per consumer](throughput.svg)");
         md
@@ -267,23 +332,61 @@ impl Report {
         let x = |t: f64| PAD + t / t_max * (W - 2.0 * PAD);
         let y = |v: f64| H - PAD - v / y_max * (H - 2.0 * PAD);
         let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
-        let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n", H + 20.0 * series.len() as f64);
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n",
+            H + 20.0 * series.len() as f64
+        );
         let _ = writeln!(svg, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-        let _ = writeln!(svg, "<text x=\"{PAD}\" y=\"20\" font-size=\"14\">Rows stored per second, per consumer</text>");
-        let _ = writeln!(svg, "<line x1=\"{PAD}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>", H - PAD, W - PAD, H - PAD);
+        let _ =
+            writeln!(svg, "<text x=\"{PAD}\" y=\"20\" font-size=\"14\">Rows stored per second, per consumer</text>");
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{PAD}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
+            H - PAD,
+            W - PAD,
+            H - PAD
+        );
         let _ = writeln!(svg, "<line x1=\"{PAD}\" y1=\"{PAD}\" x2=\"{PAD}\" y2=\"{}\" stroke=\"black\"/>", H - PAD);
-        let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\">time (s)</text><text x=\"{}\" y=\"{}\">{t_max:.0}</text>", W / 2.0, H - 15.0, W - PAD - 10.0, H - PAD + 15.0);
-        let _ = writeln!(svg, "<text x=\"5\" y=\"{}\">{y_max:.0}</text><text x=\"5\" y=\"{}\">0</text>", PAD + 4.0, H - PAD);
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\">time (s)</text><text x=\"{}\" y=\"{}\">{t_max:.0}</text>",
+            W / 2.0,
+            H - 15.0,
+            W - PAD - 10.0,
+            H - PAD + 15.0
+        );
+        let _ = writeln!(
+            svg,
+            "<text x=\"5\" y=\"{}\">{y_max:.0}</text><text x=\"5\" y=\"{}\">0</text>",
+            PAD + 4.0,
+            H - PAD
+        );
         for p in &self.phases {
-            let _ = writeln!(svg, "<line x1=\"{0:.1}\" y1=\"{PAD}\" x2=\"{0:.1}\" y2=\"{1}\" stroke=\"#ccc\" stroke-dasharray=\"4\"/><text x=\"{2:.1}\" y=\"{3}\">{4}</text>",
-                             x(p.from_s), H - PAD, x(p.from_s) + 3.0, PAD - 5.0, p.number);
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{0:.1}\" y1=\"{PAD}\" x2=\"{0:.1}\" y2=\"{1}\" stroke=\"#ccc\" stroke-dasharray=\"4\"/><text x=\"{2:.1}\" y=\"{3}\">{4}</text>",
+                x(p.from_s),
+                H - PAD,
+                x(p.from_s) + 3.0,
+                PAD - 5.0,
+                p.number
+            );
         }
         for (i, (name, points)) in series.iter().enumerate() {
             let color = colors[i % colors.len()];
             let path: Vec<String> = points.iter().map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v))).collect();
-            let _ = writeln!(svg, "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>", path.join(" "));
-            let _ = writeln!(svg, "<rect x=\"{PAD}\" y=\"{0}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{1}\" y=\"{2}\">{name}</text>",
-                             H + 20.0 * i as f64 - 5.0, PAD + 15.0, H + 20.0 * i as f64 + 4.0);
+            let _ = writeln!(
+                svg,
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>",
+                path.join(" ")
+            );
+            let _ = writeln!(
+                svg,
+                "<rect x=\"{PAD}\" y=\"{0}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{1}\" y=\"{2}\">{name}</text>",
+                H + 20.0 * i as f64 - 5.0,
+                PAD + 15.0,
+                H + 20.0 * i as f64 + 4.0
+            );
         }
         svg.push_str("</svg>\n");
         svg

@@ -122,6 +122,12 @@ impl Scenario {
         }
     }
 
+    /// The same scenario after its topic grew to `partitions` partitions.
+    pub fn with_partitions(mut self, partitions: i32) -> Self {
+        self.partitions = partitions;
+        self
+    }
+
     /// Sends `n` generated orders with the real producer, as fast as the broker takes them.
     pub async fn produce_orders(&self, n: u64, seed: u64) -> Summary {
         let mut settings = ProducerSettings::for_servers(&bootstrap(), &self.topic);

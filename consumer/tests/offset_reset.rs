@@ -1,0 +1,65 @@
+//! Why the consumer uses `auto.offset.reset=earliest`: orders written to newly added partitions before the group
+//! notices them are skipped by `latest`, although every committed offset then equals its log-end offset.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Scenario, TIMEOUT};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// Grows the topic to 3 partitions and writes `n` orders straight to each new partition, before the group's
+/// next metadata refresh can tell it about them.
+async fn grow_and_write_to_new_partitions(s: &Scenario, n: u64) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", common::bootstrap()).create().unwrap();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let result = admin.create_partitions(&[NewPartitions::new(&s.topic, 3)], &opts).await.unwrap();
+    result[0].as_ref().expect("partitions added");
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", common::bootstrap()).create().unwrap();
+    let mut generator = order_producer::generator::OrderGenerator::new(100, Some(31), false);
+    for partition in [1, 2] {
+        for _ in 0..n {
+            let (_, order) = generator.next_event();
+            let payload = order.to_json();
+            let record = FutureRecord::to(&s.topic).partition(partition).key(&order.customer_id).payload(&payload);
+            producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
+        }
+    }
+}
+
+async fn scenario(reset: &str) -> (i64, u64, Vec<i64>) {
+    let s = Scenario::new(&format!("reset-{reset}"), 1).await;
+    let property = format!("auto.offset.reset={reset}");
+    let mut consumer = s.start_consumer("c", &[("KAFKA_PROPERTIES", &property)]);
+    s.wait_for_assignment(1, |m| m[0].partitions == [0]).await;
+    let before = s.produce_orders(100, 1).await.acked;
+    s.wait_for_rows(before as i64, TIMEOUT).await;
+
+    grow_and_write_to_new_partitions(&s, 50).await;
+    let s3 = s.with_partitions(3);
+    s3.wait_for_assignment(1, |m| m[0].partitions == [0, 1, 2]).await;
+    let after = s3.produce_orders(300, 2).await.acked;
+    let offsets = s3.wait_committed_equals_log_end(TIMEOUT).await;
+    let rows = s3.rows().await.count;
+    consumer.terminate();
+    assert_eq!(consumer.wait_exit(TIMEOUT).await, Some(0));
+    s3.cleanup().await;
+    (rows, before + 100 + after, offsets)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_skips_the_orders_written_to_new_partitions_before_assignment() {
+    let (rows, produced, offsets) = scenario("latest").await;
+    assert_eq!(offsets.len(), 3, "committed = log-end on all three partitions: {offsets:?}");
+    assert_eq!(rows as u64, produced - 100, "the 100 orders written to partitions 1 and 2 before assignment are lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn earliest_stores_every_order() {
+    let (rows, produced, _) = scenario("earliest").await;
+    assert_eq!(rows as u64, produced);
+}

@@ -4,7 +4,7 @@
 //! checked, every figure lands in `report.json`, `report.md` and a throughput chart.
 //!
 //! # Layout
-//! - [`settings`]: options.
+//! - [`settings`]: every option of the experiment.
 //! - [`control`]: what the experiment does to the system, through the project's scripts (so the same commands a
 //!   person would type run here, and work on the local and the compose stack).
 //! - [`world`]: what it observes, straight from the broker (group view, offsets) and Postgres (rows).

@@ -244,7 +244,8 @@ impl Report {
         if let (Some(seen), Some(rebalanced)) = (self.new_partitions_seen_s, self.rebalance_after_increase_s) {
             let _ = writeln!(
                 md,
-                "\nAfter `scripts/partitions.sh set 3` returned, the producer had written to both new partitions within {seen:.1} s, without a restart, and the group had rebalanced onto them (3 members, one partition each) within {rebalanced:.1} s.");
+                "\nAfter `scripts/partitions.sh set 3` returned, the producer had written to both new partitions within {seen:.1} s, without a restart, and the group had rebalanced onto them (3 members, one partition each) within {rebalanced:.1} s."
+            );
         }
         if let Some(r) = &self.reconciliation {
             let _ = writeln!(md, "\n## Reconciliation after draining\n\n| figure | value |\n|---|---|");

@@ -289,7 +289,7 @@ impl Report {
             }
             let _ = writeln!(
                 md,
-                "\n\"While all work\" sums each consumer's own rate: it shows that adding a consumer adds its full capacity. \"First to last row\" is bounded by the busiest consumer: keys do not spread evenly over partitions (see orders per partition), and with 2 consumers on 3 partitions one owns two partitions, so its ideal is 1.5 × throughput(1), an efficiency of 0.75."
+                "\n\"While all work\" sums each consumer's own rate: it shows that adding a consumer adds its full capacity. \"First to last row\" is bounded by the consumer with the most orders: with 2 consumers on 3 partitions one owns two partitions (with equal partitions that alone caps the efficiency at 0.75), and keys do not spread evenly over partitions (see orders per partition)."
             );
         }
         let _ = writeln!(md, "\n## Checks\n\n| phase | expectation | result | observed |\n|---|---|---|---|");

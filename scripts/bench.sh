@@ -1,115 +1,266 @@
 #!/usr/bin/env bash
-# Measures the pipeline on this machine: the producer's rate for N orders, then the consumer group's end-to-end
-# rate for the same N orders with 1, 2, 3 … consumers on a topic of 3 partitions, each run on an empty table of
-# its own and in a group of its own. Prints a table and writes results/bench-<time>.json.
+# Benchmarks the pipeline against its ceilings, in one run on one machine (the local stack), and writes
+# docs/benchmarks.md and results/bench-<time>/bench.json with every figure and the machine it ran on.
+# Measures: (1) the Postgres ceiling, (2) the consumer group end to end with 1, 2, 3 consumers, (3) scaling with
+# simulated work, (4) our producer against kafka-producer-perf-test, (5) latency at a steady rate, (6) peak memory,
+# (7) growth with N, (8) the knobs: batch size, linger, compression.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-ORDERS="${ORDERS:-100000}"
-BENCH_PARTITIONS="${BENCH_PARTITIONS:-3}"
-CONSUMER_COUNTS="${CONSUMER_COUNTS:-1 3}"
-BATCH_SIZE="${BATCH_SIZE:-500}"
-PROCESSING_DELAY_MS="${PROCESSING_DELAY_MS:-0}"
-TIMEOUT_S="${TIMEOUT_S:-600}"
+ORDERS=500000
+GROWTH="100000 500000 1000000"
+LATENCY_RATE=1000
+LATENCY_SECONDS=30
+EFF_ORDERS=3000
+EFF_DELAY_MS=5
+BATCH_SIZES="100 500 1000 5000"
+LINGERS="0 5 50"
+COMPRESSIONS="none lz4 zstd"
+KNOB_ORDERS=200000
+KNOB_LATENCY_SECONDS=15
+DOC="$ROOT_DIR/docs/benchmarks.md"
+small=""
 
 usage() {
   cat <<USAGE
-Usage: scripts/bench.sh [--orders N] [--consumers "1 3"] [--partitions N] [--batch-size N] [--delay-ms N]
+Usage: scripts/bench.sh [--small] [--orders N] [--doc PATH]
 
-Produces N orders (default $ORDERS) to a fresh topic of $BENCH_PARTITIONS partitions with the release producer as
-fast as the broker takes them, then for each consumer count starts that many consumers in a fresh group on a fresh
-database and times them until every order is stored. Needs the local stack (scripts/stack.sh up).
-Reports: producer orders/s; per consumer count, the wall time from start to the last row (group join included)
-and the stored rate between the first and the last row. Results: results/bench-<time>.json
+Runs every measurement on the local stack (scripts/stack.sh up first; nothing else should load the machine) and
+writes $DOC and results/bench-<time>/bench.json.
+  --orders N   orders for the producer, ceiling and group runs (default $ORDERS)
+  --small      a quick version with small N that checks the script works; writes results/ only, not the doc
+  --doc PATH   where to write the Markdown report
 USAGE
 }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --orders) ORDERS="${2:-}"; shift 2 || die "--orders needs a number" ;;
-    --consumers) CONSUMER_COUNTS="${2:-}"; shift 2 || die "--consumers needs a list like \"1 3\"" ;;
-    --partitions) BENCH_PARTITIONS="${2:-}"; shift 2 || die "--partitions needs a number" ;;
-    --batch-size) BATCH_SIZE="${2:-}"; shift 2 || die "--batch-size needs a number" ;;
-    --delay-ms) PROCESSING_DELAY_MS="${2:-}"; shift 2 || die "--delay-ms needs a number" ;;
+    --small) small=1; shift ;;
+    --doc) DOC="${2:-}"; shift 2 || die "--doc needs a path" ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option '$1' (see scripts/bench.sh --help)" ;;
   esac
 done
 require_int --orders "$ORDERS" 1
-require_int --partitions "$BENCH_PARTITIONS" 1
-require_int --batch-size "$BATCH_SIZE" 1
-require_int --delay-ms "$PROCESSING_DELAY_MS" 0
-for c in $CONSUMER_COUNTS; do require_int --consumers "$c" 1; done
+if [[ -n "$small" ]]; then
+  ORDERS=$((ORDERS < 5000 ? ORDERS : 5000))
+  GROWTH="2000 5000 10000"
+  LATENCY_SECONDS=5
+  EFF_ORDERS=300
+  BATCH_SIZES="100 1000"
+  LINGERS="0 5"
+  COMPRESSIONS="none lz4"
+  KNOB_ORDERS=5000
+  KNOB_LATENCY_SECONDS=4
+fi
 
 cd "$ROOT_DIR"
-"$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --list >/dev/null 2>&1 ||
-  die "Kafka is not running at $KAFKA_BOOTSTRAP: start the local stack with scripts/stack.sh up"
-psql_app -tAc "SELECT 1" >/dev/null 2>&1 || die "PostgreSQL is not reachable: start the local stack with scripts/stack.sh up"
-
+require_kafka
+require_postgres
+[[ -x /usr/bin/time ]] || install_packages time
 run cargo build --release --locked -p order-producer -p order-consumer
+
+id="$(date -u +%s)"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-run_id="$(date -u +%s)"
-topic="bench-orders-$run_id"
-out_dir="$ROOT_DIR/results"
-work="$LOCAL_DIR/bench/$run_id"
-mkdir -p "$out_dir" "$work"
+out="$ROOT_DIR/results/bench-$stamp"
+work="$out/work"
+mkdir -p "$work"
+results="$out/results.txt"
+: >"$results"
+record() { printf '%s=%s\n' "$1" "$2" >>"$results"; }
+PRODUCER="$ROOT_DIR/target/release/order-producer"
+CONSUMER="$ROOT_DIR/target/release/order-consumer"
 
-run "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --create --topic "$topic" \
-  --partitions "$BENCH_PARTITIONS" --replication-factor 1
-run "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --create --topic "$topic-dlq" \
-  --partitions 1 --replication-factor 1
+record machine.cores "$(nproc)"
+record machine.memory_kib "$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
+record machine.cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+record machine.kafka "$KAFKA_VERSION_PIN"
+record machine.postgres "$(psql_app -tAc 'SHOW server_version' | cut -d' ' -f1)"
+record machine.librdkafka "$(grep -A1 '^name = "rdkafka-sys"' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')"
+record run.time "$stamp"
+record run.small "${small:-0}"
 
-log "producing $ORDERS orders as fast as the broker takes them"
-run "$ROOT_DIR/target/release/order-producer" --topic "$topic" --count "$ORDERS" --rate 0 --seed 1 \
-  --progress-interval 60s 2>&1 | tee "$work/producer.log" | grep --line-buffered "producer_summary" || true
-producer_rate="$(sed -n 's/.*producer_summary.* rate=\([0-9.]*\).*/\1/p' "$work/producer.log")"
-acked="$(sed -n 's/.*producer_summary.* acked=\([0-9]*\).*/\1/p' "$work/producer.log")"
-[[ "$acked" == "$ORDERS" ]] || die "producer acked '$acked' of $ORDERS orders (see $work/producer.log)"
+new_topic() {
+  "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic "$1" \
+    --partitions "$2" --replication-factor 1 >/dev/null
+}
+new_db() { psql_app -qc "CREATE DATABASE $1"; }
+db() { psql -X -q -h "$PGHOST" -p "$PGPORT" -U "$POSTGRES_USER" -d "$1" -tAc "$2"; }
+rows_in() { db "$1" "SELECT COUNT(*) FROM orders" 2>/dev/null || echo 0; }
 
-# Queries one benchmark database (the table exists once the first consumer has migrated it).
-psql_db() { psql -X -h "$PGHOST" -p "$PGPORT" -U "$POSTGRES_USER" -d "$1" -tAc "$2"; }
-stored() { (($(psql_db "$db" "SELECT COUNT(*) FROM orders" 2>/dev/null || echo 0) >= ORDERS)); }
+# produce LABEL TOPIC COUNT RATE [ARGS...]: runs the release producer; records its rate and peak RSS.
+produce() {
+  local label="$1" topic="$2" count="$3" rate="$4" log
+  shift 4
+  log="$work/$label-producer.log"
+  run /usr/bin/time -f '%M' -o "$work/$label-producer.rss" "$PRODUCER" --topic "$topic" --count "$count" \
+    --rate "$rate" --seed 1 --progress-interval 60s "$@" >"$log" 2>&1
+  record "$label.producer_rate" "$(sed -n 's/.*producer_summary.* rate=\([0-9.]*\).*/\1/p' "$log")"
+  record "$label.producer_acked" "$(sed -n 's/.*producer_summary.* acked=\([0-9]*\).*/\1/p' "$log")"
+  record "$label.producer_rss_kib" "$(tail -n 1 "$work/$label-producer.rss")"
+}
 
-runs_json=""
-printf '\n%-10s %-14s %-16s %-16s\n' consumers wall_s "wall orders/s" "stored orders/s" >"$work/table.txt"
-for consumers in $CONSUMER_COUNTS; do
-  db="bench_${run_id}_c${consumers}"
-  run "${PSQL[@]}" -qc "CREATE DATABASE $db"
-  db_url="$(database_url "$db")"
-  pids=()
-  start_ns="$(date +%s%N)"
-  for i in $(seq 1 "$consumers"); do
-    DATABASE_URL="$db_url" KAFKA_TOPIC="$topic" DLQ_TOPIC="$topic-dlq" CONSUMER_GROUP="bench-$run_id-c$consumers" \
-      BATCH_SIZE="$BATCH_SIZE" PROCESSING_DELAY_MS="$PROCESSING_DELAY_MS" RUST_LOG=warn \
-      "$ROOT_DIR/target/release/order-consumer" >"$work/c$consumers-$i.log" 2>&1 &
-    pids+=($!)
+# start_consumers LABEL N TOPIC DATABASE [VAR=VALUE...]: starts N release consumers in group LABEL.
+CONSUMER_PIDS=()
+start_consumers() {
+  local label="$1" n="$2" topic="$3" database="$4" i
+  shift 4
+  CONSUMER_PIDS=()
+  new_topic "$topic-dlq" 1
+  for i in $(seq 1 "$n"); do
+    env KAFKA_TOPIC="$topic" DLQ_TOPIC="$topic-dlq" CONSUMER_GROUP="$label" DATABASE_URL="$(database_url "$database")" \
+      RUST_LOG=info "$@" "$CONSUMER" >"$work/$label-consumer-$i.log" 2>&1 &
+    CONSUMER_PIDS+=($!)
   done
-  log "$consumers consumer(s) started; waiting for $ORDERS rows in $db"
-  wait_until "$TIMEOUT_S" "$ORDERS rows with $consumers consumer(s)" stored
-  end_ns="$(date +%s%N)"
-  kill -TERM "${pids[@]}"
-  wait "${pids[@]}" || true
-  wall_s="$(awk -v a="$start_ns" -v b="$end_ns" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')"
-  stored_rate="$(psql_db "$db" "SELECT ROUND(COUNT(*) / EXTRACT(EPOCH FROM MAX(processed_at) - MIN(processed_at))) FROM orders")"
-  wall_rate="$(awk -v n="$ORDERS" -v s="$wall_s" 'BEGIN { printf "%.0f", n / s }')"
-  printf '%-10s %-14s %-16s %-16s\n' "$consumers" "$wall_s" "$wall_rate" "$stored_rate" >>"$work/table.txt"
-  runs_json+="${runs_json:+,}{\"consumers\":$consumers,\"wall_seconds\":$wall_s,\"wall_orders_per_s\":$wall_rate,\"stored_orders_per_s\":$stored_rate}"
-  run "${PSQL[@]}" -qc "DROP DATABASE $db WITH (FORCE)"
+}
+
+# stop_consumers LABEL: records the largest peak RSS among the consumers, then stops them (SIGTERM).
+stop_consumers() {
+  local label="$1" pid peak=0 hwm
+  for pid in "${CONSUMER_PIDS[@]}"; do
+    hwm="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"
+    ((hwm > peak)) && peak="$hwm"
+  done
+  record "$label.consumer_rss_kib" "$peak"
+  kill -TERM "${CONSUMER_PIDS[@]}" 2>/dev/null || true
+  wait "${CONSUMER_PIDS[@]}" 2>/dev/null || true
+}
+
+group_ready() {
+  local label="$1" want="$2"
+  (($(grep -l 'event="partitions_assigned"' "$work/$label"-consumer-*.log 2>/dev/null | wc -l) >= want))
+}
+
+# group_run LABEL CONSUMERS TOPIC EXPECTED [VAR=VALUE...]: consumers on a fresh table until EXPECTED rows; records
+# wall time from start, the rate between the first and the last row, and the sum of each consumer's own rate.
+group_run() {
+  local label="$1" n="$2" topic="$3" expected="$4" database start end
+  shift 4
+  database="bench_${id}_${label//[^a-z0-9]/_}"
+  new_db "$database"
+  start="$(date +%s%N)"
+  start_consumers "$label" "$n" "$topic" "$database" "$@"
+  stored() { (($(rows_in "$database") >= expected)); }
+  wait_until 1800 "$expected rows ($label)" stored
+  end="$(date +%s%N)"
+  stop_consumers "$label"
+  record "$label.wall_s" "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')"
+  record "$label.rows_per_s" "$(db "$database" "SELECT ROUND(COUNT(*) / EXTRACT(EPOCH FROM MAX(processed_at) - MIN(processed_at)))::bigint FROM orders")"
+  record "$label.busy_rows_per_s" "$(db "$database" "SELECT ROUND(SUM(n / NULLIF(s, 0)))::bigint FROM (SELECT COUNT(*) n, EXTRACT(EPOCH FROM MAX(processed_at) - MIN(processed_at)) s FROM orders GROUP BY processed_by) t")"
+  LAST_DB="$database"
+}
+
+# latency_run LABEL [PRODUCER ARGS...] [-- VAR=VALUE...]: 3 consumers on 3 partitions, the producer at
+# LATENCY_RATE for the run's seconds; records p50/p95/p99 of processed_at - produced_at and peak RSS.
+latency_run() {
+  local label="$1" seconds="$2" topic database
+  shift 2
+  local producer_args=() consumer_env=()
+  while [[ $# -gt 0 && "$1" != -- ]]; do producer_args+=("$1"); shift; done
+  [[ "${1:-}" == -- ]] && shift
+  consumer_env=("$@")
+  topic="bench-$id-$label"
+  database="bench_${id}_${label//[^a-z0-9]/_}"
+  new_topic "$topic" 3
+  new_db "$database"
+  start_consumers "$label" 3 "$topic" "$database" "${consumer_env[@]}"
+  wait_until 60 "consumers of $label owning partitions" group_ready "$label" 3
+  # A global: wait_until's own locals (seconds, what) would shadow this function's inside the check.
+  latency_expected=$((LATENCY_RATE * seconds))
+  produce "$label" "$topic" "$latency_expected" "$LATENCY_RATE" "${producer_args[@]}"
+  stored() { (($(rows_in "$database") >= latency_expected)); }
+  wait_until 120 "all rows ($label)" stored
+  stop_consumers "$label"
+  local q="percentile_cont(%s) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM processed_at - produced_at) * 1000)"
+  local sql
+  # shellcheck disable=SC2059 # the format string is ours
+  sql="SELECT ROUND($(printf "$q" 0.5)::numeric, 1) || ' ' || ROUND($(printf "$q" 0.95)::numeric, 1) || ' ' || ROUND($(printf "$q" 0.99)::numeric, 1) || ' ' || ROUND(MAX(EXTRACT(EPOCH FROM processed_at - produced_at) * 1000)::numeric, 1) FROM orders"
+  read -r p50 p95 p99 pmax < <(db "$database" "$sql")
+  record "$label.p50_ms" "$p50"
+  record "$label.p95_ms" "$p95"
+  record "$label.p99_ms" "$p99"
+  record "$label.max_ms" "$pmax"
+}
+
+log "(4) producer: $ORDERS orders, as fast as the broker takes them"
+main="bench-$id-main"
+new_topic "$main" 3
+produce producer "$main" "$ORDERS" 0
+record producer.record_bytes "$("$ROOT_DIR/scripts/kafka.sh" kafka-console-consumer \
+  --bootstrap-server "$KAFKA_BOOTSTRAP" --topic "$main" --from-beginning --max-messages 10000 --timeout-ms 30000 2>/dev/null |
+  tee "$work/payloads.txt" | awk '{ n++; b += length($0) } END { printf "%d", b / n }')"
+log "(4) kafka-producer-perf-test with the same records, acks, compression, linger and batch size"
+new_topic "bench-$id-perf" 3
+run "$ROOT_DIR/scripts/kafka.sh" kafka-producer-perf-test --topic "bench-$id-perf" --num-records "$ORDERS" \
+  --throughput -1 --payload-file "$work/payloads.txt" --producer-props bootstrap.servers="$KAFKA_BOOTSTRAP" acks=all \
+  compression.type=lz4 linger.ms=5 batch.size=1000000 enable.idempotence=true 2>&1 | tee "$work/perf-test.log" | tail -n 1
+record perftest.rate "$(tail -n 1 "$work/perf-test.log" | sed -n 's/.* records sent, \([0-9.]*\) records\/sec.*/\1/p')"
+
+log "(2) consumer group end to end: $ORDERS orders on 3 partitions, 1, 2 and 3 consumers"
+for c in 1 2 3; do
+  group_run "group$c" "$c" "$main" "$ORDERS"
 done
 
-cat "$work/table.txt"
-printf 'producer: %s orders/s (%s orders, acks=all, lz4, linger 5 ms)\n' "$producer_rate" "$ORDERS"
-json="$out_dir/bench-$stamp.json"
-cat >"$json" <<JSON
-{
-  "command": "scripts/bench.sh --orders $ORDERS --consumers \"$CONSUMER_COUNTS\" --partitions $BENCH_PARTITIONS --batch-size $BATCH_SIZE --delay-ms $PROCESSING_DELAY_MS",
-  "time": "$stamp",
-  "machine": {"cores": $(nproc), "memory_kib": $(awk '/MemTotal/ {print $2}' /proc/meminfo), "kernel": "$(uname -r)",
-              "kafka": "$KAFKA_VERSION_PIN", "postgres": "$(psql_app -tAc 'SHOW server_version' | cut -d' ' -f1)"},
-  "orders": $ORDERS, "partitions": $BENCH_PARTITIONS, "batch_size": $BATCH_SIZE, "processing_delay_ms": $PROCESSING_DELAY_MS,
-  "producer_orders_per_s": $producer_rate,
-  "consumer_runs": [$runs_json]
-}
-JSON
-log "wrote $json"
+log "(1) Postgres ceiling: the same rows upserted by the server from a staging table"
+db "$LAST_DB" "CREATE TABLE staging AS SELECT * FROM orders; TRUNCATE orders;"
+start="$(date +%s%N)"
+db "$LAST_DB" "INSERT INTO orders SELECT * FROM staging ON CONFLICT (order_id) DO UPDATE SET
+  customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name, restaurant = EXCLUDED.restaurant,
+  items = EXCLUDED.items, total_amount = EXCLUDED.total_amount, status = EXCLUDED.status, created_at = EXCLUDED.created_at,
+  customer_seq = EXCLUDED.customer_seq, version = EXCLUDED.version, kafka_partition = EXCLUDED.kafka_partition,
+  kafka_offset = EXCLUDED.kafka_offset, produced_at = EXCLUDED.produced_at, processed_by = EXCLUDED.processed_by,
+  processed_at = clock_timestamp() WHERE orders.version < EXCLUDED.version"
+end="$(date +%s%N)"
+record ceiling.rows "$(rows_in "$LAST_DB")"
+record ceiling.rows_per_s "$(awk -v n="$ORDERS" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }')"
+
+log "(3) scaling with ${EFF_DELAY_MS} ms of simulated work per order: $EFF_ORDERS orders, 1, 2, 3 consumers"
+eff="bench-$id-eff"
+new_topic "$eff" 3
+produce eff "$eff" "$EFF_ORDERS" 0
+for c in 1 2 3; do
+  group_run "eff$c" "$c" "$eff" "$EFF_ORDERS" PROCESSING_DELAY_MS="$EFF_DELAY_MS" BATCH_SIZE=20
+done
+
+log "(5)(6) latency and memory at a steady $LATENCY_RATE orders/s for ${LATENCY_SECONDS}s, 3 consumers"
+latency_run latency "$LATENCY_SECONDS"
+
+log "(7) growth: 3 consumers, N = $GROWTH"
+for n in $GROWTH; do
+  topic="bench-$id-grow$n"
+  new_topic "$topic" 3
+  produce "grow$n" "$topic" "$n" 0
+  group_run "grow$n" 3 "$topic" "$n"
+done
+
+log "(8) knobs: consumer batch size ($BATCH_SIZES)"
+knob="bench-$id-knob"
+new_topic "$knob" 3
+produce knob "$knob" "$KNOB_ORDERS" 0
+for b in $BATCH_SIZES; do
+  group_run "batch$b" 1 "$knob" "$KNOB_ORDERS" BATCH_SIZE="$b"
+  latency_run "batchlat$b" "$KNOB_LATENCY_SECONDS" -- BATCH_SIZE="$b"
+done
+log "(8) knobs: producer compression ($COMPRESSIONS) and linger ($LINGERS)"
+for c in $COMPRESSIONS; do
+  topic="bench-$id-comp-$c"
+  new_topic "$topic" 3
+  produce "comp$c" "$topic" "$KNOB_ORDERS" 0 --compression "$c"
+  record "comp$c.log_bytes" "$(cat "$LOCAL_DIR/kafka/data/$topic"-*/*.log | wc -c)"
+done
+for l in $LINGERS; do
+  topic="bench-$id-linger$l"
+  new_topic "$topic" 3
+  produce "linger$l" "$topic" "$KNOB_ORDERS" 0 --linger-ms "$l"
+  latency_run "lingerlat$l" "$KNOB_LATENCY_SECONDS" --linger-ms "$l"
+done
+
+for d in $(psql_app -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'bench_${id}_%'"); do
+  psql_app -qc "DROP DATABASE $d WITH (FORCE)"
+done
+
+args=("$results" "$out/bench.json")
+[[ -n "$small" ]] || args+=("$DOC")
+run python3 "$ROOT_DIR/scripts/lib/bench_report.py" "${args[@]}"

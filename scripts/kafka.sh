@@ -32,6 +32,7 @@ main_class() {
     kafka-get-offsets) echo org.apache.kafka.tools.GetOffsetShell ;;
     kafka-broker-api-versions) echo org.apache.kafka.tools.BrokerApiVersionsCommand ;;
     kafka-metadata-quorum) echo org.apache.kafka.tools.MetadataQuorumCommand ;;
+    kafka-log-dirs) echo org.apache.kafka.tools.LogDirsCommand ;;
     kafka-storage) echo kafka.tools.StorageTool ;;
     *) return 1 ;;
   esac

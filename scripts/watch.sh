@@ -32,6 +32,7 @@ require_int --interval "$INTERVAL" 1
 require_int --iterations "$ITERATIONS" 1
 check_stack
 require_postgres
+require_orders_table
 
 query="
 SELECT 'total' AS scope, '' AS name, COUNT(*) AS rows,

@@ -45,7 +45,7 @@ pub struct ConsumerSettings {
     pub batch_size: u32,
 
     /// Longest a message waits in a batch before the batch is written, in milliseconds.
-    #[arg(long, env = "BATCH_TIMEOUT_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "BATCH_TIMEOUT_MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_timeout_ms: u64,
 
     /// Simulated work per order, in milliseconds (0 = none), to show scaling when the database is not the limit.

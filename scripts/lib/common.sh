@@ -148,6 +148,21 @@ sql() {
   fi
 }
 
+# sql_quiet ARGS...: like sql, without printing the command (for checks whose output the script reads).
+sql_quiet() {
+  if [[ "$STACK" == compose ]]; then
+    "${COMPOSE[@]}" exec -T postgres psql -X -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" "$@"
+  else
+    psql_app "$@"
+  fi
+}
+
+# Fails with one line saying what to do when the orders table does not exist yet.
+require_orders_table() {
+  [[ "$(sql_quiet -tAc "SELECT to_regclass('orders') IS NOT NULL" 2>/dev/null)" == t ]] ||
+    die "table 'orders' does not exist yet in database $POSTGRES_DB: the first order-consumer creates it at start (scripts/scale.sh 1)"
+}
+
 # Fails with one line saying how to start the stack when its Kafka broker does not answer.
 require_kafka() {
   if [[ "$STACK" == compose ]]; then

@@ -34,7 +34,13 @@ expect_fail "group: Kafka down" "Kafka is not running at 127.0.0.1:1" "${dead_ka
 expect_fail "group: unknown argument" "unknown argument 'now'" scripts/group.sh now
 expect_fail "watch: Postgres down" "PostgreSQL is not reachable at 127.0.0.1:1" "${dead_pg[@]}" scripts/watch.sh --once
 expect_fail "watch: zero interval" "--interval must be at least 1" scripts/watch.sh --interval 0
-expect_ok "watch: once" "rows_per_s" scripts/watch.sh --once
+# A database of its own: first without the table, then with the migrations applied as the consumer applies them.
+watch_db="script_test_$RANDOM$RANDOM"
+PGPASSWORD=kafka_pass psql -X -q -h 127.0.0.1 -U kafka_user -d food_orders -c "CREATE DATABASE $watch_db"
+expect_fail "watch: no table yet" "table 'orders' does not exist yet" env POSTGRES_DB="$watch_db" scripts/watch.sh --once
+PGPASSWORD=kafka_pass psql -X -q -h 127.0.0.1 -U kafka_user -d "$watch_db" -f migrations/*_create_orders.sql
+expect_ok "watch: once" "rows_per_s" env POSTGRES_DB="$watch_db" scripts/watch.sh --once
+PGPASSWORD=kafka_pass psql -X -q -h 127.0.0.1 -U kafka_user -d food_orders -c "DROP DATABASE $watch_db"
 
 expect_fail "experiment: Kafka down" "Kafka is not running at 127.0.0.1:1" "${dead_kafka[@]}" scripts/experiment.sh --short
 expect_ok "experiment: help" "--short" scripts/experiment.sh --help

@@ -110,7 +110,11 @@ impl ConsumerSettings {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             // The group sees a partition increase within ~10 s and rebalances onto the new partitions.
-            .set("topic.metadata.refresh.interval.ms", "10000");
+            .set("topic.metadata.refresh.interval.ms", "10000")
+            // Prefetch at most 8 MiB (~20,000 orders, dozens of batches): librdkafka's default of 64 MiB only
+            // costs memory here (docs/benchmarks.md).
+            .set("queued.max.messages.kbytes", "8192")
+            .set("queued.min.messages", "10000");
         if self.group_protocol == "classic" {
             config
                 .set("partition.assignment.strategy", &self.assignment_strategy)

@@ -97,7 +97,10 @@ impl ProducerSettings {
             // Same partition for a key as Kafka's Java client and CLI (murmur2); random only for empty keys.
             .set("partitioner", "murmur2_random")
             // A partition increase is seen within ~10 s without a restart.
-            .set("topic.metadata.refresh.interval.ms", "10000");
+            .set("topic.metadata.refresh.interval.ms", "10000")
+            // At most 8 MiB of records waiting for the broker; librdkafka's default (1 GiB, 100,000 records) only
+            // costs memory here (docs/benchmarks.md).
+            .set("queue.buffering.max.kbytes", "8192");
         self.kafka.apply_properties(&mut config)?;
         Ok(config)
     }

@@ -165,6 +165,8 @@ latency_run() {
   database="bench_${id}_${label//[^a-z0-9]/_}"
   new_topic "$topic" 3
   new_db "$database"
+  # The runs before this one wrote millions of rows: flush them now rather than in a checkpoint mid-run.
+  psql_app -qc CHECKPOINT || warn "CHECKPOINT refused (needs pg_checkpoint); latency may include a checkpoint"
   start_consumers "$label" 3 "$topic" "$database" "${consumer_env[@]}"
   wait_until 60 "consumers of $label owning partitions" group_ready "$label" 3
   # A global: wait_until's own locals (seconds, what) would shadow this function's inside the check.

@@ -21,6 +21,7 @@ KNOB_ORDERS=200000
 KNOB_LATENCY_SECONDS=15
 DOC="$ROOT_DIR/docs/benchmarks.md"
 small=""
+group_only=""
 
 usage() {
   cat <<USAGE
@@ -30,6 +31,7 @@ Runs every measurement on the local stack (scripts/stack.sh up first; nothing el
 writes $DOC and results/bench-<time>/bench.json.
   --orders N   orders for the producer, ceiling and group runs (default $ORDERS)
   --small      a quick version with small N that checks the script works; writes results/ only, not the doc
+  --group-only only the producer and the consumer group with 1, 2, 3 consumers (results/ only, not the doc)
   --doc PATH   where to write the Markdown report
 USAGE
 }
@@ -38,6 +40,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --orders) ORDERS="${2:-}"; shift 2 || die "--orders needs a number" ;;
     --small) small=1; shift ;;
+    --group-only) group_only=1; shift ;;
     --doc) DOC="${2:-}"; shift 2 || die "--doc needs a path" ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option '$1' (see scripts/bench.sh --help)" ;;
@@ -81,6 +84,8 @@ record machine.postgres "$(psql_app -tAc 'SHOW server_version' | cut -d' ' -f1)"
 record machine.librdkafka "$(grep -A1 '^name = "rdkafka-sys"' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')"
 record run.time "$stamp"
 record run.small "${small:-0}"
+record settings.latency_rate "$LATENCY_RATE"
+record settings.eff_delay_ms "$EFF_DELAY_MS"
 
 new_topic() {
   "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic "$1" \
@@ -204,6 +209,12 @@ log "(2) consumer group end to end: $ORDERS orders on 3 partitions, 1, 2 and 3 c
 for c in 1 2 3; do
   group_run "group$c" "$c" "$main" "$ORDERS"
 done
+
+if [[ -n "$group_only" ]]; then
+  log "group only: producer and consumer group figures"
+  grep -E '^(producer|perftest|group[0-9])\.' "$results" | tee "$out/group-only.txt"
+  exit 0
+fi
 
 log "(1) Postgres ceiling: the same rows upserted by the server from a staging table"
 db "$LAST_DB" "CREATE TABLE staging AS SELECT * FROM orders; TRUNCATE orders;"

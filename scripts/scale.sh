@@ -61,18 +61,9 @@ start_local() {
 }
 
 stop_local() {
-  local n="$1" pid="$2" deadline=$((SECONDS + 30))
-  log "stopping consumer $n (pid $pid): SIGTERM, it commits and leaves the group"
-  kill -TERM "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
-      warn "consumer $n did not exit within 30 s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.2
-  done
-  rm -f "$CONSUMERS_DIR/consumer-$n.pid"
+  log "stopping consumer $1 (pid $2): SIGTERM, it commits and leaves the group"
+  stop_process "$2" "consumer $1"
+  rm -f "$CONSUMERS_DIR/consumer-$1.pid"
 }
 
 scale_local() {

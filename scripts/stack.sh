@@ -96,24 +96,11 @@ start_kafka() {
   log "Kafka ready"
 }
 
-stop_pid() {
-  local pid="$1" what="$2" deadline=$((SECONDS + 30))
-  kill -TERM "$pid" 2>/dev/null || return 0
-  while kill -0 "$pid" 2>/dev/null; do
-    if ((SECONDS >= deadline)); then
-      warn "$what did not stop in 30s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.5
-  done
-}
-
 stop_kafka() {
   local pid
   if pid="$(kafka_pid)"; then
     log "stopping Kafka (pid $pid)"
-    stop_pid "$pid" Kafka
+    stop_process "$pid" Kafka
   fi
   rm -f "$KAFKA_DIR/kafka.pid"
 }

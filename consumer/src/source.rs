@@ -110,10 +110,8 @@ impl ConsumerContext for GroupContext {
 pub enum SourceError {
     #[error("invalid Kafka configuration: {0}")]
     Client(#[source] KafkaError),
-    #[error("cannot reach Kafka at {servers} within {timeout:?}: is the broker running? (scripts/stack.sh up)")]
-    Unreachable { servers: String, timeout: Duration },
-    #[error("topic '{0}' does not exist: create it (scripts/stack.sh up, or scripts/kafka.sh kafka-topics --create)")]
-    TopicMissing(String),
+    #[error(transparent)]
+    Topic(#[from] shared::kafka::TopicError),
     #[error("cannot subscribe to '{topic}': {source}")]
     Subscribe { topic: String, source: KafkaError },
 }
@@ -132,18 +130,13 @@ pub async fn subscribe(
         config.create_with_context(GroupContext::new(topic, Span::current())).map_err(SourceError::Client)?;
     let consumer = std::sync::Arc::new(consumer);
     let probe = std::sync::Arc::clone(&consumer);
-    let owned_topic = topic.to_owned();
-    let metadata = tokio::task::spawn_blocking(move || probe.fetch_metadata(Some(&owned_topic), timeout))
-        .await
-        .map_err(|_| SourceError::Unreachable { servers: servers.to_owned(), timeout })?;
-    let metadata = metadata.map_err(|error| match error {
-        KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition) => {
-            SourceError::TopicMissing(topic.to_owned())
-        }
-        _ => SourceError::Unreachable { servers: servers.to_owned(), timeout },
-    })?;
-    if !metadata.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty()) {
-        return Err(SourceError::TopicMissing(topic.to_owned()));
+    let (owned_topic, owned_servers) = (topic.to_owned(), servers.to_owned());
+    let checked = tokio::task::spawn_blocking(move || {
+        shared::kafka::check_topic(probe.client(), &owned_topic, &owned_servers, timeout)
+    });
+    match checked.await {
+        Ok(result) => result?,
+        Err(_) => return Err(shared::kafka::TopicError::Unreachable { servers: servers.to_owned(), timeout }.into()),
     }
     consumer.subscribe(&[topic]).map_err(|source| SourceError::Subscribe { topic: topic.to_owned(), source })?;
     Ok(consumer)

@@ -31,12 +31,9 @@ pub enum ProducerError {
     /// librdkafka refused the configuration (for example an unknown property).
     #[error("invalid Kafka configuration: {0}")]
     Client(#[source] KafkaError),
-    /// No broker answered within the connect timeout.
-    #[error("cannot reach Kafka at {servers} within {timeout:?}: is the broker running? (scripts/stack.sh up)")]
-    Unreachable { servers: String, timeout: Duration },
-    /// The topic does not exist and the broker does not create topics on demand.
-    #[error("topic '{0}' does not exist: create it (scripts/stack.sh up, or scripts/kafka.sh kafka-topics --create)")]
-    TopicMissing(String),
+    /// The broker is unreachable or the topic is missing.
+    #[error(transparent)]
+    Topic(#[from] shared::kafka::TopicError),
     /// Records were still unacknowledged when the final flush gave up.
     #[error("{0} records were not acknowledged before the flush timeout")]
     FlushTimeout(u64),
@@ -220,19 +217,16 @@ async fn check_topic(
     settings: &ProducerSettings,
 ) -> Result<(), ProducerError> {
     let p = Arc::clone(producer);
-    let topic = settings.topic.clone();
-    let timeout = settings.connect_timeout;
-    let metadata = tokio::task::spawn_blocking(move || p.client().fetch_metadata(Some(&topic), timeout))
-        .await
-        .map_err(|_| ProducerError::Unreachable { servers: settings.kafka.bootstrap_servers.clone(), timeout })?;
-    let metadata = metadata.map_err(|error| match error {
-        KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition) => {
-            ProducerError::TopicMissing(settings.topic.clone())
+    let (topic, servers, timeout) =
+        (settings.topic.clone(), settings.kafka.bootstrap_servers.clone(), settings.connect_timeout);
+    let checked =
+        tokio::task::spawn_blocking(move || shared::kafka::check_topic(p.client(), &topic, &servers, timeout));
+    match checked.await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(shared::kafka::TopicError::Unreachable {
+            servers: settings.kafka.bootstrap_servers.clone(),
+            timeout: settings.connect_timeout,
         }
-        _ => ProducerError::Unreachable { servers: settings.kafka.bootstrap_servers.clone(), timeout },
-    })?;
-    match metadata.topics().iter().find(|t| t.name() == settings.topic) {
-        Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
-        _ => Err(ProducerError::TopicMissing(settings.topic.clone())),
+        .into()),
     }
 }

@@ -55,6 +55,20 @@ wait_until() {
   done
 }
 
+# stop_process PID WHAT: SIGTERM, then waits up to 30 s for the process to exit, then SIGKILL.
+stop_process() {
+  local pid="$1" what="$2" deadline=$((SECONDS + 30))
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      warn "$what did not exit within 30 s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.2
+  done
+}
+
 # require_int NAME VALUE [MIN]: fails unless VALUE is a whole number >= MIN (default 0).
 require_int() {
   local name="$1" value="$2" min="${3:-0}"

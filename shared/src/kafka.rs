@@ -4,8 +4,11 @@
 //! is how SASL and TLS are configured. Values of keys that look secret are never printed.
 
 use std::fmt;
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use rdkafka::client::{Client, ClientContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// One `KEY=VALUE` librdkafka property given on the command line or in `KAFKA_PROPERTIES`.
 #[derive(Clone, PartialEq, Eq)]
@@ -91,6 +94,37 @@ impl KafkaArgs {
         }
         Ok(())
     }
+}
+
+/// Why a client cannot start on its topic.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    /// No broker answered within the connect timeout.
+    #[error("cannot reach Kafka at {servers} within {timeout:?}: is the broker running? (scripts/stack.sh up)")]
+    Unreachable { servers: String, timeout: Duration },
+    /// The topic does not exist, and the broker does not create topics on demand.
+    #[error("topic '{0}' does not exist: create it (scripts/stack.sh up, or scripts/kafka.sh kafka-topics --create)")]
+    Missing(String),
+}
+
+/// Asks the broker for `topic`'s metadata, so a client fails at start with one clear line when the broker is
+/// unreachable or the topic is missing. Blocking: call it from `spawn_blocking`.
+///
+/// # Errors
+/// [`TopicError`].
+pub fn check_topic<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    servers: &str,
+    timeout: Duration,
+) -> Result<(), TopicError> {
+    let metadata = client.fetch_metadata(Some(topic), timeout).map_err(|error| match error {
+        KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition) => TopicError::Missing(topic.to_owned()),
+        _ => TopicError::Unreachable { servers: servers.to_owned(), timeout },
+    })?;
+    let found =
+        metadata.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+    if found { Ok(()) } else { Err(TopicError::Missing(topic.to_owned())) }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 """Turns the key=value lines scripts/bench.sh records into bench.json and, unless --small, docs/benchmarks.md.
 
 Usage: bench_report.py RESULTS.txt BENCH.json [BENCHMARKS.md]
+With BENCHMARKS.md, the figures are also written beside it as BENCHMARKS.json (docs/benchmarks.json).
 """
 import json
 import sys
@@ -58,9 +59,9 @@ def markdown(r):
     w("# Benchmarks\n")
     w(f"One run of `scripts/bench.sh` (the whole file below was written by it, {r['run']['time']}) on the local stack: "
       f"{int(m['cores'])} cores ({m['cpu']}), {int(m['memory_kib']) // 1024} MiB, Kafka {m['kafka']}, PostgreSQL "
-      f"{m['postgres']}, librdkafka {m['librdkafka']}. Every process ran on this one machine, so the broker, the database and "
+      f"{m['postgres']}, librdkafka {str(m['librdkafka']).split('+')[-1]}. Every process ran on this one machine, so the broker, the database and "
       "the clients shared its cores. Absolute numbers vary between machines; the ratios, measured in the same run, "
-      "are what to compare. Every figure is also in `results/bench-<time>/bench.json`.\n")
+      "are what to compare. Every figure is also in `docs/benchmarks.json`, written by the same run.\n")
     w("## Against the targets\n")
     w("| measure | value | target | |\n|---|---|---|---|")
     w(f"| consumer group (3 consumers) / Postgres ceiling | {num(group_ratio, 2)} | ≥ 0.5 | {verdict(group_ratio, 0.5)} |")
@@ -123,7 +124,8 @@ def markdown(r):
     for k in sorted((k for k in r if k.startswith("linger") and not k.startswith("lingerlat")), key=lambda k: int(k[6:])):
         l = r.get(f"lingerlat{k[6:]}", {})
         w(f"| {k[6:]} | {num(r[k]['producer_rate'])} | {num(l.get('p50_ms'), 1)} ms | {num(l.get('p99_ms'), 1)} ms |")
-    w("\nReproduce: `scripts/stack.sh up && scripts/bench.sh` (about 10 minutes; nothing else should load the machine).")
+    w("\nReproduce: `scripts/stack.sh up && scripts/bench.sh` (about 6 minutes on the machine above; nothing else should "
+      "load the machine). `scripts/bench.sh --small` checks that the script works (CI runs it); its figures mean nothing.")
     return "\n".join(lines) + "\n"
 
 
@@ -135,7 +137,10 @@ def main():
     if len(sys.argv) > 3:
         with open(sys.argv[3], "w") as f:
             f.write(markdown(results))
-        print(f"wrote {sys.argv[3]}")
+        beside = sys.argv[3].rsplit(".", 1)[0] + ".json"
+        with open(beside, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"wrote {sys.argv[3]} and {beside}")
     else:
         markdown(results)  # the small run still exercises the report code
 

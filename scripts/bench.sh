@@ -133,11 +133,6 @@ stop_consumers() {
   wait "${CONSUMER_PIDS[@]}" 2>/dev/null || true
 }
 
-group_ready() {
-  local label="$1" want="$2"
-  (($(grep -l 'event="partitions_assigned"' "$work/$label"-consumer-*.log 2>/dev/null | wc -l) >= want))
-}
-
 # group_run LABEL CONSUMERS TOPIC EXPECTED [VAR=VALUE...]: consumers on a fresh table until EXPECTED rows; records
 # wall time from start, the rate between the first and the last row, and the sum of each consumer's own rate.
 group_run() {
@@ -173,7 +168,7 @@ latency_run() {
   # The runs before this one wrote millions of rows: flush them now rather than in a checkpoint mid-run.
   psql_app -qc CHECKPOINT || warn "CHECKPOINT refused (needs pg_checkpoint); latency may include a checkpoint"
   start_consumers "$label" 3 "$topic" "$database" "${consumer_env[@]}"
-  wait_until 60 "consumers of $label owning partitions" group_ready "$label" 3
+  wait_until 60 "consumers of $label owning partitions" assigned_at_least 3 "$work/$label-consumer-*.log"
   # A global: wait_until's own locals (seconds, what) would shadow this function's inside the check.
   latency_expected=$((LATENCY_RATE * seconds))
   produce "$label" "$topic" "$latency_expected" "$LATENCY_RATE" "${producer_args[@]}"

@@ -77,8 +77,7 @@ trap 'kill "$tail_pid" 2>/dev/null || true; stop_consumers' EXIT
 
 # Wait until min(consumers, partitions) members own partitions: the group is ready before orders flow.
 owners_expected=$((CONSUMERS < DEMO_PARTITIONS ? CONSUMERS : DEMO_PARTITIONS))
-owners_ready() { (($(grep -l 'event="partitions_assigned"' "$DEMO_DIR"/consumer-*.log | wc -l) >= owners_expected)); }
-wait_until 60 "$owners_expected consumers owning partitions" owners_ready
+wait_until 60 "$owners_expected consumers owning partitions" assigned_at_least "$owners_expected" "$DEMO_DIR/consumer-*.log"
 
 log "producing $RATE orders/s for $DURATION (log: $DEMO_DIR/producer.log)"
 "$ROOT_DIR/target/release/order-producer" --rate "$RATE" --duration "$DURATION" 2>&1 | tee "$DEMO_DIR/producer.log"

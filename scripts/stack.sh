@@ -64,8 +64,6 @@ kafka_pid() {
   kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
-port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
-
 kafka_ready() { "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --list; }
 
 start_kafka() {

@@ -69,6 +69,17 @@ stop_process() {
   done
 }
 
+# port_open HOST PORT: whether something accepts TCP connections there.
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# assigned_at_least N 'GLOB': whether at least N of the consumer logs matching GLOB show a partition assignment.
+# Pass GLOB quoted: it is expanded at every check, since background consumers may create their logs later.
+assigned_at_least() {
+  local want="$1" logs
+  mapfile -t logs < <(compgen -G "$2")
+  ((${#logs[@]} > 0)) && (($(grep -l 'event="partitions_assigned"' "${logs[@]}" | wc -l) >= want))
+}
+
 # require_int NAME VALUE [MIN]: fails unless VALUE is a whole number >= MIN (default 0).
 require_int() {
   local name="$1" value="$2" min="${3:-0}"
@@ -183,8 +194,7 @@ require_kafka() {
     "${COMPOSE[@]}" exec -T kafka /opt/kafka/bin/kafka-topics.sh --bootstrap-server kafka:19092 --list >/dev/null 2>&1 ||
       die "the compose stack's Kafka is not running: start it with 'docker compose up -d'"
   else
-    local host="${KAFKA_BOOTSTRAP%%:*}" port="${KAFKA_BOOTSTRAP##*:}"
-    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null ||
+    port_open "${KAFKA_BOOTSTRAP%%:*}" "${KAFKA_BOOTSTRAP##*:}" ||
       die "Kafka is not running at $KAFKA_BOOTSTRAP: start the local stack with 'scripts/stack.sh up'"
   fi
 }

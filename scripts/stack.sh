@@ -26,6 +26,8 @@ Commands:
   fetch    download the Kafka jars with Maven into stack/kafka/lib
   postgres-stop / postgres-start
            stop or start PostgreSQL alone (fault tests: the database goes away while Kafka stays)
+  kafka-stop / kafka-start
+           stop (controlled shutdown) or start the Kafka broker alone (fault tests: a broker restart)
   logs     print the paths of the log files
 
 Options:
@@ -233,6 +235,8 @@ case "$command" in
   fetch) fetch_kafka ;;
   postgres-stop) stop_postgres ;;
   postgres-start) start_postgres ;;
+  kafka-stop) stop_kafka ;;
+  kafka-start) start_kafka ;;
   logs) printf '%s\n' "$KAFKA_DIR/logs/server.log" "$PG_DIR/logs/postgres.log" ;;
   -h | --help) usage ;;
   *) die "unknown command '$command' (see scripts/stack.sh --help)" ;;

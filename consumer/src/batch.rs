@@ -35,6 +35,8 @@ pub enum Outcome {
 pub struct Batch {
     entries: Vec<Entry>,
     opened_at: Option<Instant>,
+    /// Whether the simulated per-order work (`PROCESSING_DELAY_MS`) was done for these messages.
+    worked: bool,
 }
 
 impl Batch {
@@ -49,6 +51,20 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Whether any message of `partitions` waits in the batch.
+    pub fn holds_any(&self, partitions: &[i32]) -> bool {
+        self.entries.iter().any(|e| partitions.contains(&e.partition))
+    }
+
+    pub fn worked(&self) -> bool {
+        self.worked
+    }
+
+    /// Records that the simulated per-order work was done for the messages held.
+    pub fn mark_worked(&mut self) {
+        self.worked = true;
     }
 
     /// When the batch must be written at the latest: its first message's arrival plus `timeout`.
@@ -117,6 +133,7 @@ impl Batch {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.opened_at = None;
+        self.worked = false;
     }
 }
 

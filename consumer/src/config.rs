@@ -70,8 +70,15 @@ pub struct ConsumerSettings {
     pub assignment_strategy: String,
 
     /// Static membership id (`group.instance.id`); a restart within the session timeout keeps the partitions.
+    /// Each member needs its own.
     #[arg(long, env = "GROUP_INSTANCE_ID")]
     pub group_instance_id: Option<String>,
+
+    /// Static membership with the id derived from the host: `{CLIENT_ID_BASE}-{hostname}` (one consumer per host or
+    /// container; give several processes on one host each a GROUP_INSTANCE_ID instead).
+    #[arg(long, env = "STATIC_MEMBERSHIP", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub static_membership: bool,
 
     /// How long start-up waits for Kafka and Postgres before giving up, e.g. `10s`.
     #[arg(long, env = "CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -87,6 +94,15 @@ impl ConsumerSettings {
         settings.topic = topic.to_owned();
         settings.database_url = Secret::new(database_url);
         settings
+    }
+
+    /// The static membership id, if any: GROUP_INSTANCE_ID, else `{base}-{hostname}` with STATIC_MEMBERSHIP.
+    pub fn group_instance_id(&self) -> Option<String> {
+        match (&self.group_instance_id, self.static_membership) {
+            (Some(id), _) => Some(id.clone()),
+            (None, true) => Some(format!("{}-{}", self.client_id_base, shared::client_id::host())),
+            (None, false) => None,
+        }
     }
 
     pub fn batch_timeout(&self) -> Duration {
@@ -126,7 +142,7 @@ impl ConsumerSettings {
                 .set("session.timeout.ms", self.session_timeout_ms.to_string())
                 .set("heartbeat.interval.ms", (self.session_timeout_ms / 3).max(1).to_string());
         }
-        if let Some(id) = &self.group_instance_id {
+        if let Some(id) = self.group_instance_id() {
             config.set("group.instance.id", id);
         }
         self.kafka.apply_properties(&mut config)?;
@@ -177,6 +193,19 @@ mod tests {
         assert_eq!(c.get("group.protocol"), Some("consumer"));
         assert_eq!(c.get("partition.assignment.strategy"), None);
         assert_eq!(c.get("session.timeout.ms"), None);
+    }
+
+    #[test]
+    fn static_membership_derives_the_instance_id_from_the_host_unless_one_is_given() {
+        let c = ConsumerSettings::try_parse_from(["order-consumer"]).unwrap().consumer_config("c").unwrap();
+        assert_eq!(c.get("group.instance.id"), None);
+        let s = ConsumerSettings::try_parse_from(["order-consumer", "--static-membership", "--client-id-base", "w"])
+            .unwrap();
+        let expected = format!("w-{}", shared::client_id::host());
+        assert_eq!(s.consumer_config("c").unwrap().get("group.instance.id"), Some(expected.as_str()));
+        let s = ConsumerSettings::try_parse_from(["order-consumer", "--static-membership", "--group-instance-id", "x"])
+            .unwrap();
+        assert_eq!(s.consumer_config("c").unwrap().get("group.instance.id"), Some("x"));
     }
 
     #[test]

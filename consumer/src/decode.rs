@@ -1,7 +1,7 @@
 //! A Kafka message becomes an order, or a poison message with the reason it can never be stored.
 
 use serde_json::error::Category;
-use shared::order::OrderEvent;
+use shared::order::{InvalidOrder, OrderEvent};
 
 /// Why a message can never be stored. The names are stable: they are the `dlq.error.kind` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,9 +16,19 @@ pub enum PoisonKind {
     NotUtf8,
     /// The value is not JSON.
     NotJson,
-    /// JSON, but not an order: missing fields, unknown fields, wrong types.
+    /// JSON, but not an object: an array, a string, a number.
     WrongShape,
-    /// An order that breaks a rule (see [`shared::order::InvalidOrder`]).
+    /// An object without a field an order needs.
+    MissingField,
+    /// An object with a field an order does not have.
+    UnknownField,
+    /// A field of the wrong type or an impossible value (text for a number, an unknown status, a bad date).
+    WrongType,
+    /// `customer_id` not of the form `CUST-00001`.
+    InvalidCustomer,
+    /// A negative or over-precise price or total, or a total that is not the items' sum.
+    InvalidAmount,
+    /// Any other broken rule (see [`shared::order::InvalidOrder`]): no items, empty names, bad version.
     InvalidOrder,
     /// The key is not the order's customer id.
     KeyMismatch,
@@ -35,6 +45,11 @@ impl PoisonKind {
             Self::NotUtf8 => "not_utf8",
             Self::NotJson => "not_json",
             Self::WrongShape => "wrong_shape",
+            Self::MissingField => "missing_field",
+            Self::UnknownField => "unknown_field",
+            Self::WrongType => "wrong_type",
+            Self::InvalidCustomer => "invalid_customer",
+            Self::InvalidAmount => "invalid_amount",
             Self::InvalidOrder => "invalid_order",
             Self::KeyMismatch => "key_mismatch",
             Self::DbRejected => "db_rejected",
@@ -72,14 +87,17 @@ pub fn decode(key: Option<&[u8]>, payload: Option<&[u8]>, max_bytes: usize) -> R
         return Err(Poison::new(PoisonKind::EmptyPayload, "message has no value"));
     }
     let text = std::str::from_utf8(payload).map_err(|e| Poison::new(PoisonKind::NotUtf8, e.to_string()))?;
-    let order: OrderEvent = serde_json::from_str(text).map_err(|e| {
-        let kind = match e.classify() {
-            Category::Data => PoisonKind::WrongShape,
-            Category::Syntax | Category::Eof | Category::Io => PoisonKind::NotJson,
+    let order: OrderEvent = serde_json::from_str(text).map_err(|e| Poison::new(json_error_kind(text, &e), e.to_string()))?;
+    order.validate().map_err(|e| {
+        let kind = match e {
+            InvalidOrder::BadCustomerId(_) => PoisonKind::InvalidCustomer,
+            InvalidOrder::BadUnitPrice { .. } | InvalidOrder::BadTotal(_) | InvalidOrder::TotalMismatch { .. } => {
+                PoisonKind::InvalidAmount
+            }
+            _ => PoisonKind::InvalidOrder,
         };
         Poison::new(kind, e.to_string())
     })?;
-    order.validate().map_err(|e| Poison::new(PoisonKind::InvalidOrder, e.to_string()))?;
     if key != order.customer_id.as_bytes() {
         return Err(Poison::new(
             PoisonKind::KeyMismatch,
@@ -87,6 +105,24 @@ pub fn decode(key: Option<&[u8]>, payload: Option<&[u8]>, max_bytes: usize) -> R
         ));
     }
     Ok(order)
+}
+
+/// Sorts a JSON error: syntax errors are not JSON; data errors by serde's own wording of what was wrong.
+fn json_error_kind(text: &str, error: &serde_json::Error) -> PoisonKind {
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => PoisonKind::NotJson,
+        Category::Data if !text.trim_start().starts_with('{') => PoisonKind::WrongShape,
+        Category::Data => {
+            let message = error.to_string();
+            if message.starts_with("missing field") {
+                PoisonKind::MissingField
+            } else if message.starts_with("unknown field") {
+                PoisonKind::UnknownField
+            } else {
+                PoisonKind::WrongType
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -118,11 +154,15 @@ mod tests {
         assert_eq!(kind(key, b"hello"), PoisonKind::NotJson);
         assert_eq!(kind(key, b"{\"schema_version\":1"), PoisonKind::NotJson);
         assert_eq!(kind(key, b"[1,2,3]"), PoisonKind::WrongShape);
-        assert_eq!(kind(key, GOOD.replace("\"customer_seq\":1,", "").as_bytes()), PoisonKind::WrongShape);
-        assert_eq!(kind(key, GOOD.replace("\"quantity\":2", "\"quantity\":\"2\"").as_bytes()), PoisonKind::WrongShape);
-        assert_eq!(kind(key, GOOD.replace("25.0", "-25.0").as_bytes()), PoisonKind::InvalidOrder);
-        assert_eq!(kind(key, GOOD.replace("25.0", "26.0").as_bytes()), PoisonKind::InvalidOrder);
-        assert_eq!(kind(Some(b"C7"), GOOD.replace("CUST-00007", "C7").as_bytes()), PoisonKind::InvalidOrder);
+        assert_eq!(kind(key, b"\"an order\""), PoisonKind::WrongShape);
+        assert_eq!(kind(key, GOOD.replace("\"customer_seq\":1,", "").as_bytes()), PoisonKind::MissingField);
+        assert_eq!(kind(key, GOOD.replace("\"version\":1", "\"version\":1,\"x\":0").as_bytes()), PoisonKind::UnknownField);
+        assert_eq!(kind(key, GOOD.replace("\"quantity\":2", "\"quantity\":\"2\"").as_bytes()), PoisonKind::WrongType);
+        assert_eq!(kind(key, GOOD.replace("placed", "teleported").as_bytes()), PoisonKind::WrongType);
+        assert_eq!(kind(key, GOOD.replace("25.0", "-25.0").as_bytes()), PoisonKind::InvalidAmount);
+        assert_eq!(kind(key, GOOD.replace("25.0", "26.0").as_bytes()), PoisonKind::InvalidAmount);
+        assert_eq!(kind(Some(b"C7"), GOOD.replace("CUST-00007", "C7").as_bytes()), PoisonKind::InvalidCustomer);
+        assert_eq!(kind(key, GOOD.replace("Noodle Bar", " ").as_bytes()), PoisonKind::InvalidOrder);
         assert_eq!(kind(Some(b"CUST-00008"), GOOD.as_bytes()), PoisonKind::KeyMismatch);
     }
 

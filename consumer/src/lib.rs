@@ -7,6 +7,7 @@
 //! - [`decode`]: a Kafka message becomes an order or a poison message with a classified reason.
 //! - [`batch`]: messages collected up to `BATCH_SIZE` or `BATCH_TIMEOUT_MS`, deduplicated by `order_id`.
 //! - [`store`]: one multi-row upsert per batch; database errors sorted into transient and rejected.
+//! - [`writer`]: one batch written: dead letters, then rows, then offsets done; also before a revocation.
 //! - [`dead_letter`]: poison messages go to `food-orders.dlq` with headers saying where they came from and why.
 //! - [`offsets`]: **the commit rule**: which offsets may be committed, and when.
 //! - [`pipeline`]: the loop that ties them together, with retry, pause and shutdown.
@@ -19,6 +20,7 @@ pub mod offsets;
 pub mod pipeline;
 pub mod source;
 pub mod store;
+pub mod writer;
 
 pub use config::ConsumerSettings;
 pub use pipeline::{ConsumerError, run};

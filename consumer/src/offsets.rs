@@ -7,9 +7,10 @@
 //! Batches are written one at a time, in the order consumed, so what is done is always a prefix of the partition.
 //!
 //! Offsets of partitions this consumer no longer owns are never committed. When partitions are revoked, the
-//! rebalance callback commits (synchronously, before the revocation completes) what is done for them and forgets
-//! them; messages of those partitions still waiting in the batch are dropped and never committed, so their new
-//! owner reads them again. A lost assignment (this member was expelled) commits nothing.
+//! rebalance callback first writes the batch the pipeline holds ([`crate::writer::HeldBatch`]), then commits
+//! (synchronously, before the revocation completes) what is done for them and forgets them. Only if that write
+//! fails (the database is down) are the revoked partitions' waiting messages dropped, never committed, so their
+//! new owner reads them again. A lost assignment (this member was expelled) writes and commits nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;

@@ -1,13 +1,15 @@
 //! The consumer's loop: Kafka → decode → batch → (dead-letter topic, Postgres) → commit.
 //!
 //! One task does everything in order, so librdkafka's rebalance callbacks (which run inside `recv()`) never
-//! overlap a write: a revocation happens either before a batch is written (its messages for the revoked
-//! partitions are dropped) or after it was written and marked done (its offsets are committed by the callback).
+//! overlap a write. While it waits in `recv()` the pipeline lends its batch to the callback, which writes it
+//! before partitions are revoked (see [`crate::writer`]); a revocation while a write is failing drops the
+//! revoked partitions' messages instead, uncommitted, for their next owner.
 //!
 //! A transient failure (database down, dead-letter topic unavailable) keeps the batch, pauses the partitions and
 //! keeps polling, so the member stays in the group, and retries with backoff; nothing is committed meanwhile.
+//! Simulated work (`PROCESSING_DELAY_MS`) is done the same way: paused, polling, never silent for longer than
+//! `max.poll.interval.ms`.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,16 +20,16 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use shared::client_id::client_id;
 use shared::kafka::ProtectedProperty;
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::batch::{Batch, Entry, Outcome};
 use crate::config::ConsumerSettings;
 use crate::dead_letter::DeadLetters;
-use crate::decode::{Poison, PoisonKind, decode};
+use crate::decode::decode;
 use crate::source::{self, OrderConsumer, SourceError};
-use crate::store::{self, ConnectError, StoreError};
+use crate::store::{self, ConnectError};
+use crate::writer::{Stats, Writer};
 
 /// How long the loop waits for a message when the batch is empty, before it looks at commits and progress.
 const IDLE_TICK: Duration = Duration::from_millis(500);
@@ -51,15 +53,6 @@ pub enum ConsumerError {
     DeadLetter(#[source] KafkaError),
 }
 
-/// Why a batch could not be written this time. Both are retried; neither moves an offset.
-#[derive(Debug, thiserror::Error)]
-enum WriteError {
-    #[error("dead-letter topic unavailable: {0}")]
-    DeadLetter(#[source] KafkaError),
-    #[error(transparent)]
-    Database(StoreError),
-}
-
 /// Runs one group member until `shutdown` resolves, then writes what it holds, commits and leaves the group.
 ///
 /// # Errors
@@ -80,23 +73,11 @@ pub async fn run(settings: ConsumerSettings, shutdown: impl Future<Output = ()>)
 
 struct Pipeline {
     settings: ConsumerSettings,
-    client_id: String,
-    pool: PgPool,
     consumer: Arc<OrderConsumer>,
-    dead_letters: DeadLetters,
+    writer: Arc<Writer>,
     batch: Batch,
-    /// Whether the simulated per-order work was already done for the current batch.
-    worked: bool,
-    stats: Stats,
-}
-
-#[derive(Default)]
-struct Stats {
-    consumed: u64,
-    stored: u64,
-    dead_lettered: u64,
-    batches: u64,
-    dropped_on_revoke: u64,
+    /// Consume errors since the last message: while a broker is down librdkafka reports one per poll.
+    consume_errors: u64,
 }
 
 impl Pipeline {
@@ -104,12 +85,14 @@ impl Pipeline {
         info!(event = "consumer_starting", group = %settings.group_id, topic = %settings.topic,
               batch_size = settings.batch_size, batch_timeout_ms = settings.batch_timeout_ms,
               processing_delay_ms = settings.processing_delay_ms, group_protocol = %settings.group_protocol,
-              "starting");
+              group_instance_id = settings.group_instance_id().as_deref().unwrap_or("-"), "starting");
         let consumer_config = settings.consumer_config(&client_id)?;
         let dead_letter_config = settings.dead_letter_config(&client_id)?;
         let pool = store::connect(&settings.database_url, settings.connect_timeout).await?;
         let dead_letters = DeadLetters::new(&dead_letter_config, &settings.dlq_topic, &settings.topic, &client_id)
             .map_err(ConsumerError::DeadLetter)?;
+        let processing_delay = Duration::from_millis(settings.processing_delay_ms);
+        let writer = Arc::new(Writer::new(pool, dead_letters, client_id, processing_delay));
         let consumer = source::subscribe(
             consumer_config,
             &settings.topic,
@@ -117,17 +100,9 @@ impl Pipeline {
             settings.connect_timeout,
         )
         .await?;
+        consumer.context().held.install(Arc::clone(&writer));
         info!(event = "consumer_started", group = %settings.group_id, topic = %settings.topic, "joined; waiting for partitions");
-        Ok(Self {
-            settings,
-            client_id,
-            pool,
-            consumer,
-            dead_letters,
-            batch: Batch::default(),
-            worked: false,
-            stats: Stats::default(),
-        })
+        Ok(Self { settings, consumer, writer, batch: Batch::default(), consume_errors: 0 })
     }
 
     async fn run(mut self, stop: CancellationToken) -> Result<(), ConsumerError> {
@@ -139,20 +114,32 @@ impl Pipeline {
 
         while !stop.is_cancelled() {
             let wait = self.batch.deadline(batch_timeout).unwrap_or_else(|| Instant::now() + IDLE_TICK);
-            tokio::select! {
+            // While waiting, the batch is lent to the rebalance callback, which writes it if partitions leave.
+            let held = &consumer.context().held;
+            held.lend(std::mem::take(&mut self.batch));
+            let received = tokio::select! {
                 biased;
-                () = stop.cancelled() => break,
-                received = tokio::time::timeout_at(wait.into(), consumer.recv()) => {
-                    self.drop_revoked();
-                    match received {
-                        Ok(Ok(message)) => self.push(&message),
-                        Ok(Err(error)) => {
-                            warn!(event = "consume_error", %error, "error from Kafka while consuming");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                        Err(_idle) => {}
-                    }
+                () = stop.cancelled() => None,
+                received = tokio::time::timeout_at(wait.into(), consumer.recv()) => Some(received),
+            };
+            self.batch = held.take_back();
+            self.drop_revoked();
+            match received {
+                None => break,
+                Some(Ok(Ok(message))) => {
+                    self.consume_errors = 0;
+                    self.push(&message);
                 }
+                Some(Ok(Err(error))) => {
+                    self.consume_errors += 1;
+                    // The first of a run, then one line in a hundred: librdkafka reconnects by itself.
+                    if self.consume_errors % 100 == 1 {
+                        warn!(event = "consume_error", %error, errors_in_a_row = self.consume_errors,
+                              "error from Kafka while consuming; librdkafka keeps retrying");
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Some(Err(_idle)) => {}
             }
             let due = self.batch.deadline(batch_timeout).is_some_and(|d| Instant::now() >= d);
             if self.batch.len() >= batch_size || (due && !self.batch.is_empty()) {
@@ -174,7 +161,7 @@ impl Pipeline {
 
     /// Turns a consumed message into a batch entry; poison is classified here, sent later with the batch.
     fn push(&mut self, message: &BorrowedMessage<'_>) {
-        self.stats.consumed += 1;
+        Stats::add(&self.writer.stats.consumed, 1);
         let outcome = match decode(message.key(), message.payload(), self.settings.max_message_bytes) {
             Ok(order) => Outcome::Order(Box::new(order)),
             Err(poison) => Outcome::Poison { poison, dead_lettered: false },
@@ -194,7 +181,7 @@ impl Pipeline {
         let revoked = self.consumer.context().offsets.take_revoked();
         if !revoked.is_empty() {
             let dropped = self.batch.drop_partitions(&revoked);
-            self.stats.dropped_on_revoke += dropped as u64;
+            Stats::add(&self.writer.stats.dropped_on_revoke, dropped as u64);
             if dropped > 0 {
                 info!(event = "batch_trimmed_on_revoke", partitions = ?revoked, dropped,
                       "unwritten messages of revoked partitions dropped; their new owner reads them again");
@@ -202,15 +189,27 @@ impl Pipeline {
         }
     }
 
-    /// Writes the batch, retrying transient failures with backoff while polling with the partitions paused.
+    /// Does the batch's simulated work, then writes it, retrying transient failures with backoff. Both waits poll
+    /// Kafka with the partitions paused, so the member stays in the group however long they take
+    /// (`max.poll.interval.ms` counts from the last poll, not the last message).
+    ///
     /// Returns false when `stop` was requested (or `budget` ran out) before the batch could be written: the batch
     /// is then left uncommitted for the next owner.
     async fn write_with_retry(&mut self, stop: &CancellationToken, budget: Option<Instant>) -> bool {
-        let consumer = Arc::clone(&self.consumer);
-        let mut backoff = Duration::from_millis(200);
         let mut paused = false;
+        if let Some(work) = self.writer.work_owed(&self.batch) {
+            self.pause(&mut paused);
+            let done = Instant::now() + work;
+            if budget.is_some_and(|b| done > b) || !self.poll_paused_until(done, stop, budget.is_none()).await {
+                self.resume(&mut paused);
+                return false;
+            }
+            self.batch.mark_worked();
+        }
+        let mut backoff = Duration::from_millis(200);
         loop {
-            match self.write().await {
+            let offsets = &self.consumer.context().offsets;
+            match self.writer.write(&mut self.batch, offsets).await {
                 Ok(()) => break,
                 Err(error) => {
                     if budget.is_some_and(|b| Instant::now() + backoff > b) {
@@ -219,23 +218,9 @@ impl Pipeline {
                     error!(event = "batch_write_failed", %error, retry_in_ms = backoff.as_millis() as u64,
                            messages = self.batch.len(), "batch not written; partitions paused, retrying");
                     self.pause(&mut paused);
-                    let until = Instant::now() + backoff;
-                    loop {
-                        tokio::select! {
-                            biased;
-                            () = stop.cancelled(), if budget.is_none() => {
-                                self.resume(&mut paused);
-                                return false;
-                            }
-                            received = tokio::time::timeout_at(until.into(), consumer.recv()) => {
-                                self.drop_revoked();
-                                match received {
-                                    Ok(Ok(message)) => self.push(&message),
-                                    Ok(Err(error)) => debug!(%error, "error from Kafka while paused"),
-                                    Err(_elapsed) => break,
-                                }
-                            }
-                        }
+                    if !self.poll_paused_until(Instant::now() + backoff, stop, budget.is_none()).await {
+                        self.resume(&mut paused);
+                        return false;
                     }
                     // A rebalance may have brought new partitions, which start unpaused.
                     paused = false;
@@ -248,68 +233,28 @@ impl Pipeline {
             }
         }
         self.resume(&mut paused);
+        self.commit(CommitMode::Async);
         true
     }
 
-    /// One attempt: dead letters first (acknowledged), then the orders (committed), then offsets are done.
-    async fn write(&mut self) -> Result<(), WriteError> {
-        if !self.worked && self.settings.processing_delay_ms > 0 {
-            let (orders, _) = self.batch.counts();
-            tokio::time::sleep(Duration::from_millis(self.settings.processing_delay_ms * orders as u64)).await;
-        }
-        self.worked = true;
-        self.dead_letter().await?;
-        let result = store::upsert(&self.pool, &self.batch.orders(), &self.client_id).await;
-        let stored = match result {
-            Ok(rows) => rows,
-            Err(StoreError::Rejected(error)) => {
-                warn!(event = "batch_rejected", %error, "Postgres rejected the batch; writing its orders one by one");
-                let rows = self.isolate_rejected().await?;
-                self.dead_letter().await?;
-                rows
-            }
-            Err(transient) => return Err(WriteError::Database(transient)),
-        };
-        let (orders, poison) = self.batch.counts();
-        let next: BTreeMap<i32, i64> = self.batch.next_offsets();
-        self.consumer.context().offsets.mark_done(&next);
-        self.stats.stored += stored;
-        self.stats.batches += 1;
-        debug!(event = "batch_written", orders, poison, rows = stored, offsets = ?next);
-        self.batch.clear();
-        self.worked = false;
-        self.commit(CommitMode::Async);
-        Ok(())
-    }
-
-    async fn dead_letter(&mut self) -> Result<(), WriteError> {
-        let sent = self.dead_letters.send(self.batch.undelivered_poison()).await.map_err(WriteError::DeadLetter)?;
-        self.stats.dead_lettered += sent as u64;
-        Ok(())
-    }
-
-    /// After the database rejected a batch: writes each order alone; those Postgres rejects on their own become
-    /// poison (`db_rejected`). Returns the rows written.
-    async fn isolate_rejected(&mut self) -> Result<u64, WriteError> {
-        let mut rows = 0;
-        let mut rejected = Vec::new();
-        for entry in self.batch.orders() {
-            match store::upsert(&self.pool, &[entry], &self.client_id).await {
-                Ok(n) => rows += n,
-                Err(StoreError::Rejected(error)) => {
-                    rejected.push((
-                        entry.partition,
-                        entry.offset,
-                        Poison::new(PoisonKind::DbRejected, error.to_string()),
-                    ));
+    /// Keeps polling until `until` (rebalance callbacks run, the poll interval restarts); messages of partitions
+    /// assigned meanwhile join the batch. Returns false when `stop` fired first (only if `stoppable`).
+    async fn poll_paused_until(&mut self, until: Instant, stop: &CancellationToken, stoppable: bool) -> bool {
+        let consumer = Arc::clone(&self.consumer);
+        loop {
+            tokio::select! {
+                biased;
+                () = stop.cancelled(), if stoppable => return false,
+                received = tokio::time::timeout_at(until.into(), consumer.recv()) => {
+                    self.drop_revoked();
+                    match received {
+                        Ok(Ok(message)) => self.push(&message),
+                        Ok(Err(error)) => debug!(%error, "error from Kafka while paused"),
+                        Err(_elapsed) => return true,
+                    }
                 }
-                Err(transient) => return Err(WriteError::Database(transient)),
             }
         }
-        for (partition, offset, poison) in rejected {
-            self.batch.reject(partition, offset, poison);
-        }
-        Ok(rows)
     }
 
     /// Commits what is done and not yet confirmed (see [`crate::offsets`]).
@@ -347,15 +292,17 @@ impl Pipeline {
 
     /// Logs a progress line when something was consumed since the last one.
     fn progress(&self, last: &mut (Instant, u64)) {
-        if self.stats.consumed == last.1 {
+        let stats = &self.writer.stats;
+        let consumed = Stats::get(&stats.consumed);
+        if consumed == last.1 {
             *last = (Instant::now(), last.1);
             return;
         }
         let secs = last.0.elapsed().as_secs_f64().max(0.001);
-        let rate = ((self.stats.consumed - last.1) as f64 / secs).round();
-        *last = (Instant::now(), self.stats.consumed);
-        info!(event = "consumer_progress", rate, consumed = self.stats.consumed, stored = self.stats.stored,
-              dead_lettered = self.stats.dead_lettered, batches = self.stats.batches,
+        let rate = ((consumed - last.1) as f64 / secs).round();
+        *last = (Instant::now(), consumed);
+        info!(event = "consumer_progress", rate, consumed, stored = Stats::get(&stats.stored),
+              dead_lettered = Stats::get(&stats.dead_lettered), batches = Stats::get(&stats.batches),
               partitions = ?self.consumer.context().offsets.owned(), "progress");
     }
 
@@ -373,22 +320,23 @@ impl Pipeline {
             }
         }
         self.commit(CommitMode::Sync);
+        let stats = &self.writer.stats;
         info!(
             event = "consumer_stopping",
-            consumed = self.stats.consumed,
-            stored = self.stats.stored,
-            dead_lettered = self.stats.dead_lettered,
-            dropped_on_revoke = self.stats.dropped_on_revoke,
+            consumed = Stats::get(&stats.consumed),
+            stored = Stats::get(&stats.stored),
+            dead_lettered = Stats::get(&stats.dead_lettered),
+            written_on_revoke = Stats::get(&stats.written_on_revoke),
+            dropped_on_revoke = Stats::get(&stats.dropped_on_revoke),
             "offsets committed; leaving the group"
         );
-        let Pipeline { consumer, dead_letters, pool, .. } = self;
+        let Pipeline { consumer, writer, .. } = self;
         // Closing runs the revocation callback and leaves the group; it blocks, so it runs off the async threads.
         let closed = tokio::task::spawn_blocking(move || drop(consumer)).await;
         if closed.is_err() {
             warn!("consumer close did not complete cleanly");
         }
-        drop(dead_letters);
-        pool.close().await;
+        writer.close().await;
         info!(event = "consumer_stopped", "left the group");
     }
 }

@@ -8,6 +8,7 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use tracing::{Span, debug, info, warn};
 
 use crate::offsets::Offsets;
+use crate::writer::HeldBatch;
 
 /// The consumer this pipeline uses.
 pub type OrderConsumer = StreamConsumer<GroupContext>;
@@ -15,13 +16,15 @@ pub type OrderConsumer = StreamConsumer<GroupContext>;
 /// Callbacks librdkafka runs inside `recv()`, on the pipeline's task, between two batches.
 pub struct GroupContext {
     pub offsets: Offsets,
+    /// The pipeline's batch while it waits in `recv()`: written before a revocation completes.
+    pub held: HeldBatch,
     /// The pipeline's span (it carries the client id), so callback lines carry it too.
     span: Span,
 }
 
 impl GroupContext {
     pub fn new(topic: &str, span: Span) -> Self {
-        Self { offsets: Offsets::new(topic), span }
+        Self { offsets: Offsets::new(topic), held: HeldBatch::default(), span }
     }
 }
 
@@ -49,12 +52,14 @@ impl ConsumerContext for GroupContext {
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 let revoked = partitions(tpl, self.offsets.topic());
-                let done = self.offsets.revoked(&revoked);
                 if consumer.assignment_lost() {
+                    self.offsets.revoked(&revoked);
                     warn!(event = "partitions_lost", partitions = ?revoked,
                           "assignment lost (expelled from the group): nothing committed, unwritten messages dropped");
                     return;
                 }
+                self.held.write_before_revoke(&revoked, &self.offsets);
+                let done = self.offsets.revoked(&revoked);
                 if done.count() > 0 {
                     // Synchronous on purpose: the new owner must find these offsets committed.
                     match consumer.commit(&done, CommitMode::Sync) {

@@ -105,15 +105,20 @@ async fn every_kind_of_poison_message_goes_to_the_dead_letter_topic_with_its_hea
     let mut nul_byte = good_order(9, 1);
     nul_byte.customer_name = "Nul\u{0}Name".into();
 
+    let mut no_name = good_order(15, 1);
+    no_name.restaurant = " ".into();
+
     let poison: Vec<(&str, RawRecord)> = vec![
         ("not_utf8", (key(1), Some(vec![0xff, 0xfe, 0xfd]))),
         ("not_json", (key(1), Some(b"this is not json".to_vec()))),
         ("wrong_shape", (key(1), Some(b"[1, 2, 3]".to_vec()))),
-        ("wrong_shape", (key(2), edit(2, &|v| drop(v.as_object_mut().unwrap().remove("items"))))),
-        ("wrong_shape", (key(3), edit(3, &|v| v["items"][0]["quantity"] = "two".into()))),
-        ("invalid_order", (key(5), json(&negative))),
-        ("invalid_order", (key(6), json(&mismatched))),
-        ("invalid_order", (Some(b"CUSTOMER-7".to_vec()), json(&bad_customer))),
+        ("missing_field", (key(2), edit(2, &|v| drop(v.as_object_mut().unwrap().remove("items"))))),
+        ("unknown_field", (key(2), edit(2, &|v| v["coupon"] = "FREE".into()))),
+        ("wrong_type", (key(3), edit(3, &|v| v["items"][0]["quantity"] = "two".into()))),
+        ("invalid_amount", (key(5), json(&negative))),
+        ("invalid_amount", (key(6), json(&mismatched))),
+        ("invalid_customer", (Some(b"CUSTOMER-7".to_vec()), json(&bad_customer))),
+        ("invalid_order", (key(15), json(&no_name))),
         ("missing_key", (Some(Vec::new()), json(&good_order(10, 1)))),
         ("missing_key", (None, json(&good_order(11, 1)))),
         ("too_large", (key(8), json(&oversized))),
@@ -121,6 +126,8 @@ async fn every_kind_of_poison_message_goes_to_the_dead_letter_topic_with_its_hea
         ("key_mismatch", (key(12), json(&good_order(13, 1)))),
         ("empty_payload", (key(14), None)),
     ];
+    let kinds: std::collections::BTreeSet<&str> = poison.iter().map(|(kind, _)| *kind).collect();
+    assert!(kinds.len() >= 10, "at least ten kinds of poison: {kinds:?}");
     let good_before = s.produce_orders(300, 10).await.acked;
     let records: Vec<RawRecord> = poison.iter().map(|(_, record)| record.clone()).collect();
     s.produce_raw(&records).await;
@@ -153,6 +160,66 @@ async fn every_kind_of_poison_message_goes_to_the_dead_letter_topic_with_its_hea
     assert_eq!(found, expected, "each poison message dead-lettered once, under its own kind");
     let not_utf8 = dead.iter().find(|d| d.headers[headers::ERROR_KIND] == "not_utf8").unwrap();
     assert_eq!(not_utf8.payload.as_deref(), Some(&[0xff, 0xfe, 0xfd][..]), "the original bytes are kept");
+    consumer.terminate();
+    s.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processing_slower_than_max_poll_interval_pauses_and_keeps_the_member_in_the_group() {
+    let s = Scenario::new("slow", 1).await;
+    // Each batch of 250 orders takes 250 × 40 ms = 10 s of work, longer than the 7 s max.poll.interval.ms: a
+    // consumer that stopped polling while it works would be expelled and its partition given away.
+    let consumer = s.start_consumer(
+        "slow",
+        &[
+            ("PROCESSING_DELAY_MS", "40"),
+            ("BATCH_SIZE", "250"),
+            ("SESSION_TIMEOUT_MS", "6000"),
+            ("KAFKA_PROPERTIES", "max.poll.interval.ms=7000"),
+        ],
+    );
+    let id = consumer.client_id().await;
+    s.wait_for_assignment(1, |m| m[0].partitions == [0]).await;
+    let acked = s.produce_orders(750, 41).await.acked;
+
+    let done = s.reconcile(acked, 1).await;
+    assert_eq!(done.rows as u64, acked);
+    assert_eq!(done.members[0].client_id, id, "still the same member");
+    assert_eq!(consumer.count_in_log("event=\"partitions_assigned\""), 1, "assigned once: never left the group");
+    assert_eq!(consumer.count_in_log("partitions_lost"), 0);
+    // librdkafka's words when it expels a silent member: "Application maximum poll interval (7000ms) exceeded".
+    assert_eq!(consumer.count_in_log("maximum poll interval"), 0, "the poll interval was never exceeded");
+    consumer.terminate();
+    s.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_dead_letter_topic_stops_commits_at_the_poison_message_until_it_is_back() {
+    let s = Scenario::new("dlq-down", 1).await;
+    s.delete_dead_letter_topic().await;
+    // librdkafka gives up on a topic missing from the metadata after topic.metadata.propagation.max.ms (30 s by
+    // default); 2 s makes each failed try short.
+    let consumer = s.start_consumer("d", &[("KAFKA_PROPERTIES", "topic.metadata.propagation.max.ms=2000")]);
+    s.wait_for_assignment(1, |m| m[0].partitions == [0]).await;
+
+    let before = s.produce_orders(100, 51).await.acked as i64;
+    s.wait_for_rows(before, TIMEOUT).await;
+    s.produce_raw(&[(Some(b"CUST-00001".to_vec()), Some(b"not json".to_vec()))]).await;
+    let after = s.produce_orders(100, 52).await.acked as i64;
+    let poison_offset = before;
+
+    eventually("the consumer retries the dead letter", TIMEOUT, || async {
+        let n = consumer.count_in_log("dead-letter topic unavailable");
+        if n >= 2 { Ok(()) } else { Err(format!("{n} failed tries")) }
+    })
+    .await;
+    let committed = s.committed_offsets()[0];
+    assert!(committed <= poison_offset, "committed {committed} must not pass the poison message at {poison_offset}");
+    assert_eq!(s.rows().await.count, before, "the batch holding the poison message is not written either");
+
+    s.create_dead_letter_topic().await;
+    let done = s.reconcile((before + 1 + after) as u64, 1).await;
+    assert_eq!((done.rows, done.dead_letters), (before + after, 1), "the poison message dead-lettered once");
     consumer.terminate();
     s.cleanup().await;
 }

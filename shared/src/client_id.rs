@@ -9,17 +9,22 @@ use uuid::Uuid;
 /// Builds `{base}-{hostname}-{uuid8}`: the host tells where the process runs, the eight hex digits tell apart two
 /// processes on one host (or two replicas of one container image).
 pub fn client_id(base: &str) -> String {
+    compose(base, &host(), &Uuid::new_v4())
+}
+
+/// This host's name, with characters Kafka ids should not carry replaced by `_` (`unknown-host` if unreadable).
+pub fn host() -> String {
     let host = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown-host".to_owned());
-    compose(base, &host, &Uuid::new_v4())
+    sanitize(&host)
+}
+
+fn sanitize(host: &str) -> String {
+    host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '_' }).collect()
 }
 
 fn compose(base: &str, host: &str, id: &Uuid) -> String {
-    let host: String = host
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '_' })
-        .collect();
     let uuid8 = &id.simple().to_string()[..8];
-    format!("{base}-{host}-{uuid8}")
+    format!("{base}-{}-{uuid8}", sanitize(host))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use order_producer::{ProducerSettings, Summary};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -302,6 +302,77 @@ impl Scenario {
         out
     }
 
+    /// Number of records in the dead-letter topic.
+    pub fn dead_letter_count(&self) -> i64 {
+        let c = self.plain_consumer(None);
+        match c.fetch_watermarks(&self.dlq_topic, 0, Duration::from_secs(10)) {
+            Ok((low, high)) => high - low,
+            Err(_) => 0,
+        }
+    }
+
+    /// The fault suite's check, after the producer finished with `acked` orders: every order is a row or a dead
+    /// letter, no order is stored twice, the group committed the log-end offset of every partition, and the group
+    /// has `members` members each partition owned by exactly one of them.
+    pub async fn reconcile(&self, acked: u64, members: usize) -> Reconciled {
+        let acked = acked as i64;
+        let (rows, dead_letters) = eventually("rows + dead letters = acked", TIMEOUT, || async {
+            let (rows, dead) = (self.rows().await, self.dead_letter_count());
+            if rows.count + dead == acked { Ok((rows, dead)) } else { Err(format!("{rows:?} + {dead} dead letters")) }
+        })
+        .await;
+        assert_eq!(rows.distinct, rows.count, "0 duplicate rows");
+        let log_end = self.wait_committed_equals_log_end(TIMEOUT).await;
+        let members = self
+            .wait_for_assignment(members, |m| {
+                let mut owned: Vec<i32> = m.iter().flat_map(|x| x.partitions.iter().copied()).collect();
+                owned.sort_unstable();
+                owned == (0..self.partitions).collect::<Vec<_>>()
+            })
+            .await;
+        Reconciled { rows: rows.count, dead_letters, log_end: log_end.iter().sum(), members }
+    }
+
+    /// Grows the scenario's topic to `total` partitions.
+    pub async fn add_partitions(&mut self, total: i32) {
+        let admin = self.admin();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let result = admin.create_partitions(&[NewPartitions::new(&self.topic, total as usize)], &opts).await;
+        for r in result.expect("create partitions") {
+            r.unwrap_or_else(|(t, e)| panic!("grow {t}: {e}"));
+        }
+        self.partitions = total;
+    }
+
+    /// Deletes the dead-letter topic and waits until the broker no longer lists it.
+    pub async fn delete_dead_letter_topic(&self) {
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        for r in self.admin().delete_topics(&[&self.dlq_topic], &opts).await.expect("delete dlq topic") {
+            r.unwrap_or_else(|(t, e)| panic!("delete {t}: {e}"));
+        }
+        eventually("dead-letter topic gone", TIMEOUT, || async {
+            let c = self.plain_consumer(None);
+            match c.fetch_metadata(Some(&self.dlq_topic), Duration::from_secs(5)) {
+                Ok(m) if m.topics().iter().all(|t| t.error().is_some()) => Ok(()),
+                other => Err(format!("{:?}", other.map(|m| m.topics().len()))),
+            }
+        })
+        .await;
+    }
+
+    /// Creates the dead-letter topic (again).
+    pub async fn create_dead_letter_topic(&self) {
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let topic = NewTopic::new(&self.dlq_topic, 1, TopicReplication::Fixed(1));
+        for r in self.admin().create_topics(&[topic], &opts).await.expect("create dlq topic") {
+            r.unwrap_or_else(|(t, e)| panic!("create {t}: {e}"));
+        }
+    }
+
+    fn admin(&self) -> AdminClient<DefaultClientContext> {
+        ClientConfig::new().set("bootstrap.servers", bootstrap()).create().expect("admin client")
+    }
+
     /// Members of the group and the partitions each is assigned, as the broker's group coordinator sees them.
     pub fn group_members(&self) -> Result<Vec<Member>, String> {
         let view =
@@ -345,6 +416,16 @@ pub struct Rows {
     pub count: i64,
     pub distinct: i64,
     pub consumers: i64,
+}
+
+/// What [`Scenario::reconcile`] found.
+#[derive(Debug)]
+pub struct Reconciled {
+    pub rows: i64,
+    pub dead_letters: i64,
+    /// Sum of the partitions' log-end offsets: every message in the topic.
+    pub log_end: i64,
+    pub members: Vec<Member>,
 }
 
 #[derive(Debug)]
@@ -410,6 +491,19 @@ impl ConsumerProcess {
                 .ok_or_else(|| "no client id yet".to_owned())
         })
         .await
+    }
+
+    /// A counter from the `consumer_stopping` line the consumer logs at a clean exit (e.g. `consumed`).
+    pub fn exit_stat(&self, field: &str) -> Option<u64> {
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains("event=\"consumer_stopping\""))?;
+        let value = line.split(&format!(" {field}=")).nth(1)?;
+        value.split(' ').next()?.parse().ok()
+    }
+
+    /// How many lines of the log contain `needle`.
+    pub fn count_in_log(&self, needle: &str) -> usize {
+        self.log().lines().filter(|l| l.contains(needle)).count()
     }
 
     /// Waits until the log contains `needle`.

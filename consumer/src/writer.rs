@@ -1,0 +1,202 @@
+//! Writing a batch: dead letters first (acknowledged by the broker), then the orders (one upsert, committed by
+//! Postgres), then the batch's offsets are marked done (see [`crate::offsets`]).
+//!
+//! The pipeline writes after each batch. The rebalance callback writes too: while the pipeline waits in `recv()`
+//! it lends its batch to [`HeldBatch`], and a revocation writes that batch before the partitions leave, so they
+//! leave with everything consumed from them stored and committed, and their next owner reads nothing twice.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use sqlx::PgPool;
+use tokio::runtime::{Handle, RuntimeFlavor};
+use tracing::{debug, info, warn};
+
+use crate::batch::Batch;
+use crate::dead_letter::DeadLetters;
+use crate::decode::{Poison, PoisonKind};
+use crate::offsets::Offsets;
+use crate::store::{self, StoreError};
+
+/// Longest a revocation waits for the held batch to be written. Past it the batch's messages of the revoked
+/// partitions are dropped uncommitted, and their next owner reads them again.
+const REVOKE_WRITE_BUDGET: Duration = Duration::from_secs(5);
+
+/// Why a batch could not be written this time. Both are retried; neither moves an offset.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("dead-letter topic unavailable: {0}")]
+    DeadLetter(#[source] KafkaError),
+    #[error(transparent)]
+    Database(StoreError),
+}
+
+/// Counters of one consumer's life, logged in progress lines and at exit.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub consumed: AtomicU64,
+    pub stored: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub batches: AtomicU64,
+    pub written_on_revoke: AtomicU64,
+    pub dropped_on_revoke: AtomicU64,
+}
+
+impl Stats {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Everything a write needs besides the batch.
+pub struct Writer {
+    pool: PgPool,
+    dead_letters: DeadLetters,
+    client_id: String,
+    /// Simulated work per order; a batch whose work is not done yet is never written.
+    processing_delay: Duration,
+    pub stats: Stats,
+}
+
+impl Writer {
+    pub fn new(pool: PgPool, dead_letters: DeadLetters, client_id: String, processing_delay: Duration) -> Self {
+        Self { pool, dead_letters, client_id, processing_delay, stats: Stats::default() }
+    }
+
+    /// The simulated work still owed for `batch`, if any.
+    pub fn work_owed(&self, batch: &Batch) -> Option<Duration> {
+        let (orders, _) = batch.counts();
+        let owed = self.processing_delay * orders as u32;
+        (!batch.worked() && !owed.is_zero()).then_some(owed)
+    }
+
+    /// One attempt: dead letters first, then the orders; on success the batch's offsets are done and it is empty.
+    ///
+    /// # Errors
+    /// A transient failure of the dead-letter topic or the database; the batch is kept as it is for a retry
+    /// (dead letters already acknowledged are not sent again).
+    pub async fn write(&self, batch: &mut Batch, offsets: &Offsets) -> Result<(), WriteError> {
+        self.dead_letter(batch).await?;
+        let stored = match store::upsert(&self.pool, &batch.orders(), &self.client_id).await {
+            Ok(rows) => rows,
+            Err(StoreError::Rejected(error)) => {
+                warn!(event = "batch_rejected", %error, "Postgres rejected the batch; writing its orders one by one");
+                let rows = self.isolate_rejected(batch).await?;
+                self.dead_letter(batch).await?;
+                rows
+            }
+            Err(transient) => return Err(WriteError::Database(transient)),
+        };
+        let (orders, poison) = batch.counts();
+        let next = batch.next_offsets();
+        offsets.mark_done(&next);
+        Stats::add(&self.stats.stored, stored);
+        Stats::add(&self.stats.batches, 1);
+        debug!(event = "batch_written", orders, poison, rows = stored, offsets = ?next);
+        batch.clear();
+        Ok(())
+    }
+
+    async fn dead_letter(&self, batch: &mut Batch) -> Result<(), WriteError> {
+        let sent = self.dead_letters.send(batch.undelivered_poison()).await.map_err(WriteError::DeadLetter)?;
+        Stats::add(&self.stats.dead_lettered, sent as u64);
+        Ok(())
+    }
+
+    /// After the database rejected a batch: writes each order alone; those Postgres rejects on their own become
+    /// poison (`db_rejected`). Returns the rows written.
+    async fn isolate_rejected(&self, batch: &mut Batch) -> Result<u64, WriteError> {
+        let mut rows = 0;
+        let mut rejected = Vec::new();
+        for entry in batch.orders() {
+            match store::upsert(&self.pool, &[entry], &self.client_id).await {
+                Ok(n) => rows += n,
+                Err(StoreError::Rejected(error)) => {
+                    rejected.push((
+                        entry.partition,
+                        entry.offset,
+                        Poison::new(PoisonKind::DbRejected, error.to_string()),
+                    ));
+                }
+                Err(transient) => return Err(WriteError::Database(transient)),
+            }
+        }
+        for (partition, offset, poison) in rejected {
+            batch.reject(partition, offset, poison);
+        }
+        Ok(rows)
+    }
+
+    /// Closes the connections; the dead-letter producer flushes as it drops.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The batch the pipeline holds while it waits for messages, lent to the rebalance callback.
+#[derive(Default)]
+pub struct HeldBatch {
+    writer: OnceLock<Arc<Writer>>,
+    batch: Mutex<Option<Batch>>,
+}
+
+impl HeldBatch {
+    /// Gives the callback the means to write; until then a revocation drops what is held, as after a failed write.
+    pub fn install(&self, writer: Arc<Writer>) {
+        let _ = self.writer.set(writer);
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Option<Batch>> {
+        // A panic while holding this lock would already have ended the pipeline; the batch stays consistent.
+        self.batch.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Lends the pipeline's batch for the time it waits in `recv()`.
+    pub fn lend(&self, batch: Batch) {
+        *self.slot() = Some(batch);
+    }
+
+    /// Takes the batch back after `recv()`: emptied if a revocation wrote it.
+    pub fn take_back(&self) -> Batch {
+        self.slot().take().unwrap_or_default()
+    }
+
+    /// Called by the rebalance callback before `revoked` leave this member: writes the held batch when it holds
+    /// messages of those partitions. Blocks the callback (and so the rebalance) for at most
+    /// [`REVOKE_WRITE_BUDGET`]; on failure the messages stay, and the pipeline drops those of revoked partitions.
+    pub fn write_before_revoke(&self, revoked: &[i32], offsets: &Offsets) {
+        let Some(writer) = self.writer.get() else { return };
+        let mut slot = self.slot();
+        let Some(batch) = slot.as_mut() else { return };
+        if !batch.holds_any(revoked) || writer.work_owed(batch).is_some() {
+            return;
+        }
+        // The callback runs inside `recv()` on a runtime worker; blocking it is what the rebalance protocol asks
+        // for. A current-thread runtime cannot block in place: there the batch is dropped as after a failure.
+        let Ok(handle) = Handle::try_current() else { return };
+        if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
+            return;
+        }
+        let messages = batch.len();
+        let written = tokio::task::block_in_place(|| {
+            handle.block_on(tokio::time::timeout(REVOKE_WRITE_BUDGET, writer.write(batch, offsets)))
+        });
+        match written {
+            Ok(Ok(())) => {
+                Stats::add(&writer.stats.written_on_revoke, messages as u64);
+                info!(event = "batch_written_on_revoke", partitions = ?revoked, messages,
+                      "held batch written before the partitions leave");
+            }
+            Ok(Err(error)) => warn!(event = "batch_write_on_revoke_failed", %error,
+                                    "held batch not written; the next owner reads those messages again"),
+            Err(_elapsed) => warn!(event = "batch_write_on_revoke_failed", budget_ms = REVOKE_WRITE_BUDGET.as_millis() as u64,
+                                   "held batch not written in time; the next owner reads those messages again"),
+        }
+    }
+}

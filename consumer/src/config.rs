@@ -60,6 +60,11 @@ pub struct ConsumerSettings {
     #[arg(long, env = "SESSION_TIMEOUT_MS", default_value_t = 10_000)]
     pub session_timeout_ms: u64,
 
+    /// Heartbeat interval in ms (classic protocol). Members learn of a rebalance from a heartbeat's answer, so each
+    /// of a cooperative rebalance's two rounds waits up to this long; keep it well below the session timeout.
+    #[arg(long, env = "HEARTBEAT_INTERVAL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat_interval_ms: u64,
+
     /// Group protocol: `classic` (client-side assignment) or `consumer` (KIP-848, broker-side assignment).
     #[arg(long, env = "GROUP_PROTOCOL", default_value = "classic", value_parser = ["classic", "consumer"])]
     pub group_protocol: String,
@@ -140,7 +145,7 @@ impl ConsumerSettings {
             config
                 .set("partition.assignment.strategy", &self.assignment_strategy)
                 .set("session.timeout.ms", self.session_timeout_ms.to_string())
-                .set("heartbeat.interval.ms", (self.session_timeout_ms / 3).max(1).to_string());
+                .set("heartbeat.interval.ms", self.heartbeat_interval_ms.to_string());
         }
         if let Some(id) = self.group_instance_id() {
             config.set("group.instance.id", id);

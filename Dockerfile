@@ -25,7 +25,9 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
+ && groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin app
 COPY --from=build /src/target/release/order-producer /src/target/release/order-consumer /usr/local/bin/
-USER app
+# Numeric, so that a runtime (Kubernetes' runAsNonRoot) can verify the user is not root without reading /etc/passwd.
+USER 10001:10001
 CMD ["order-consumer"]

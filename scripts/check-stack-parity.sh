@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks that docker-compose.yml is valid and agrees with the local stack: the same Kafka version as the jars,
-# the same broker settings as stack/kafka/server.properties, the same topics, database, user and defaults.
+# the same broker settings as stack/kafka/server.properties, the same topics, database, roles and defaults, and
+# containers that do not run as root.
 # Needs docker-compose (Debian's package validates the file with no Docker engine) and Python's yaml module.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -15,9 +16,11 @@ esac
 cd "$ROOT_DIR"
 if docker compose version >/dev/null 2>&1; then
   run docker compose -f docker-compose.yml config -q
+  run docker compose -f docker-compose.yml -f docker-compose.secrets.yml config -q
 else
   ensure_packages docker-compose:docker-compose
   run docker-compose -f docker-compose.yml config -q
+  run docker-compose -f docker-compose.yml -f docker-compose.secrets.yml config -q
 fi
 
 python=""
@@ -33,10 +36,10 @@ if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
 fi
 
 "$python" - "$KAFKA_VERSION_PIN" "$pg_major" "$ORDERS_TOPIC" "$DLQ_TOPIC" "$CONSUMER_GROUP" "$POSTGRES_DB" \
-  "$POSTGRES_USER" "$POSTGRES_PASSWORD" <<'PY'
+  "$POSTGRES_USER" "$POSTGRES_PASSWORD" "$POSTGRES_APP_PASSWORD" <<'PY'
 import re, sys, yaml
 
-kafka_version, pg_major, topic, dlq, group, db, user, password = sys.argv[1:9]
+kafka_version, pg_major, topic, dlq, group, db, user, password, app_password = sys.argv[1:10]
 # Compare the documented defaults: ${VAR:-default} reads as its default, whatever a local .env says.
 text = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), open("docker-compose.yml").read())
 compose = yaml.safe_load(text)
@@ -88,7 +91,24 @@ if pg_major:
 consumer = {k: str(v) for k, v in services["order-consumer"]["environment"].items()}
 check(consumer["KAFKA_TOPIC"] == topic and consumer["DLQ_TOPIC"] == dlq and consumer["CONSUMER_GROUP"] == group,
       f"consumers read {topic}, dead-letter to {dlq}, in group {group}")
-check(consumer["DATABASE_URL"] == f"postgres://{user}:{password}@postgres:5432/{db}", "consumers write to the same database as the user")
+check(consumer["DATABASE_URL"] == f"postgres://orders_app:{app_password}@postgres:5432/{db}",
+      "consumers work as orders_app, with the local stack's default password (docs/security.md)")
+check(consumer.get("MIGRATION_DATABASE_URL") == f"postgres://{user}:{password}@postgres:5432/{db}",
+      f"consumers migrate as the owner {user}, in the same database")
+check(str(pg_env.get("POSTGRES_APP_PASSWORD")) == app_password, "orders_app's default password matches the local stack's")
+role_sql = "./stack/postgres/orders-app.sql:/docker-entrypoint-initdb.d/"
+check(any(str(v).startswith(role_sql) for v in pg.get("volumes", [])),
+      "compose creates orders_app from stack/postgres/orders-app.sql, the file scripts/stack.sh up runs")
+check("stack/postgres/orders-app.sql" in open("scripts/stack.sh").read(), "scripts/stack.sh up runs stack/postgres/orders-app.sql")
+
+# Non-root: the image's final USER is a numeric non-zero uid, and no service switches back to root.
+final_stage = open("Dockerfile").read().split("\nFROM ")[-1]
+users = re.findall(r"^USER\s+(\S+)", final_stage, re.M)
+check(bool(users) and users[-1].split(":")[0].isdigit() and users[-1].split(":")[0] != "0",
+      f"the image runs as a numeric non-root user (Dockerfile USER {users[-1] if users else 'missing'})")
+for name, service in services.items():
+    check(str(service.get("user", "")).split(":")[0] not in ("0", "root") and not service.get("privileged", False),
+          f"{name} is not set to run as root or privileged")
 check("container_name" not in services["order-consumer"] and "ports" not in services["order-consumer"], "order-consumer scales: no container_name, no host port")
 check(services["order-producer"]["environment"]["KAFKA_TOPIC"] == topic, f"the producer writes to {topic}")
 

@@ -36,6 +36,7 @@ Options:
 Environment (defaults match docker-compose.yml):
   KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP  PGPORT=$PGPORT  POSTGRES_DB=$POSTGRES_DB
   POSTGRES_USER=$POSTGRES_USER  POSTGRES_PASSWORD (default kafka_pass)  KAFKA_HEAP=$KAFKA_HEAP
+  POSTGRES_APP_PASSWORD (default orders_app_pass: the consumer's least-privilege role orders_app)
   READY_TIMEOUT=$READY_TIMEOUT (seconds to wait for each service)
 USAGE
 }
@@ -170,7 +171,7 @@ start_postgres() {
   fi
   wait_until "$READY_TIMEOUT" PostgreSQL as_pg "$bin/pg_isready" -h "$PGHOST" -p "$PGPORT"
   create_database
-  log "PostgreSQL ready on $PGHOST:$PGPORT, database $POSTGRES_DB, user $POSTGRES_USER"
+  log "PostgreSQL ready on $PGHOST:$PGPORT, database $POSTGRES_DB, owner $POSTGRES_USER, consumer role orders_app"
 }
 
 create_database() {
@@ -184,6 +185,8 @@ GRANT pg_checkpoint TO :"user";
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 SQL
+  # The consumer's least-privilege role, from the same file docker-compose.yml mounts (password from the environment).
+  psql_admin -d postgres <"$ROOT_DIR/stack/postgres/orders-app.sql"
 }
 
 stop_postgres() {

@@ -37,8 +37,25 @@ pub struct ConsumerSettings {
     pub client_id_base: String,
 
     /// Postgres connection URL (its password is never logged).
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_default_value = true)]
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_default_value = true,
+          hide_env_values = true)]
     pub database_url: Secret,
+
+    /// File holding the password of DATABASE_URL's user (a Docker or Kubernetes secret); it overrides the URL's
+    /// password, so the URL in the environment need not carry one. The trailing line break is dropped.
+    #[arg(long = "database-password-file", env = "DATABASE_PASSWORD_FILE", value_name = "PATH",
+          value_parser = shared::secret::read_secret_file)]
+    pub database_password: Option<Secret>,
+
+    /// URL of the role that owns the schema and runs the migrations at start-up, so that DATABASE_URL's role needs
+    /// only SELECT, INSERT and UPDATE on `orders` (docs/security.md). Unset: DATABASE_URL's role does both.
+    #[arg(long, env = "MIGRATION_DATABASE_URL", hide_env_values = true)]
+    pub migration_database_url: Option<Secret>,
+
+    /// File holding the password of MIGRATION_DATABASE_URL's user; overrides the URL's password.
+    #[arg(long = "migration-database-password-file", env = "MIGRATION_DATABASE_PASSWORD_FILE", value_name = "PATH",
+          value_parser = shared::secret::read_secret_file)]
+    pub migration_database_password: Option<Secret>,
 
     /// Most messages written in one statement.
     #[arg(long, env = "BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=50_000))]

@@ -8,6 +8,7 @@
 //! - [`batch`]: messages collected up to `BATCH_SIZE` or `BATCH_TIMEOUT_MS`, deduplicated by `order_id`.
 //! - [`store`]: one multi-row upsert per batch; database errors sorted into transient and rejected.
 //! - [`writer`]: one batch written: dead letters, then rows, then offsets done; also before a revocation.
+//! - [`roles`]: the Postgres roles the consumer works and migrates as, passwords from URLs or files.
 //! - [`dead_letter`]: poison messages go to `food-orders.dlq` with headers saying where they came from and why.
 //! - [`offsets`]: **the commit rule**: which offsets may be committed, and when.
 //! - [`pipeline`]: the loop that ties them together, with retry, pause and shutdown.
@@ -18,6 +19,7 @@ pub mod dead_letter;
 pub mod decode;
 pub mod offsets;
 pub mod pipeline;
+pub mod roles;
 pub mod source;
 pub mod store;
 pub mod writer;

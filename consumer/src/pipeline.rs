@@ -88,7 +88,7 @@ impl Pipeline {
               group_instance_id = settings.group_instance_id().as_deref().unwrap_or("-"), "starting");
         let consumer_config = settings.consumer_config(&client_id)?;
         let dead_letter_config = settings.dead_letter_config(&client_id)?;
-        let pool = store::connect(&settings.database_url, settings.connect_timeout).await?;
+        let pool = store::connect(&crate::roles::DatabaseRoles::of(&settings), settings.connect_timeout).await?;
         let dead_letters = DeadLetters::new(&dead_letter_config, &settings.dlq_topic, &settings.topic, &client_id)
             .map_err(ConsumerError::DeadLetter)?;
         let processing_delay = Duration::from_millis(settings.processing_delay_ms);

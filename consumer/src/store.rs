@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use shared::secret::{Secret, redact_url};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 use tracing::instrument;
 use uuid::Uuid;
 
 use crate::batch::{Entry, Outcome};
+use crate::roles::{DatabaseRoles, Role};
 
 /// A database error, sorted by what the pipeline must do about it.
 #[derive(Debug, thiserror::Error)]
@@ -39,50 +39,107 @@ pub fn classify(error: sqlx::Error) -> StoreError {
     if rejected { StoreError::Rejected(error) } else { StoreError::Transient(error) }
 }
 
-/// Why start-up could not prepare the database.
+/// Why start-up could not prepare the database. `setting` names the variable to fix: `DATABASE_URL` or
+/// `MIGRATION_DATABASE_URL`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("DATABASE_URL is not a valid Postgres URL: {0}")]
-    BadUrl(#[source] sqlx::Error),
+    #[error("{setting} is not a valid Postgres URL: {source}")]
+    BadUrl { setting: &'static str, source: sqlx::Error },
     #[error("cannot reach Postgres at {url}: {source} (is it running? scripts/stack.sh up)")]
     Unreachable { url: String, source: sqlx::Error },
-    #[error(
-        "Postgres at {url} refused the connection: {source} (check the user, password and database in DATABASE_URL)"
-    )]
-    Refused { url: String, source: sqlx::Error },
+    #[error("Postgres at {url} refused the connection: {source} (check the user, password and database in {setting})")]
+    Refused { url: String, setting: &'static str, source: sqlx::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The role running the migrations may not change the schema: typically a least-privilege `DATABASE_URL`
+    /// without a `MIGRATION_DATABASE_URL`.
+    #[error(
+        "database migration failed: {source} ({setting}'s role may not change the schema: run the migrations as \
+         the owner with MIGRATION_DATABASE_URL, docs/security.md)"
+    )]
+    MigrationPrivileges { setting: &'static str, source: sqlx::migrate::MigrateError },
+    /// The working role cannot read and write `orders`: every batch would fail, so start-up stops instead.
+    #[error(
+        "database user '{user}' lacks SELECT, INSERT or UPDATE on table orders: run the migrations as the owner \
+         (MIGRATION_DATABASE_URL) after creating the role, or grant them (docs/security.md)"
+    )]
+    Privileges { user: String },
+    #[error("cannot check the database user's privileges on orders: {0}")]
+    PrivilegeCheck(#[source] sqlx::Error),
 }
 
 /// How long one write waits for a connection. Short, so that during an outage the pipeline returns to polling
 /// Kafka quickly between tries instead of blocking inside the pool.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Connects (retrying for up to `timeout` while the server is unreachable, so consumers may start before
-/// Postgres is ready) and applies the migrations. Several consumers starting at once are safe: sqlx holds an
-/// advisory lock while migrating, and the statements are idempotent.
+/// Connects as the working role (retrying for up to `timeout` while the server is unreachable, so consumers may
+/// start before Postgres is ready), applies the migrations (as the migration role when there is one, on a pool
+/// closed right after), and checks that the working role may read and write `orders`. Several consumers starting
+/// at once are safe: sqlx holds an advisory lock while migrating, and the statements are idempotent.
 ///
 /// # Errors
-/// A malformed URL, wrong credentials, a server still unreachable after `timeout`, or a failed migration.
-pub async fn connect(url: &Secret, timeout: Duration) -> Result<PgPool, ConnectError> {
-    let options: PgConnectOptions = url.expose().parse().map_err(ConnectError::BadUrl)?;
-    let options = options.log_statements(tracing::log::LevelFilter::Trace);
-    let pool = PgPoolOptions::new().max_connections(2).acquire_timeout(ACQUIRE_TIMEOUT).connect_lazy_with(options);
+/// A malformed URL, wrong credentials, a server still unreachable after `timeout`, a failed migration, or a
+/// working role without the privileges it needs.
+pub async fn connect(roles: &DatabaseRoles, timeout: Duration) -> Result<PgPool, ConnectError> {
+    let pool = open(&roles.work, 2, timeout).await?;
+    match &roles.migrate {
+        Some(owner) => {
+            let owner_pool = open(owner, 1, timeout).await?;
+            let migrated = sqlx::migrate!("../migrations").run(&owner_pool).await;
+            owner_pool.close().await;
+            migrated.map_err(|e| migrate_error(owner, e))?;
+        }
+        None => sqlx::migrate!("../migrations").run(&pool).await.map_err(|e| migrate_error(&roles.work, e))?,
+    }
+    check_privileges(&pool).await?;
+    Ok(pool)
+}
+
+/// A migration refused for want of privileges (SQLSTATE 42501) says which role to use instead.
+fn migrate_error(role: &Role, error: sqlx::migrate::MigrateError) -> ConnectError {
+    let denied = match &error {
+        sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(db)) => db.code().as_deref() == Some("42501"),
+        _ => false,
+    };
+    if denied {
+        ConnectError::MigrationPrivileges { setting: role.setting, source: error }
+    } else {
+        ConnectError::Migrate(error)
+    }
+}
+
+/// A pool of at most `connections` for `role`, once one connection succeeded.
+async fn open(role: &Role, connections: u32, timeout: Duration) -> Result<PgPool, ConnectError> {
+    let options = role.connect_options()?;
+    let pool =
+        PgPoolOptions::new().max_connections(connections).acquire_timeout(ACQUIRE_TIMEOUT).connect_lazy_with(options);
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match pool.acquire().await {
-            Ok(_) => break,
+            Ok(_) => return Ok(pool),
             Err(source) if is_unreachable(&source) && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(source) if is_unreachable(&source) => {
-                return Err(ConnectError::Unreachable { url: redact_url(url.expose()), source });
+                return Err(ConnectError::Unreachable { url: role.redacted_url(), source });
             }
-            Err(source) => return Err(ConnectError::Refused { url: redact_url(url.expose()), source }),
+            Err(source) => {
+                return Err(ConnectError::Refused { url: role.redacted_url(), setting: role.setting, source });
+            }
         }
     }
-    sqlx::migrate!("../migrations").run(&pool).await?;
-    Ok(pool)
+}
+
+/// `has_table_privilege` with several privileges is true when *any* is held, hence three calls.
+const PRIVILEGES: &str = "SELECT current_user::text, has_table_privilege('orders', 'SELECT') \
+     AND has_table_privilege('orders', 'INSERT') AND has_table_privilege('orders', 'UPDATE')";
+
+/// Fails start-up with one clear line when the working role cannot write orders (say, the role was created after
+/// the grant migration ran), instead of retrying every batch forever as a transient error.
+async fn check_privileges(pool: &PgPool) -> Result<(), ConnectError> {
+    let (user, allowed): (String, bool) =
+        sqlx::query_as(PRIVILEGES).fetch_one(pool).await.map_err(ConnectError::PrivilegeCheck)?;
+    if allowed { Ok(()) } else { Err(ConnectError::Privileges { user }) }
 }
 
 /// The server is not there yet (or is starting up); wrong credentials or a missing database are not retried.

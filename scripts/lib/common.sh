@@ -21,7 +21,10 @@ PGPORT="${PGPORT:-5432}"
 POSTGRES_DB="${POSTGRES_DB:-food_orders}"
 POSTGRES_USER="${POSTGRES_USER:-kafka_user}"
 POSTGRES_PASSWORD="${POSTGRES_PASSWORD:-kafka_pass}"
+# The consumer's least-privilege role, orders_app (its name is fixed: the grant migration names it); docs/security.md.
+POSTGRES_APP_PASSWORD="${POSTGRES_APP_PASSWORD:-orders_app_pass}"
 export KAFKA_BOOTSTRAP ORDERS_TOPIC DLQ_TOPIC CONSUMER_GROUP PGHOST PGPORT POSTGRES_DB POSTGRES_USER POSTGRES_PASSWORD
+export POSTGRES_APP_PASSWORD
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }

@@ -1,7 +1,9 @@
 //! Kafka connection settings shared by both binaries: bootstrap servers and librdkafka pass-through properties.
 //!
 //! Any librdkafka property can be passed with `--kafka-property KEY=VALUE` (or `KAFKA_PROPERTIES=k=v,k=v`), which
-//! is how SASL and TLS are configured. Values of keys that look secret are never printed.
+//! is how SASL and TLS are configured. Values of keys that look secret are never printed. The SASL password may
+//! come from a file instead (`KAFKA_SASL_PASSWORD_FILE`), so it need not sit in the environment; see
+//! docs/security.md.
 
 use std::fmt;
 use std::time::Duration;
@@ -9,6 +11,8 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use crate::secret::Secret;
 
 /// One `KEY=VALUE` librdkafka property given on the command line or in `KAFKA_PROPERTIES`.
 #[derive(Clone, PartialEq, Eq)]
@@ -52,8 +56,15 @@ pub struct KafkaArgs {
     pub bootstrap_servers: String,
 
     /// Extra librdkafka property KEY=VALUE (SASL, TLS, tuning); repeat the flag, or comma-separate in the variable.
-    #[arg(long = "kafka-property", env = "KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
+    #[arg(long = "kafka-property", env = "KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property,
+          hide_env_values = true)]
     pub properties: Vec<Property>,
+
+    /// File holding the SASL password (`sasl.password`), e.g. a Docker secret; its trailing line break is dropped.
+    /// Keeps the password out of the environment and the process list; it wins over a `sasl.password` property.
+    #[arg(long = "kafka-sasl-password-file", env = "KAFKA_SASL_PASSWORD_FILE", value_name = "PATH",
+          value_parser = crate::secret::read_secret_file)]
+    pub sasl_password: Option<Secret>,
 }
 
 /// Properties the pipeline's guarantees rest on: a pass-through value for them is refused, not silently applied.
@@ -67,7 +78,7 @@ pub struct ProtectedProperty(pub String);
 impl KafkaArgs {
     /// Args for the given servers and no extra properties (tests, benchmarks).
     pub fn new(bootstrap_servers: impl Into<String>) -> Self {
-        Self { bootstrap_servers: bootstrap_servers.into(), properties: Vec::new() }
+        Self { bootstrap_servers: bootstrap_servers.into(), properties: Vec::new(), sasl_password: None }
     }
 
     /// A librdkafka configuration with the bootstrap servers, `client.id`, then the pass-through properties.
@@ -91,6 +102,9 @@ impl KafkaArgs {
                 return Err(ProtectedProperty(p.key.clone()));
             }
             config.set(&p.key, &p.value);
+        }
+        if let Some(password) = &self.sasl_password {
+            config.set("sasl.password", password.expose());
         }
         Ok(())
     }
@@ -164,5 +178,15 @@ mod tests {
         let config = args.client_config("c-1").unwrap();
         assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(config.get("client.id"), Some("c-1"));
+    }
+
+    #[test]
+    fn the_sasl_password_file_wins_over_a_property_and_stays_out_of_debug_output() {
+        let mut args = KafkaArgs::new("127.0.0.1:9092");
+        args.properties.push(parse_property("sasl.password=from-env").unwrap());
+        args.sasl_password = Some(Secret::new("from-file"));
+        let config = args.client_config("c").unwrap();
+        assert_eq!(config.get("sasl.password"), Some("from-file"));
+        assert!(!format!("{args:?} {config:?}").contains("from-"), "{args:?} {config:?}");
     }
 }

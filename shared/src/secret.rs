@@ -1,6 +1,7 @@
-//! Secrets that must never reach a log line.
+//! Secrets that must never reach a log line, and reading them from files (Docker or Kubernetes secrets).
 
 use std::fmt;
+use std::path::Path;
 
 /// A string whose `Debug` and `Display` print `***`. Read it with [`Secret::expose`] where it is really used.
 #[derive(Clone, PartialEq, Eq)]
@@ -36,6 +37,22 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// Reads a secret from a file, as mounted by Docker secrets (`/run/secrets/…`) or a Kubernetes secret volume:
+/// the whole file, minus its trailing line break(s), which editors and `echo` add but no password contains.
+/// Used as a clap value parser, so an unreadable or empty file stops the program before it starts, with one
+/// error line that names the path and never the content.
+///
+/// # Errors
+/// The file cannot be read, is not UTF-8, or holds nothing but line breaks.
+pub fn read_secret_file(path: &str) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(Path::new(path)).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let value = text.trim_end_matches(['\n', '\r']);
+    if value.is_empty() {
+        return Err(format!("{path} is empty"));
+    }
+    Ok(Secret::new(value))
+}
+
 /// Replaces the password of a URL such as `postgres://user:password@host/db` with `***`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -59,6 +76,24 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?} {s}"), "*** ***");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn a_secret_file_loses_its_trailing_line_break_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("secret-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, " pa ss\r\n\n").unwrap();
+        assert_eq!(read_secret_file(file.to_str().unwrap()).unwrap().expose(), " pa ss");
+        std::fs::write(&file, "\n").unwrap();
+        assert!(read_secret_file(file.to_str().unwrap()).unwrap_err().ends_with("is empty"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_names_the_path() {
+        let err = read_secret_file("/no/such/secret").unwrap_err();
+        assert!(err.starts_with("cannot read /no/such/secret: "), "{err}");
     }
 
     #[test]

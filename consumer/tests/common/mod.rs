@@ -30,6 +30,11 @@ pub fn bootstrap() -> String {
     std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
 
+/// Password of orders_app, the consumer's least-privilege role (scripts/stack.sh up creates it).
+pub fn app_password() -> String {
+    std::env::var("POSTGRES_APP_PASSWORD").unwrap_or_else(|_| "orders_app_pass".into())
+}
+
 /// The stack's own database, used to create one database per scenario.
 pub fn admin_database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| order_consumer::config::DEFAULT_DATABASE_URL.into())
@@ -182,6 +187,10 @@ impl Scenario {
             .env("SESSION_TIMEOUT_MS", "6000")
             .env("RUST_LOG", "info")
             .env_remove("KAFKA_PROPERTIES")
+            .env_remove("KAFKA_SASL_PASSWORD_FILE")
+            .env_remove("DATABASE_PASSWORD_FILE")
+            .env_remove("MIGRATION_DATABASE_URL")
+            .env_remove("MIGRATION_DATABASE_PASSWORD_FILE")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)

@@ -31,19 +31,24 @@ async fn sqlstate_of(pool: &PgPool, sql: &str) -> Option<String> {
     }
 }
 
-/// Waits until orders_app's sessions in the scenario's database are gone: a closed connection's server process
-/// lingers a moment, and the owner may not end it, so dropping the database with FORCE would fail.
+/// Waits (at most 20 s) until orders_app's sessions in the scenario's database are gone: a closed connection's
+/// server process lingers a moment, and the owner may not end it, so dropping the database with FORCE would fail.
+/// Cleanup only: on a loaded machine a session can outlive the wait, and the database is then left behind.
 async fn wait_app_sessions_gone(s: &Scenario) {
-    common::eventually("orders_app sessions closed", TIMEOUT, || async {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND usename = 'orders_app'")
                 .bind(&s.database)
                 .fetch_one(&s.pool)
                 .await
-                .map_err(|e| e.to_string())?;
-        if n == 0 { Ok(()) } else { Err(format!("{n} sessions")) }
-    })
-    .await;
+                .unwrap_or(0);
+        if n == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    eprintln!("note: an orders_app session outlived the wait; database {} may be left behind", s.database);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

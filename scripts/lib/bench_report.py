@@ -52,8 +52,10 @@ def markdown(r):
     producer_ratio = ratio(r["producer"]["producer_rate"], r["perftest"]["rate"])
     group_ratio = ratio(g[3]["rows_per_s"], ceiling)
     eff3 = ratio(e[3]["busy_rows_per_s"], 3 * e[1]["busy_rows_per_s"])
-    rss = max(v.get("consumer_rss_kib", 0) for k, v in r.items() if isinstance(v, dict) and "consumer_rss_kib" in v)
-    prss = max(v.get("producer_rss_kib", 0) for k, v in r.items() if isinstance(v, dict) and "producer_rss_kib" in v)
+    # The memory target is about the runs (2) and (5), as the issue defines measure 6: default settings. The knob
+    # runs (a 5,000-order batch holds more) report their own peaks in section 8.
+    rss = max(r[k]["consumer_rss_kib"] for k in ("group1", "group2", "group3", "latency"))
+    prss = max(r["producer"]["producer_rss_kib"], lat["producer_rss_kib"])
     lines = []
     w = lines.append
     w("# Benchmarks\n")
@@ -68,8 +70,8 @@ def markdown(r):
     w(f"| our producer / kafka-producer-perf-test | {num(producer_ratio, 2)} | ≥ 0.8 | {verdict(producer_ratio, 0.8)} |")
     w(f"| scaling efficiency with 3 consumers (while all work) | {num(eff3, 2)} | ≥ 0.9 | {verdict(eff3, 0.9)} |")
     w(f"| p99 latency at {num(rate)} orders/s | {num(lat['p99_ms'], 1)} ms | ≤ 100 ms | {verdict(lat['p99_ms'], 100, False)} |")
-    w(f"| peak RSS, consumer (largest of all runs) | {num(rss / 1024, 1)} MiB | ≤ 30 MB | {verdict(rss / 1024, 28.6, False)} |")
-    w(f"| peak RSS, producer (largest of all runs) | {num(prss / 1024, 1)} MiB | ≤ 30 MB | {verdict(prss / 1024, 28.6, False)} |")
+    w(f"| peak RSS, consumer (largest in runs 2 and 5) | {num(rss / 1024, 1)} MiB | ≤ 30 MB | {verdict(rss / 1024, 28.6, False)} |")
+    w(f"| peak RSS, producer (largest in runs 4 and 5) | {num(prss / 1024, 1)} MiB | ≤ 30 MB | {verdict(prss / 1024, 28.6, False)} |")
     w("\n(30 MB = 28.6 MiB.)\n")
     w(f"## 1, 2. Postgres ceiling and the consumer group, {orders:,} orders\n")
     w("The ceiling: the same rows, already in a staging table, upserted by the server itself with the consumer's "
@@ -92,9 +94,14 @@ def markdown(r):
       "sent the same JSON, read back from the topic, as its payload file), acks=all, idempotence on, lz4, linger 5 ms, "
       "batch.size 1,000,000, as fast as possible. Our producer sends keyed records (murmur2); the perf test sends "
       "unkeyed ones.\n")
-    w("| producer | records/s | peak RSS |\n|---|---|---|")
-    w(f"| order-producer | {num(r['producer']['producer_rate'])} | {num(r['producer']['producer_rss_kib'] / 1024, 1)} MiB |")
-    w(f"| kafka-producer-perf-test | {num(r['perftest']['rate'])} | (JVM) |")
+    runs = int(r["producer"].get("runs", 1))
+    ours = [r[f"producer{i}"]["producer_rate"] for i in range(1, runs + 1) if f"producer{i}" in r]
+    theirs = [r[f"perftest{i}"]["rate"] for i in range(1, runs + 1) if f"perftest{i}" in r]
+    w(f"Each ran {runs} time{'s' if runs > 1 else ''}, alternating; the median counts.\n")
+    w("| producer | records/s (median) | every run | peak RSS |\n|---|---|---|---|")
+    w(f"| order-producer | {num(r['producer']['producer_rate'])} | {', '.join(num(v) for v in ours)} | "
+      f"{num(r['producer']['producer_rss_kib'] / 1024, 1)} MiB |")
+    w(f"| kafka-producer-perf-test | {num(r['perftest']['rate'])} | {', '.join(num(v) for v in theirs)} | (JVM) |")
     w(f"\n## 5, 6. Latency and memory at a steady rate\n")
     w(f"{int(lat['producer_acked']):,} orders at {num(rate)}/s, 3 consumers on 3 partitions, default settings, after a "
       "`CHECKPOINT` (so the writes of the runs before do not land in this one). Latency = the "
@@ -109,11 +116,12 @@ def markdown(r):
         w(f"| {n:,} | {num(r[k]['wall_s'], 2)} s | {num(r[k]['rows_per_s'])} | {num(r[k]['wall_s'] / n * 100000, 2)} |")
     w("\n## 8. Knobs\n")
     w("Consumer batch size: throughput of 1 consumer on a pre-filled topic; latency at 1,000/s with 3 consumers.\n")
-    w("| BATCH_SIZE | orders/s (1 consumer) | p50 | p99 |\n|---|---|---|---|")
+    w("| BATCH_SIZE | orders/s (1 consumer) | peak RSS (1 consumer) | p50 | p99 |\n|---|---|---|---|---|")
     for k in sorted((k for k in r if k.startswith("batch") and not k.startswith("batchlat")), key=lambda k: int(k[5:])):
         b = k[5:]
         l = r.get(f"batchlat{b}", {})
-        w(f"| {b} | {num(r[k]['rows_per_s'])} | {num(l.get('p50_ms'), 1)} ms | {num(l.get('p99_ms'), 1)} ms |")
+        w(f"| {b} | {num(r[k]['rows_per_s'])} | {num(r[k]['consumer_rss_kib'] / 1024, 1)} MiB | "
+          f"{num(l.get('p50_ms'), 1)} ms | {num(l.get('p99_ms'), 1)} ms |")
     w("\nProducer compression: rate and the bytes the topic's log segments hold.\n")
     w("| compression | records/s | bytes on disk | bytes per order |\n|---|---|---|---|")
     for k in (k for k in r if k.startswith("comp")):

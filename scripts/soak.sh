@@ -44,7 +44,8 @@ one member. Samples each consumer's and the producer's RSS every second. Exits n
 
   --orders N          orders to produce (default $ORDERS; SOAK_ORDERS)
   --rate R            producer orders/s, 0 = as fast as the broker takes them (default $RATE; SOAK_RATE).
-                      The disruptions are timed by rows stored, so they also spread over the run with 0.
+                      With 0 the producer ends within seconds and most steps land after the last row is
+                      stored: the group settles slower than it drains a backlog (docs/soak.md).
   --settle-timeout S  how long each step may take to settle the group (default $SETTLE_TIMEOUT; SOAK_SETTLE_TIMEOUT)
   --drain-timeout S   how long the drain may take after the producer ends (default $DRAIN_TIMEOUT; SOAK_DRAIN_TIMEOUT)
   --keep              keep the topic, DLQ topic, group and database (default: deleted at the end)
@@ -231,9 +232,13 @@ check() {
 }
 
 sampler_pid=""
+# The script's own stdout and stderr: a signal may arrive while a check runs with its output sent to /dev/null
+# (poll_until), and the cleanup it triggers should still be seen.
+exec {script_stdout}>&1 {script_stderr}>&2
 cleanup() {
   local status=$?
   trap - EXIT
+  exec 1>&"$script_stdout" 2>&"$script_stderr"
   if [[ -e "$out/producer.pid" ]]; then
     stop_process "$(cat "$out/producer.pid")" "the producer"
     rm -f "$out/producer.pid"
@@ -242,13 +247,13 @@ cleanup() {
   [[ -n "$sampler_pid" ]] && { kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; }
   if [[ -z "$keep" ]]; then
     log "deleting the soak's topics, group and database (--keep keeps them)"
-    "$ROOT_DIR/scripts/kafka.sh" kafka-consumer-groups --bootstrap-server "$KAFKA_BOOTSTRAP" --delete \
-      --group "$CONSUMER_GROUP" >/dev/null 2>&1 || warn "group $CONSUMER_GROUP not deleted"
-    "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --delete \
-      --topic "$KAFKA_TOPIC" >/dev/null 2>&1 || warn "topic $KAFKA_TOPIC not deleted"
-    "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --delete \
-      --topic "$DLQ_TOPIC" >/dev/null 2>&1 || warn "topic $DLQ_TOPIC not deleted"
-    psql_app -qc "DROP DATABASE IF EXISTS $soak_db WITH (FORCE)" || warn "database $soak_db not dropped"
+    run "$ROOT_DIR/scripts/kafka.sh" kafka-consumer-groups --bootstrap-server "$KAFKA_BOOTSTRAP" --delete \
+      --group "$CONSUMER_GROUP" >/dev/null || warn "group $CONSUMER_GROUP not deleted"
+    run "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --delete \
+      --topic "$KAFKA_TOPIC" || warn "topic $KAFKA_TOPIC not deleted"
+    run "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --delete \
+      --topic "$DLQ_TOPIC" || warn "topic $DLQ_TOPIC not deleted"
+    run "${PSQL[@]}" -qc "DROP DATABASE IF EXISTS $soak_db WITH (FORCE)" || warn "database $soak_db not dropped"
   else
     log "kept: topics $KAFKA_TOPIC and $DLQ_TOPIC, group $CONSUMER_GROUP, database $soak_db"
   fi

@@ -72,29 +72,19 @@ stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 out="$ROOT_DIR/results/bench-$stamp"
 work="$out/work"
 mkdir -p "$work"
-results="$out/results.txt"
-: >"$results"
-record() { printf '%s=%s\n' "$1" "$2" >>"$results"; }
+RESULTS="$out/results.txt"
+: >"$RESULTS"
 PRODUCER="$ROOT_DIR/target/release/order-producer"
 CONSUMER="$ROOT_DIR/target/release/order-consumer"
 
-record machine.cores "$(nproc)"
-record machine.memory_kib "$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
-record machine.cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-record machine.kafka "$KAFKA_VERSION_PIN"
-record machine.postgres "$(psql_app -tAc 'SHOW server_version' | cut -d' ' -f1)"
-record machine.librdkafka "$(grep -A1 '^name = "rdkafka-sys"' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')"
+record_machine
 record run.time "$stamp"
 record run.small "${small:-0}"
 record settings.latency_rate "$LATENCY_RATE"
 record settings.eff_delay_ms "$EFF_DELAY_MS"
 
-new_topic() {
-  "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic "$1" \
-    --partitions "$2" --replication-factor 1 >/dev/null
-}
 new_db() { psql_app -qc "CREATE DATABASE $1"; }
-db() { psql -X -q -h "$PGHOST" -p "$PGPORT" -U "$POSTGRES_USER" -d "$1" -tAc "$2"; }
+db() { psql_db "$1" -tAc "$2"; }
 rows_in() { db "$1" "SELECT COUNT(*) FROM orders" 2>/dev/null || echo 0; }
 
 # produce LABEL TOPIC COUNT RATE [ARGS...]: runs the release producer; records its rate and peak RSS.
@@ -104,8 +94,8 @@ produce() {
   log="$work/$label-producer.log"
   run /usr/bin/time -f '%M' -o "$work/$label-producer.rss" "$PRODUCER" --topic "$topic" --count "$count" \
     --rate "$rate" --seed 1 --progress-interval 60s "$@" >"$log" 2>&1
-  record "$label.producer_rate" "$(sed -n 's/.*producer_summary.* rate=\([0-9.]*\).*/\1/p' "$log")"
-  record "$label.producer_acked" "$(sed -n 's/.*producer_summary.* acked=\([0-9]*\).*/\1/p' "$log")"
+  record "$label.producer_rate" "$(producer_summary_field "$log" rate)"
+  record "$label.producer_acked" "$(producer_summary_field "$log" acked)"
   record "$label.producer_rss_kib" "$(tail -n 1 "$work/$label-producer.rss")"
 }
 
@@ -127,7 +117,7 @@ start_consumers() {
 stop_consumers() {
   local label="$1" pid peak=0 hwm
   for pid in "${CONSUMER_PIDS[@]}"; do
-    hwm="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"
+    hwm="$(process_memory_kib "$pid" | cut -d' ' -f2)" || hwm=0
     ((hwm > peak)) && peak="$hwm"
   done
   record "$label.consumer_rss_kib" "$peak"
@@ -190,7 +180,7 @@ latency_run() {
 
 # Producer figures swing by a third between runs on two shared cores: each producer runs PRODUCER_RUNS times,
 # alternating with the other, and the median counts (every run is recorded).
-value_of() { sed -n "s/^$1=//p" "$results" | tail -n 1; }
+value_of() { sed -n "s/^$1=//p" "$RESULTS" | tail -n 1; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 main="bench-$id-main"
 ours=() theirs=() peaks=()
@@ -228,7 +218,7 @@ done
 
 if [[ -n "$group_only" ]]; then
   log "group only: producer and consumer group figures"
-  grep -E '^(producer|perftest|group)[0-9]*\.' "$results" | tee "$out/group-only.txt"
+  grep -E '^(producer|perftest|group)[0-9]*\.' "$RESULTS" | tee "$out/group-only.txt"
   exit 0
 fi
 
@@ -290,6 +280,6 @@ for d in $(psql_app -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'be
   psql_app -qc "DROP DATABASE $d WITH (FORCE)"
 done
 
-args=("$results" "$out/bench.json")
+args=("$RESULTS" "$out/bench.json")
 [[ -n "$small" ]] || args+=("$DOC")
 run python3 "$ROOT_DIR/scripts/lib/bench_report.py" "${args[@]}"

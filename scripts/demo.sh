@@ -81,7 +81,7 @@ wait_until 60 "$owners_expected consumers owning partitions" assigned_at_least "
 
 log "producing $RATE orders/s for $DURATION (log: $DEMO_DIR/producer.log)"
 "$ROOT_DIR/target/release/order-producer" --rate "$RATE" --duration "$DURATION" 2>&1 | tee "$DEMO_DIR/producer.log"
-acked_new="$(sed -n 's/.*acked_new_orders=\([0-9]*\).*/\1/p' "$DEMO_DIR/producer.log" | tail -n 1)"
+acked_new="$(producer_summary_field "$DEMO_DIR/producer.log" acked_new_orders)"
 [[ -n "$acked_new" ]] || die "the producer did not print a summary (see $DEMO_DIR/producer.log)"
 
 expected=$((rows_before + acked_new))

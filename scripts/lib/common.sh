@@ -45,17 +45,21 @@ run() {
   "$@"
 }
 
-# wait_until SECONDS DESCRIPTION COMMAND...: runs COMMAND every half second until it succeeds; fails after SECONDS.
+# poll_until SECONDS COMMAND...: runs COMMAND every half second until it succeeds; returns 1 after SECONDS.
+poll_until() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.5
+  done
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: like poll_until, but fails the script after SECONDS.
 wait_until() {
   local seconds="$1" what="$2"
   shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    if ((SECONDS >= deadline)); then
-      die "$what not ready after ${seconds}s"
-    fi
-    sleep 0.5
-  done
+  poll_until "$seconds" "$@" || die "$what not ready after ${seconds}s"
 }
 
 # stop_process PID WHAT: SIGTERM, then waits up to 30 s for the process to exit, then SIGKILL.
@@ -88,6 +92,45 @@ require_int() {
   local name="$1" value="$2" min="${3:-0}"
   [[ "$value" =~ ^[0-9]+$ ]] || die "$name must be a whole number, got '$value'"
   ((value >= min)) || die "$name must be at least $min, got $value"
+}
+
+# psql_db DATABASE ARGS...: psql as the application user against another database than the pipeline's (the
+# benchmark's and the soak's own databases), quietly: for figures a script reads.
+psql_db() {
+  psql -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$POSTGRES_USER" -d "$1" "${@:2}"
+}
+
+# new_topic NAME PARTITIONS: creates a topic on the local broker unless it exists.
+new_topic() {
+  "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic "$1" \
+    --partitions "$2" --replication-factor 1 >/dev/null
+}
+
+# process_memory_kib PID: prints "RSS PEAK" in KiB, the process's resident set now (VmRSS) and its high-water mark
+# (VmHWM) as the kernel counts them; fails when the process is gone.
+process_memory_kib() {
+  awk '$1 == "VmRSS:" { rss = $2 } $1 == "VmHWM:" { hwm = $2 } END { if (rss == "") exit 1; print rss, hwm }' \
+    "/proc/$1/status" 2>/dev/null
+}
+
+# producer_summary_field LOG FIELD: a figure from the producer_summary line order-producer logs when it finishes
+# (sent, acked, acked_new_orders, failed, elapsed_s, rate); empty when the line is missing.
+producer_summary_field() {
+  sed -n "s/.*producer_summary.* $2=\([0-9.]*\).*/\1/p" "$1" 2>/dev/null | tail -n 1
+}
+
+# record KEY VALUE: appends KEY=VALUE to the file named by RESULTS, the figures a report script turns into JSON
+# and Markdown (scripts/lib/bench_report.py, scripts/lib/soak_report.py).
+record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
+
+# record_machine: records the machine and the versions a measurement ran on (machine.* keys).
+record_machine() {
+  record machine.cores "$(nproc)"
+  record machine.memory_kib "$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
+  record machine.cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+  record machine.kafka "$KAFKA_VERSION_PIN"
+  record machine.postgres "$(psql_app -tAc 'SHOW server_version' | cut -d' ' -f1)"
+  record machine.librdkafka "$(grep -A1 '^name = "rdkafka-sys"' "$ROOT_DIR/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
 }
 
 database_url() {

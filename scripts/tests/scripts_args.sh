@@ -45,6 +45,11 @@ PGPASSWORD=kafka_pass psql -X -q -h 127.0.0.1 -U kafka_user -d food_orders -c "D
 expect_fail "experiment: Kafka down" "Kafka is not running at 127.0.0.1:1" "${dead_kafka[@]}" scripts/experiment.sh --short
 expect_ok "experiment: help" "--short" scripts/experiment.sh --help
 expect_fail "bench: zero orders" "--orders must be at least 1" scripts/bench.sh --orders 0
+expect_fail "soak: zero orders" "--orders must be at least 1" scripts/soak.sh --orders 0
+expect_fail "soak: rate not a number" "--rate must be a whole number" scripts/soak.sh --rate fast
+expect_fail "soak: unknown option" "unknown option '--now'" scripts/soak.sh --now
+expect_fail "soak: Kafka down" "Kafka is not running at 127.0.0.1:1" "${dead_kafka[@]}" scripts/soak.sh --orders 10
+expect_ok "soak: help" "memory.csv" scripts/soak.sh --help
 expect_fail "demo: consumers not a number" "--consumers must be a whole number" scripts/demo.sh --consumers x
 expect_ok "compose file agrees with the local stack" "stack parity: 0 difference(s)" scripts/check-stack-parity.sh
 

@@ -98,8 +98,8 @@ impl BenchReport {
             md,
             "Each configuration: a topic of {} partitions, {} consumers, the producer at {} orders/s throughout; a {} s \
              steady window before each event; classic consumers with `SESSION_TIMEOUT_MS={}`. Gaps are seconds \
-             between consecutive rows of a partition (`processed_at`); **affected** = moved or paused (gap above \
-             max(2 × baseline, 1 s)); *baseline* = the longest gap on any partition in the steady window before.\n",
+             between consecutive rows of a partition (`processed_at`); **affected** = the partitions of the member acted \
+             on, and any that moved or paused (gap above max(2 × baseline, 1 s)); *baseline* = the longest gap on any partition in the steady window before.\n",
             self.partitions, self.consumers, self.rate, self.steady_s, self.session_timeout_ms
         );
         if self.consumer_env.is_empty() {

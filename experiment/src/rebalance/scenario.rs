@@ -22,6 +22,10 @@ use crate::world::World;
 pub const PARTITIONS: i32 = 6;
 /// Consumers running before the first event.
 pub const CONSUMERS: usize = 3;
+/// Delay between the first consumers' starts, so their heartbeats (every 3.3 s with the default session
+/// timeout, 5 s with KIP-848) do not tick in step: in step, every member hears of a rebalance at the same moment,
+/// which flatters the eager protocol.
+const START_STAGGER: Duration = Duration::from_millis(1100);
 /// A partition counts as flowing when its newest row is at most this old.
 const RECENT_S: f64 = 1.0;
 /// A partition counts as paused when its longest gap exceeds twice the baseline, and at least this (below it,
@@ -87,7 +91,8 @@ pub struct EventResult {
     /// Changes of the storing slot between consecutive rows, all partitions: counts a partition that moved away
     /// and back twice.
     pub handovers: usize,
-    /// Over the affected partitions (moved or paused): the longest gap, and the sum of their gaps.
+    /// Over the affected partitions (the acted-on member's, moved or paused): the longest gap, and the sum of
+    /// their gaps.
     pub max_gap_affected_s: Option<f64>,
     pub sum_gap_affected_s: f64,
     /// Longest gap on the partitions neither moved nor paused.
@@ -256,6 +261,9 @@ impl<'a> Scenario<'a> {
         let settings = &self.ctx.settings;
         let started = Instant::now();
         for slot in 1..=CONSUMERS {
+            if slot > 1 {
+                tokio::time::sleep(START_STAGGER).await;
+            }
             self.members.start(slot)?;
         }
         let pool = self.world.pool.clone();
@@ -400,10 +408,11 @@ impl<'a> Scenario<'a> {
             .iter()
             .filter(|h| self.members.slot_of(&h.from) != self.members.slot_of(&h.to))
             .count();
-        let figures = Figures::new(&gaps, &owners_before, &owners_after, baseline_gap_s);
+        let member = format!("c{slot}");
+        let figures = Figures::new(&gaps, &owners_before, &owners_after, &member, baseline_gap_s);
         Ok(EventResult {
             event: kind,
-            member: format!("c{slot}"),
+            member,
             members_before,
             members_after: self.members.live_count(),
             settled,
@@ -494,14 +503,16 @@ struct Figures {
 }
 
 impl Figures {
-    fn new(gaps: &BTreeMap<i32, Gap>, before: &[String], after: &[String], baseline: f64) -> Self {
+    /// `member` is the slot acted on: its partitions count as affected even when they stay (a restart).
+    fn new(gaps: &BTreeMap<i32, Gap>, before: &[String], after: &[String], member: &str, baseline: f64) -> Self {
         let threshold = (2.0 * baseline).max(PAUSE_FLOOR_S);
         let gap = |p: i32| gaps.get(&p).map_or(0.0, |g| g.gap_s);
         let moved: Vec<i32> = (0..PARTITIONS).filter(|p| before.get(*p as usize) != after.get(*p as usize)).collect();
         let paused_not_moved: Vec<i32> =
             (0..PARTITIONS).filter(|p| !moved.contains(p) && gap(*p) > threshold).collect();
+        let own = |p: &i32| before.get(*p as usize).is_some_and(|owner| owner == member);
         let affected: Vec<i32> =
-            (0..PARTITIONS).filter(|p| moved.contains(p) || paused_not_moved.contains(p)).collect();
+            (0..PARTITIONS).filter(|p| own(p) || moved.contains(p) || paused_not_moved.contains(p)).collect();
         let max =
             |it: &mut dyn Iterator<Item = f64>| it.fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g))));
         Self {
@@ -564,6 +575,7 @@ mod tests {
             &gaps(&[3.0, 0.1, 2.0, 0.1, 0.1, 0.1]),
             &slots("c1 c1 c2 c2 c3 c3"),
             &slots("c4 c1 c2 c2 c3 c3"),
+            "c4",
             0.2,
         );
         assert_eq!(f.threshold, 1.0);
@@ -576,9 +588,24 @@ mod tests {
 
     #[test]
     fn the_threshold_follows_a_noisy_baseline() {
-        let f = Figures::new(&gaps(&[1.3; 6]), &slots("c1 c1 c2 c2 c3 c3"), &slots("c1 c1 c2 c2 c3 c3"), 0.7);
+        let f = Figures::new(&gaps(&[1.3; 6]), &slots("c1 c1 c2 c2 c3 c3"), &slots("c1 c1 c2 c2 c3 c3"), "c4", 0.7);
         assert!((f.threshold - 1.4).abs() < 1e-9);
         assert!(f.paused_not_moved.is_empty());
         assert_eq!(f.max_affected, None);
+    }
+
+    #[test]
+    fn a_restarted_member_s_partitions_are_affected_even_when_they_stay() {
+        let f = Figures::new(
+            &gaps(&[0.4, 0.3, 0.1, 0.1, 0.1, 0.1]),
+            &slots("c1 c1 c2 c2 c3 c3"),
+            &slots("c1 c1 c2 c2 c3 c3"),
+            "c1",
+            0.2,
+        );
+        assert!(f.moved.is_empty() && f.paused_not_moved.is_empty());
+        assert_eq!(f.max_affected, Some(0.4));
+        assert!((f.sum_affected - 0.7).abs() < 1e-9);
+        assert_eq!(f.max_unaffected, Some(0.1));
     }
 }

@@ -94,7 +94,7 @@ pub async fn run(settings: BenchSettings) -> anyhow::Result<BenchReport> {
     let report = BenchReport {
         command,
         quick: settings.quick,
-        started_at: started_at.to_rfc3339(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         wall_s: clock.elapsed().as_secs_f64(),
         machine,
         rate: settings.rate,
@@ -156,14 +156,40 @@ async fn cleanup_kafka(ctx: &scenario::Context, configs: &[scenario::ConfigResul
     if let Err(error) = scenario::kafka(&scripts, &topics).await {
         eprintln!("warning: {error:#}");
     }
-    let mut groups = vec!["kafka-consumer-groups", "--bootstrap-server", bootstrap, "--delete"];
-    for c in configs {
-        groups.extend(["--group", c.group.as_str()]);
+    // A stopped static KIP-848 member stays in its group until the broker's session timeout (45 s by default),
+    // and the tool refuses to delete a non-empty group (it says so on stdout, and may still exit 0): retry those.
+    let mut pending: Vec<String> = configs.iter().map(|c| c.group.clone()).collect();
+    for attempt in 1..=GROUP_DELETE_ATTEMPTS {
+        let mut args = vec!["kafka-consumer-groups", "--bootstrap-server", bootstrap, "--delete"];
+        for group in &pending {
+            args.extend(["--group", group.as_str()]);
+        }
+        match scenario::kafka(&scripts, &args).await {
+            Ok(output) => {
+                // Success reads "Deletion of requested consumer groups ('a', 'b') was successful."; a failure names the
+                // group on a line of its own ("* Group 'c' could not be deleted due to: …").
+                pending
+                    .retain(|g| output.lines().any(|l| l.contains(&format!("'{g}'")) && !l.contains("was successful")));
+                if pending.is_empty() {
+                    return;
+                }
+            }
+            Err(error) => eprintln!("warning: {error:#}"),
+        }
+        if attempt < GROUP_DELETE_ATTEMPTS {
+            eprintln!("    not empty yet (static members wait for the session timeout): {}", pending.join(", "));
+            tokio::time::sleep(GROUP_DELETE_PAUSE).await;
+        }
     }
-    if let Err(error) = scenario::kafka(&scripts, &groups).await {
-        eprintln!("warning: {error:#}");
-    }
+    eprintln!(
+        "warning: groups left behind (delete them later with kafka-consumer-groups --delete): {}",
+        pending.join(", ")
+    );
 }
+
+/// Tries to delete the run's groups, spaced so the last try comes after the broker's default 45 s session timeout.
+const GROUP_DELETE_ATTEMPTS: u32 = 4;
+const GROUP_DELETE_PAUSE: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[cfg(test)]
 mod tests {

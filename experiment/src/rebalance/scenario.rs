@@ -253,7 +253,8 @@ impl<'a> Scenario<'a> {
         sqlx::query(&format!("CREATE DATABASE \"{}\"", result.database)).execute(&ctx.admin).await?;
         let world = World::new(&settings.bootstrap_servers, &result.topic, &dlq, &result.group, &database_url)?;
         env.extend(config.env(settings.session_timeout_ms));
-        let members = Members::new(&ctx.root, env, logs.to_owned(), &result.name_prefix(), config.static_membership);
+        // The topic name is also the prefix of every client id and instance id of this configuration.
+        let members = Members::new(&ctx.root, env, logs.to_owned(), &result.topic, config.static_membership);
         Ok(Self { ctx, world, members, scripts, producer_log: logs.join("producer.log"), outage: false })
     }
 
@@ -484,11 +485,6 @@ impl ConfigResult {
         let disturbed: Vec<String> =
             self.events.iter().filter(|e| e.disturbed).map(|e| format!("{:?}", e.event).to_lowercase()).collect();
         (!disturbed.is_empty()).then(|| format!("Kafka or Postgres stopped answering during: {}", disturbed.join(", ")))
-    }
-
-    /// The prefix of every client id and instance id of this configuration (its topic name).
-    fn name_prefix(&self) -> String {
-        self.topic.clone()
     }
 }
 

@@ -10,9 +10,11 @@
 //! - [`world`]: what it observes, straight from the broker (group view, offsets) and Postgres (rows).
 //! - [`phases`]: the experiment itself.
 //! - [`report`]: Markdown, JSON and SVG output.
+//! - [`rebalance`]: the rebalance benchmark (`rebalance-bench`), which reuses [`control`] and [`world`].
 
 pub mod control;
 pub mod phases;
+pub mod rebalance;
 pub mod report;
 pub mod settings;
 pub mod world;

@@ -134,7 +134,7 @@ async fn create_database(settings: &Settings, database: &str) -> anyhow::Result<
 }
 
 /// Polls `check` every 250 ms until it returns `Some`, or fails after `timeout` saying what was awaited.
-async fn wait_for<T>(
+pub(crate) async fn wait_for<T>(
     what: &str,
     timeout: Duration,
     mut check: impl AsyncFnMut() -> Option<T>,

@@ -1,0 +1,109 @@
+//! Options of the rebalance benchmark.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::configs::{ALL, GroupConfig, QUICK};
+
+/// Every option of `rebalance-bench` (`scripts/rebalance-bench.sh` passes its arguments through).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "rebalance-bench",
+    about = "Measures the processing gap and the partitions moved when a consumer joins, leaves, restarts or is \
+             killed, for each group protocol and assignor, with and without static membership."
+)]
+pub struct BenchSettings {
+    /// Smoke mode: one configuration (cooperative-sticky unless --configs says otherwise), 2 s steady windows.
+    /// Writes the results folder only, never the docs.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Configurations to run, comma-separated: range, range-static, coop, coop-static, kip848, kip848-static
+    /// (default: all six). The docs are regenerated only when all six run.
+    #[arg(long, value_delimiter = ',')]
+    pub configs: Vec<String>,
+
+    /// Producer rate for the whole run of each configuration, orders/s (spread over 6 partitions).
+    #[arg(long, default_value_t = 600.0)]
+    pub rate: f64,
+
+    /// Steady window before each event; its longest per-partition gap is the event's baseline.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub steady: Duration,
+
+    /// Kept running after the group settled, so a late second move is seen before the figures are taken.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub after: Duration,
+
+    /// Longest wait for the group to settle after an event (KIP-848 takeovers wait the broker's 45 s).
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    pub settle_timeout: Duration,
+
+    /// Session timeout given to classic-protocol consumers, ms (the consumer's default). KIP-848 ignores it.
+    #[arg(long, default_value_t = 10_000)]
+    pub session_timeout_ms: u64,
+
+    /// Runs a configuration again (with fresh names) when an event was disturbed by Kafka or Postgres not
+    /// answering (the stack is shared with fault tests) or when it stopped early; at most this many times.
+    #[arg(long, default_value_t = 1)]
+    pub retries: u32,
+
+    /// Folder for the raw results (default results/rebalance-<UTC time>).
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+
+    /// Do not rewrite docs/rebalancing.md and docs/rebalancing.json, even in a full run.
+    #[arg(long)]
+    pub no_docs: bool,
+
+    /// Keep each configuration's database, topics and group for inspection.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Kafka as reached from this machine.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = shared::DEFAULT_BOOTSTRAP)]
+    pub bootstrap_servers: String,
+
+    /// Postgres of the local stack; each configuration gets its own database beside this one.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://kafka_user:kafka_pass@127.0.0.1:5432/food_orders")]
+    pub database_url: String,
+}
+
+impl BenchSettings {
+    /// The configurations to run, in order.
+    ///
+    /// # Errors
+    /// When --configs names an unknown configuration.
+    pub fn selected(&self) -> anyhow::Result<Vec<GroupConfig>> {
+        if self.configs.is_empty() {
+            return Ok(if self.quick { vec![QUICK] } else { ALL.to_vec() });
+        }
+        self.configs
+            .iter()
+            .map(|name| {
+                ALL.iter().find(|c| c.name == name).copied().ok_or_else(|| {
+                    let known: Vec<&str> = ALL.iter().map(|c| c.name).collect();
+                    anyhow::anyhow!("unknown configuration '{name}' (known: {})", known.join(", "))
+                })
+            })
+            .collect()
+    }
+
+    /// Steady window, shortened by --quick.
+    pub fn steady_window(&self) -> Duration {
+        if self.quick { self.steady.min(Duration::from_secs(2)) } else { self.steady }
+    }
+
+    /// Whether this run rewrites the docs: a full run of every configuration.
+    pub fn writes_docs(&self, selected: &[GroupConfig]) -> bool {
+        !self.quick && !self.no_docs && selected.len() == ALL.len()
+    }
+
+    /// The database URL with another database name.
+    pub fn database_url_for(&self, database: &str) -> String {
+        match self.database_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{database}"),
+            None => self.database_url.clone(),
+        }
+    }
+}

@@ -13,8 +13,8 @@ Usage: scripts/test.sh [CARGO TEST ARGS...]
 Starts the local stack (scripts/stack.sh up), then runs:
   cargo fmt --check, cargo clippy -D warnings, shellcheck on scripts/, the script tests (scripts/tests/),
   cargo test --workspace (unit tests, and integration tests against the real broker and database),
-  the scaling experiment in short mode (scripts/experiment.sh --short) and the benchmark at small N
-  (scripts/bench.sh --small).
+  the scaling experiment in short mode (scripts/experiment.sh --short), the benchmark at small N
+  (scripts/bench.sh --small) and the rebalance benchmark's smoke run (scripts/rebalance-bench.sh --quick).
 Extra arguments go to cargo test, e.g. scripts/test.sh --test failures
 Test logs of every consumer process: target/test-logs/<topic>/<consumer>.log
 USAGE
@@ -36,3 +36,5 @@ run cargo test --workspace --locked "$@"
 run "$ROOT_DIR/scripts/experiment.sh" --short
 # The benchmark at small N, so it cannot rot (its figures are not meaningful at this size).
 run "$ROOT_DIR/scripts/bench.sh" --small
+# The rebalance benchmark, one configuration: fails when an order is lost or a configuration stops early.
+run "$ROOT_DIR/scripts/rebalance-bench.sh" --quick

@@ -132,7 +132,8 @@ def markdown(r):
     for k in sorted((k for k in r if k.startswith("linger") and not k.startswith("lingerlat")), key=lambda k: int(k[6:])):
         l = r.get(f"lingerlat{k[6:]}", {})
         w(f"| {k[6:]} | {num(r[k]['producer_rate'])} | {num(l.get('p50_ms'), 1)} ms | {num(l.get('p99_ms'), 1)} ms |")
-    w("\nReproduce: `scripts/stack.sh up && scripts/bench.sh` (about 6 minutes on the machine above; nothing else should "
+    w("\nWhere the time goes, profiled, and why a target is missed where one is: [performance.md](performance.md).")
+    w("\nReproduce: `scripts/stack.sh up && scripts/bench.sh` (about 8 minutes on the machine above; nothing else should "
       "load the machine). `scripts/bench.sh --small` checks that the script works (CI runs it); its figures mean nothing.")
     return "\n".join(lines) + "\n"
 

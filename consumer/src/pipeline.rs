@@ -37,6 +37,10 @@ const IDLE_TICK: Duration = Duration::from_millis(500);
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Longest pause between two tries of a batch.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Simulated work up to this long is slept through without polling. Longer work pauses the partitions and keeps
+/// polling, so the member never goes silent for `max.poll.interval.ms`; but a pause drops librdkafka's prefetched
+/// messages and the resume fetches them again, which cost ~0.4 s per batch (docs/performance.md).
+const WORK_WITHOUT_POLLING: Duration = Duration::from_secs(1);
 /// How long shutdown keeps trying to write the last batch before leaving it to the next owner.
 const SHUTDOWN_WRITE_BUDGET: Duration = Duration::from_secs(10);
 
@@ -189,20 +193,27 @@ impl Pipeline {
         }
     }
 
-    /// Does the batch's simulated work, then writes it, retrying transient failures with backoff. Both waits poll
-    /// Kafka with the partitions paused, so the member stays in the group however long they take
-    /// (`max.poll.interval.ms` counts from the last poll, not the last message).
+    /// Does the batch's simulated work, then writes it, retrying transient failures with backoff. A retry's wait,
+    /// and work longer than [`WORK_WITHOUT_POLLING`], poll Kafka with the partitions paused, so the member stays in
+    /// the group however long they take (`max.poll.interval.ms` counts from the last poll, not the last message).
     ///
     /// Returns false when `stop` was requested (or `budget` ran out) before the batch could be written: the batch
     /// is then left uncommitted for the next owner.
     async fn write_with_retry(&mut self, stop: &CancellationToken, budget: Option<Instant>) -> bool {
         let mut paused = false;
         if let Some(work) = self.writer.work_owed(&self.batch) {
-            self.pause(&mut paused);
             let done = Instant::now() + work;
-            if budget.is_some_and(|b| done > b) || !self.poll_paused_until(done, stop, budget.is_none()).await {
-                self.resume(&mut paused);
+            if budget.is_some_and(|b| done > b) {
                 return false;
+            }
+            if work <= WORK_WITHOUT_POLLING {
+                tokio::time::sleep(work).await;
+            } else {
+                self.pause(&mut paused);
+                if !self.poll_paused_until(done, stop, budget.is_none()).await {
+                    self.resume(&mut paused);
+                    return false;
+                }
             }
             self.batch.mark_worked();
         }

@@ -31,8 +31,11 @@ use crate::source::{self, OrderConsumer, SourceError};
 use crate::store::{self, ConnectError};
 use crate::writer::{Stats, Writer};
 
-/// How long the loop waits for a message when the batch is empty, before it looks at commits and progress.
-const IDLE_TICK: Duration = Duration::from_millis(500);
+/// How long the loop waits for a message when the batch is empty, before it looks at commits and progress. Also
+/// the longest a message can wait when `recv()` misses a wake-up: the consumer queue carries commit results and
+/// logs too, and rust-rdkafka's `StreamConsumer` can stay asleep after serving one of them while messages arrive
+/// (fede1024/rust-rdkafka#665). At 500 ms this showed as ~400 ms latency outliers (docs/performance.md).
+const IDLE_TICK: Duration = Duration::from_millis(50);
 /// How often a progress line is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Longest pause between two tries of a batch.

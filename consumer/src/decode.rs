@@ -87,7 +87,8 @@ pub fn decode(key: Option<&[u8]>, payload: Option<&[u8]>, max_bytes: usize) -> R
         return Err(Poison::new(PoisonKind::EmptyPayload, "message has no value"));
     }
     let text = std::str::from_utf8(payload).map_err(|e| Poison::new(PoisonKind::NotUtf8, e.to_string()))?;
-    let order: OrderEvent = serde_json::from_str(text).map_err(|e| Poison::new(json_error_kind(text, &e), e.to_string()))?;
+    let order: OrderEvent =
+        serde_json::from_str(text).map_err(|e| Poison::new(json_error_kind(text, &e), e.to_string()))?;
     order.validate().map_err(|e| {
         let kind = match e {
             InvalidOrder::BadCustomerId(_) => PoisonKind::InvalidCustomer,
@@ -156,7 +157,10 @@ mod tests {
         assert_eq!(kind(key, b"[1,2,3]"), PoisonKind::WrongShape);
         assert_eq!(kind(key, b"\"an order\""), PoisonKind::WrongShape);
         assert_eq!(kind(key, GOOD.replace("\"customer_seq\":1,", "").as_bytes()), PoisonKind::MissingField);
-        assert_eq!(kind(key, GOOD.replace("\"version\":1", "\"version\":1,\"x\":0").as_bytes()), PoisonKind::UnknownField);
+        assert_eq!(
+            kind(key, GOOD.replace("\"version\":1", "\"version\":1,\"x\":0").as_bytes()),
+            PoisonKind::UnknownField
+        );
         assert_eq!(kind(key, GOOD.replace("\"quantity\":2", "\"quantity\":\"2\"").as_bytes()), PoisonKind::WrongType);
         assert_eq!(kind(key, GOOD.replace("placed", "teleported").as_bytes()), PoisonKind::WrongType);
         assert_eq!(kind(key, GOOD.replace("25.0", "-25.0").as_bytes()), PoisonKind::InvalidAmount);

@@ -195,8 +195,11 @@ impl HeldBatch {
             }
             Ok(Err(error)) => warn!(event = "batch_write_on_revoke_failed", %error,
                                     "held batch not written; the next owner reads those messages again"),
-            Err(_elapsed) => warn!(event = "batch_write_on_revoke_failed", budget_ms = REVOKE_WRITE_BUDGET.as_millis() as u64,
-                                   "held batch not written in time; the next owner reads those messages again"),
+            Err(_elapsed) => warn!(
+                event = "batch_write_on_revoke_failed",
+                budget_ms = REVOKE_WRITE_BUDGET.as_millis() as u64,
+                "held batch not written in time; the next owner reads those messages again"
+            ),
         }
     }
 }

@@ -25,6 +25,16 @@ async fn wait_for_members(s: &Scenario, expected: &[String]) {
     .await;
 }
 
+/// Starts the bounce's new process and waits until the group is exactly the running consumers.
+async fn start_replacement_and_settle(s: &Scenario, running: &mut Vec<ConsumerProcess>, bounce: usize) {
+    running.push(s.start_consumer(&format!("{}{bounce}", ["a", "b"][bounce % 2]), &[]));
+    let mut ids = Vec::new();
+    for c in running.iter() {
+        ids.push(c.client_id().await);
+    }
+    wait_for_members(s, &ids).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_clean_bounces_lose_nothing_and_process_no_message_twice() {
     let s = Scenario::new("clean-bounce", 3).await;
@@ -38,12 +48,7 @@ async fn five_clean_bounces_lose_nothing_and_process_no_message_twice() {
         leaving.terminate();
         assert_eq!(leaving.wait_exit(TIMEOUT).await, Some(0), "bounce {bounce}: SIGTERM exits 0");
         stopped.push(leaving);
-        running.push(s.start_consumer(&format!("{}{bounce}", ["a", "b"][bounce % 2]), &[]));
-        let mut ids = Vec::new();
-        for c in &running {
-            ids.push(c.client_id().await);
-        }
-        wait_for_members(&s, &ids).await;
+        start_replacement_and_settle(&s, &mut running, bounce).await;
     }
 
     let acked = producer.await.expect("producer task").acked;
@@ -81,13 +86,8 @@ async fn five_hard_bounces_deliver_duplicates_that_the_upsert_absorbs() {
         .await;
         let mut victim = victim;
         victim.kill().await;
-        running.push(s.start_consumer(&format!("{}{bounce}", ["a", "b"][bounce % 2]), &[]));
-        let mut ids = Vec::new();
-        for c in &running {
-            ids.push(c.client_id().await);
-        }
         // The killed member stays in the group until its session times out (6 s here); then it is replaced.
-        wait_for_members(&s, &ids).await;
+        start_replacement_and_settle(&s, &mut running, bounce).await;
     }
 
     let acked = producer.await.expect("producer task").acked;

@@ -54,6 +54,28 @@ impl Scripts {
     pub async fn kafka(&self, args: &[&str]) -> anyhow::Result<String> {
         self.run("kafka.sh", args).await
     }
+
+    /// Creates `topic` with `partitions` partitions (replication factor 1), printing the command.
+    ///
+    /// # Errors
+    /// When `kafka-topics` fails, e.g. the topic exists or the broker is down.
+    pub async fn create_topic(&self, bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+        let partitions = partitions.to_string();
+        let args = [
+            "kafka-topics",
+            "--bootstrap-server",
+            bootstrap,
+            "--create",
+            "--topic",
+            topic,
+            "--partitions",
+            &partitions,
+            "--replication-factor",
+            "1",
+        ];
+        eprintln!("$ scripts/kafka.sh {}", args.join(" "));
+        self.kafka(&args).await.map(drop)
+    }
 }
 
 /// The producer, running for the whole experiment.

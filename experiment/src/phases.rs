@@ -70,21 +70,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
 
     if compose.is_none() {
         scripts.scale(0).await?;
-        for (name, partitions) in [(&topic, "1"), (&dlq_topic, "1")] {
-            scripts
-                .kafka(&[
-                    "kafka-topics",
-                    "--bootstrap-server",
-                    &settings.bootstrap_servers,
-                    "--create",
-                    "--topic",
-                    name,
-                    "--partitions",
-                    partitions,
-                    "--replication-factor",
-                    "1",
-                ])
-                .await?;
+        for name in [&topic, &dlq_topic] {
+            scripts.create_topic(&settings.bootstrap_servers, name, 1).await?;
         }
         create_database(&settings, &database).await?;
     }
@@ -459,21 +446,8 @@ impl Run {
         for consumers in 1..=3usize {
             let topic = format!("eff-{id}-{consumers}");
             let dlq = format!("{topic}-dlq");
-            for (name, partitions) in [(&topic, "3"), (&dlq, "1")] {
-                self.scripts
-                    .kafka(&[
-                        "kafka-topics",
-                        "--bootstrap-server",
-                        &self.settings.bootstrap_servers,
-                        "--create",
-                        "--topic",
-                        name,
-                        "--partitions",
-                        partitions,
-                        "--replication-factor",
-                        "1",
-                    ])
-                    .await?;
+            for (name, partitions) in [(&topic, 3), (&dlq, 1)] {
+                self.scripts.create_topic(&self.settings.bootstrap_servers, name, partitions).await?;
             }
             let database = format!("eff_{id}_{consumers}");
             create_database(&self.settings, &database).await?;

@@ -231,23 +231,8 @@ impl<'a> Scenario<'a> {
             ("RUST_LOG".to_owned(), "info".to_owned()),
         ];
         let scripts = Scripts { root: ctx.root.clone(), env: env.clone() };
-        for (topic, partitions) in [(&result.topic, PARTITIONS.to_string()), (&dlq, "1".to_owned())] {
-            kafka(
-                &scripts,
-                &[
-                    "kafka-topics",
-                    "--bootstrap-server",
-                    &settings.bootstrap_servers,
-                    "--create",
-                    "--topic",
-                    topic,
-                    "--partitions",
-                    &partitions,
-                    "--replication-factor",
-                    "1",
-                ],
-            )
-            .await?;
+        for (topic, partitions) in [(&result.topic, PARTITIONS), (&dlq, 1)] {
+            scripts.create_topic(&settings.bootstrap_servers, topic, partitions).await?;
         }
         eprintln!("$ psql -c 'CREATE DATABASE {}'", result.database);
         sqlx::query(&format!("CREATE DATABASE \"{}\"", result.database)).execute(&ctx.admin).await?;

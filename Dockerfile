@@ -1,27 +1,34 @@
 # Builds order-producer and order-consumer; the runtime image holds only the two binaries and runs as non-root.
-FROM rust:1.95-slim-bookworm AS build
+# The base images are build arguments with the official images as defaults, so a machine without a registry can
+# substitute local builds without editing this file (scripts/docker.sh images; docs/containers.md).
+ARG RUST_IMAGE=rust:1.95-slim-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+
+FROM ${RUST_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential pkg-config libssl-dev zlib1g-dev python3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
-# Dependencies first, with stub sources, so code changes do not rebuild librdkafka and the other crates.
+# Dependencies first, with stub sources for every workspace member, so code changes do not rebuild librdkafka and
+# the other crates. A member missing here fails this step with "failed to load manifest for workspace member".
 COPY Cargo.toml Cargo.lock ./
 COPY shared/Cargo.toml shared/
 COPY producer/Cargo.toml producer/
 COPY consumer/Cargo.toml consumer/
-RUN mkdir -p shared/src producer/src consumer/src \
- && touch shared/src/lib.rs producer/src/lib.rs consumer/src/lib.rs \
- && echo 'fn main() {}' > producer/src/main.rs \
- && echo 'fn main() {}' > consumer/src/main.rs \
+COPY experiment/Cargo.toml experiment/
+RUN for crate in shared producer consumer experiment; do \
+      mkdir -p "$crate/src" && touch "$crate/src/lib.rs"; \
+    done \
+ && for crate in producer consumer experiment; do echo 'fn main() {}' > "$crate/src/main.rs"; done \
  && cargo build --release --locked -p order-producer -p order-consumer \
- && rm -rf shared/src producer/src consumer/src
+ && rm -rf shared/src producer/src consumer/src experiment/src
 
 COPY . .
 RUN touch shared/src/lib.rs producer/src/lib.rs consumer/src/lib.rs \
  && cargo build --release --locked -p order-producer -p order-consumer
 
-FROM debian:bookworm-slim AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \

@@ -21,21 +21,9 @@ Examples:
 USAGE
 }
 
+# main_class TOOL: the Java class behind one of Kafka's bin/*.sh tools (stack/kafka/tools.txt).
 main_class() {
-  case "${1%.sh}" in
-    kafka-topics) echo org.apache.kafka.tools.TopicCommand ;;
-    kafka-consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
-    kafka-console-producer) echo org.apache.kafka.tools.ConsoleProducer ;;
-    kafka-console-consumer) echo org.apache.kafka.tools.consumer.ConsoleConsumer ;;
-    kafka-producer-perf-test) echo org.apache.kafka.tools.ProducerPerformance ;;
-    kafka-consumer-perf-test) echo org.apache.kafka.tools.ConsumerPerformance ;;
-    kafka-get-offsets) echo org.apache.kafka.tools.GetOffsetShell ;;
-    kafka-broker-api-versions) echo org.apache.kafka.tools.BrokerApiVersionsCommand ;;
-    kafka-metadata-quorum) echo org.apache.kafka.tools.MetadataQuorumCommand ;;
-    kafka-log-dirs) echo org.apache.kafka.tools.LogDirsCommand ;;
-    kafka-storage) echo kafka.tools.StorageTool ;;
-    *) return 1 ;;
-  esac
+  awk -v tool="${1%.sh}" '$1 == tool { print $2; found = 1 } END { exit !found }' "$ROOT_DIR/stack/kafka/tools.txt"
 }
 
 [[ $# -ge 1 ]] || { usage >&2; exit 2; }

@@ -14,7 +14,9 @@ Starts the local stack (scripts/stack.sh up), then runs:
   cargo fmt --check, cargo clippy -D warnings, shellcheck on scripts/, the script tests (scripts/tests/),
   cargo test --workspace (unit tests, and integration tests against the real broker and database),
   the scaling experiment in short mode (scripts/experiment.sh --short), the benchmark at small N
-  (scripts/bench.sh --small) and the rebalance benchmark's smoke run (scripts/rebalance-bench.sh --quick).
+  (scripts/bench.sh --small), the rebalance benchmark's smoke run (scripts/rebalance-bench.sh --quick), and the
+  compose test (scripts/compose-test.sh: docker-compose.yml on a real Docker engine, Compose v1 and v2; as root
+  it installs and starts the engine itself, and stops it afterwards).
 Extra arguments go to cargo test, e.g. scripts/test.sh --test failures
 Test logs of every consumer process: target/test-logs/<topic>/<consumer>.log
 USAGE
@@ -27,7 +29,8 @@ cd "$ROOT_DIR"
 run cargo fmt --all --check
 run cargo clippy --workspace --all-targets --locked -- -D warnings
 ensure_packages shellcheck:shellcheck
-run shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/tests/*.sh .ci/run
+run shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/tests/*.sh .ci/run stack/containers/kafka/run \
+  stack/containers/kafka/kafka-tool stack/containers/postgres/docker-entrypoint.sh
 for t in scripts/tests/*_args.sh; do
   run bash "$t"
 done
@@ -38,3 +41,5 @@ run "$ROOT_DIR/scripts/experiment.sh" --short
 run "$ROOT_DIR/scripts/bench.sh" --small
 # The rebalance benchmark, one configuration: fails when an order is lost or a configuration stops early.
 run "$ROOT_DIR/scripts/rebalance-bench.sh" --quick
+# The compose stack on a real Docker engine: the seed's scenario with Compose v1 and v2, then the experiment.
+run "$ROOT_DIR/scripts/compose-test.sh"

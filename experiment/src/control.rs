@@ -164,8 +164,14 @@ impl ProducerProcess {
                 String::from_utf8_lossy(&out.stdout).into_owned()
             }
         };
-        let line =
-            text.lines().rev().find(|l| l.contains("producer_summary")).context("the producer printed no summary")?;
+        ProducerSummary::from_log(&text).context("the producer printed no summary")
+    }
+}
+
+impl ProducerSummary {
+    /// The figures of the last `producer_summary` line in a producer's log.
+    pub fn from_log(text: &str) -> Option<Self> {
+        let line = text.lines().rev().find(|l| l.contains("producer_summary"))?;
         let field = |name: &str| -> u64 {
             line.split(&format!(" {name}="))
                 .nth(1)
@@ -173,17 +179,22 @@ impl ProducerProcess {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        Ok(ProducerSummary {
-            acked: field("acked"),
-            acked_new_orders: field("acked_new_orders"),
-            failed: field("failed"),
-        })
+        Some(Self { acked: field("acked"), acked_new_orders: field("acked_new_orders"), failed: field("failed") })
     }
 }
 
-/// The compose command line, `docker compose` or `docker-compose`.
+/// The compose command line: `COMPOSE_CLI` when set (`docker compose` or `docker-compose`), else `docker compose`
+/// when the plugin is there, else `docker-compose` (scripts/lib/common.sh chooses the same way).
 pub fn compose_command(root: &Path) -> anyhow::Result<Vec<String>> {
     let file = root.join("docker-compose.yml").display().to_string();
+    if let Ok(cli) = std::env::var("COMPOSE_CLI") {
+        let mut command: Vec<String> = cli.split_whitespace().map(str::to_owned).collect();
+        if command.is_empty() {
+            bail!("COMPOSE_CLI is empty; set it to 'docker compose' or 'docker-compose'");
+        }
+        command.extend(["-f".to_owned(), file]);
+        return Ok(command);
+    }
     let plugin = std::process::Command::new("docker").args(["compose", "version"]).output();
     if plugin.is_ok_and(|o| o.status.success()) {
         return Ok(vec!["docker".into(), "compose".into(), "-f".into(), file]);

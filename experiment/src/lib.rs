@@ -10,8 +10,10 @@
 //! - [`world`]: what it observes, straight from the broker (group view, offsets) and Postgres (rows).
 //! - [`phases`]: the experiment itself.
 //! - [`report`]: Markdown, JSON and SVG output.
+//! - [`compose`]: the seed's scenario through `docker-compose.yml` (`compose-scenario`, scripts/compose-test.sh).
 //! - [`rebalance`]: the rebalance benchmark (`rebalance-bench`), which reuses [`control`] and [`world`].
 
+pub mod compose;
 pub mod control;
 pub mod phases;
 pub mod rebalance;

@@ -179,9 +179,13 @@ order_rows() {
 # docker-compose.yml, reached with `docker compose exec` (or docker-compose). Scripts take --stack too.
 STACK="${STACK:-local}"
 
-# The compose command: `docker compose` when the plugin is there, else `docker-compose`.
+# The compose command: COMPOSE_CLI when set ('docker compose' or 'docker-compose'), else `docker compose` when the
+# plugin is there, else `docker-compose` (experiment/src/control.rs chooses the same way).
 compose_cmd() {
-  if docker compose version >/dev/null 2>&1; then
+  if [[ -n "${COMPOSE_CLI:-}" ]]; then
+    read -r -a COMPOSE <<<"$COMPOSE_CLI"
+    COMPOSE+=(-f "$ROOT_DIR/docker-compose.yml")
+  elif docker compose version >/dev/null 2>&1; then
     COMPOSE=(docker compose -f "$ROOT_DIR/docker-compose.yml")
   elif command -v docker-compose >/dev/null; then
     COMPOSE=(docker-compose -f "$ROOT_DIR/docker-compose.yml")

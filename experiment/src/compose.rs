@@ -1,0 +1,510 @@
+//! The seed's scenario on the compose stack (`compose-scenario`, run by `scripts/compose-test.sh`): the real
+//! `docker-compose.yml` brought up as the README says, then scaled, grown, killed and restarted, everything observed
+//! the way a user would: `kafka-consumer-groups` and `kafka-get-offsets` inside the Kafka container, `psql` inside
+//! the Postgres container, `docker inspect` for the consumers' exit codes and users.
+//!
+//! Each step waits (with a deadline) for the state it expects and records a check; the stack is taken down with
+//! `down -v` at the end, whatever happened.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
+use serde::Serialize;
+use tokio::process::Command;
+
+use crate::control::{ProducerSummary, Scripts, compose_command};
+use crate::phases::wait_for;
+
+/// Options of `compose-scenario`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "compose-scenario", about = "Runs the seed's scenario through docker-compose.yml and checks it.")]
+pub struct ScenarioSettings {
+    /// Producer rate, orders/s (`PRODUCER_RATE` of the compose file).
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+
+    /// The consumers' session timeout (their default): a killed owner's partition must move within it plus
+    /// `--takeover-margin`.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub session_timeout: Duration,
+
+    /// Allowance on top of the session timeout for the rebalance itself (heartbeat 1 s, join and sync rounds).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub takeover_margin: Duration,
+
+    /// Folder for report.json and report.md (default results/compose-<cli>-<time>).
+    #[arg(long)]
+    pub results: Option<PathBuf>,
+
+    /// Kafka's host listener (127.0.0.1:KAFKA_HOST_PORT), from which the takeover after `docker kill` is timed
+    /// by asking the group coordinator every 250 ms (`kafka-consumer-groups` takes ~3 s per look).
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = shared::DEFAULT_BOOTSTRAP)]
+    pub bootstrap_servers: String,
+}
+
+/// One checked expectation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub step: String,
+    pub expectation: String,
+    pub observed: String,
+    pub passed: bool,
+}
+
+/// What the scenario saw.
+#[derive(Debug, Default, Serialize)]
+pub struct ScenarioReport {
+    pub compose_cli: String,
+    pub checks: Vec<Check>,
+    /// Seconds from `docker kill` to the partition's new owner showing in `kafka-consumer-groups`.
+    pub takeover_s: Option<f64>,
+    /// Seconds from `restart kafka` to the group holding every partition again.
+    pub kafka_restart_recovery_s: Option<f64>,
+    pub producer: Option<ProducerSummary>,
+    pub rows: Option<i64>,
+    pub dead_letters: Option<i64>,
+    pub wall_s: f64,
+}
+
+impl ScenarioReport {
+    pub fn failures(&self) -> usize {
+        self.checks.iter().filter(|c| !c.passed).count()
+    }
+
+    fn check(&mut self, step: &str, expectation: &str, passed: bool, observed: impl Into<String>) {
+        let observed = observed.into();
+        eprintln!("{} {step}: {expectation} (observed: {observed})", if passed { "ok  " } else { "FAIL" });
+        self.checks.push(Check { step: step.into(), expectation: expectation.into(), observed, passed });
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = format!(
+            "# Compose scenario ({})\n\n{} of {} checks passed in {:.0} s.\n\n| step | expectation | observed | |\n|---|---|---|---|\n",
+            self.compose_cli,
+            self.checks.len() - self.failures(),
+            self.checks.len(),
+            self.wall_s
+        );
+        for c in &self.checks {
+            let mark = if c.passed { "ok" } else { "**FAIL**" };
+            out.push_str(&format!("| {} | {} | {} | {mark} |\n", c.step, c.expectation, c.observed));
+        }
+        out
+    }
+}
+
+/// A group member as `kafka-consumer-groups --describe --members --verbose` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub client_id: String,
+    pub partitions: Vec<i32>,
+}
+
+/// Parses `kafka-consumer-groups --describe --members --verbose`: `None` while the group is rebalancing or the
+/// output has no member table, else every member with its partitions of `topic`.
+pub fn parse_members(text: &str, topic: &str) -> Option<Vec<Member>> {
+    if text.contains("is rebalancing") {
+        return None;
+    }
+    if text.contains("has no active members") {
+        return Some(Vec::new());
+    }
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("GROUP "));
+    let header: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let client = header.iter().position(|h| *h == "CLIENT-ID")?;
+    // Kafka 4 prints CURRENT-ASSIGNMENT as `topic:0,1`; older versions print ASSIGNMENT as `topic(0,1)`.
+    let assignment = header.iter().position(|h| *h == "CURRENT-ASSIGNMENT" || *h == "ASSIGNMENT")?;
+    let members = lines
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let partitions = fields
+                .get(assignment)?
+                .split(';')
+                .filter_map(|t| {
+                    let list = t.strip_prefix(topic)?;
+                    list.strip_prefix(':').or_else(|| list.strip_prefix('(')?.strip_suffix(')'))
+                })
+                .flat_map(|list| list.split(',').filter_map(|p| p.trim().parse().ok()))
+                .collect();
+            Some(Member { client_id: fields.get(client)?.to_string(), partitions })
+        })
+        .collect();
+    Some(members)
+}
+
+/// Committed offset (`None` when the group has none) and log-end offset of each partition of `topic`, from
+/// `kafka-consumer-groups --describe --offsets`.
+pub fn parse_offsets(text: &str, topic: &str) -> BTreeMap<i32, (Option<i64>, i64)> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("GROUP "));
+    let Some(header) = lines.next() else { return BTreeMap::new() };
+    let header: Vec<&str> = header.split_whitespace().collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(t), Some(p), Some(c), Some(e)) = (col("TOPIC"), col("PARTITION"), col("CURRENT-OFFSET"), col("LOG-END-OFFSET"))
+    else {
+        return BTreeMap::new();
+    };
+    lines
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.get(t)? != &topic {
+                return None;
+            }
+            Some((f.get(p)?.parse().ok()?, (f.get(c)?.parse().ok(), f.get(e)?.parse().ok()?)))
+        })
+        .collect()
+}
+
+/// The compose CLI and the stack's services, reached the way the README shows.
+pub struct Compose {
+    cli: Vec<String>,
+    root: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Compose {
+    fn command(&self, args: &[&str], print: bool) -> Command {
+        if print {
+            let env: String = self.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+            eprintln!("$ {env}{} {}", self.cli.join(" "), args.join(" "));
+        }
+        let mut command = Command::new(&self.cli[0]);
+        command
+            .args(&self.cli[1..])
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(&self.root)
+            .stdin(Stdio::null());
+        command
+    }
+
+    async fn output(&self, args: &[&str], print: bool) -> anyhow::Result<String> {
+        let out = self.command(args, print).output().await.with_context(|| format!("cannot run {}", self.cli[0]))?;
+        if !out.status.success() {
+            bail!("{} {} failed ({}): {}", self.cli.join(" "), args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs a compose command, printing it, its output passing through.
+    async fn run(&self, args: &[&str]) -> anyhow::Result<()> {
+        let status = self.command(args, true).status().await?;
+        if !status.success() {
+            bail!("{} {} failed ({status})", self.cli.join(" "), args.join(" "));
+        }
+        Ok(())
+    }
+
+    /// One of Kafka's tools inside the Kafka container, against the internal listener.
+    async fn kafka_tool(&self, tool: &str, args: &[&str], print: bool) -> anyhow::Result<String> {
+        let script = format!("/opt/kafka/bin/{tool}.sh");
+        let mut all = vec!["exec", "-T", "kafka", script.as_str(), "--bootstrap-server", "kafka:19092"];
+        all.extend_from_slice(args);
+        self.output(&all, print).await
+    }
+
+    async fn members(&self, print: bool) -> Option<Vec<Member>> {
+        let args = ["--describe", "--group", shared::CONSUMER_GROUP, "--members", "--verbose"];
+        let text = self.kafka_tool("kafka-consumer-groups", &args, print).await.ok()?;
+        if print {
+            eprint!("{text}");
+        }
+        parse_members(&text, shared::ORDERS_TOPIC)
+    }
+
+    async fn offsets(&self) -> BTreeMap<i32, (Option<i64>, i64)> {
+        let args = ["--describe", "--group", shared::CONSUMER_GROUP, "--offsets"];
+        let text = self.kafka_tool("kafka-consumer-groups", &args, false).await.unwrap_or_default();
+        parse_offsets(&text, shared::ORDERS_TOPIC)
+    }
+
+    async fn dead_letters(&self) -> anyhow::Result<i64> {
+        let text = self.kafka_tool("kafka-get-offsets", &["--topic", shared::DLQ_TOPIC], false).await?;
+        Ok(text.lines().filter_map(|l| l.rsplit(':').next()?.trim().parse::<i64>().ok()).sum())
+    }
+
+    /// A query through psql in the Postgres container, as the seed's README runs it.
+    async fn psql(&self, sql: &str, print: bool) -> anyhow::Result<String> {
+        let args = ["exec", "-T", "postgres", "psql", "-U", "kafka_user", "-d", "food_orders", "-c", sql];
+        let text = self.output(&args, print).await?;
+        if print {
+            eprint!("{text}");
+        }
+        Ok(text)
+    }
+
+    async fn rows(&self) -> Option<i64> {
+        let text = self.psql("SELECT COUNT(*) FROM orders;", false).await.ok()?;
+        psql_number(&text)
+    }
+
+    async fn containers(&self, service: &str) -> anyhow::Result<Vec<String>> {
+        Ok(self.output(&["ps", "-q", service], false).await?.split_whitespace().map(str::to_owned).collect())
+    }
+}
+
+/// The single number of a `psql -c` result table.
+fn psql_number(text: &str) -> Option<i64> {
+    text.lines().filter_map(|l| l.trim().parse().ok()).next()
+}
+
+async fn docker(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().await.context("cannot run docker")?;
+    if !out.status.success() {
+        bail!("docker {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn owners(members: &[Member]) -> usize {
+    members.iter().filter(|m| !m.partitions.is_empty()).count()
+}
+
+fn describe(members: &[Member]) -> String {
+    let owned: Vec<String> = members.iter().map(|m| format!("{:?}", m.partitions)).collect();
+    format!("{} members, partitions {}", members.len(), owned.join(" "))
+}
+
+/// Runs the scenario and writes its report; the stack is taken down at the end whatever happened.
+///
+/// # Errors
+/// When a command fails or a wait runs past its deadline (the stack is still taken down).
+pub async fn run(settings: ScenarioSettings) -> anyhow::Result<ScenarioReport> {
+    let root = PathBuf::from(std::env::var("ROOT_DIR").unwrap_or_else(|_| ".".into()));
+    let cli = compose_command(&root)?;
+    let env = vec![("TOPIC_PARTITIONS".to_owned(), "1".to_owned()), ("PRODUCER_RATE".to_owned(), settings.rate.to_string())];
+    let compose = Compose { cli: cli.clone(), root: root.clone(), env: env.clone() };
+    let scripts = Scripts { root: root.clone(), env: [env, vec![("STACK".into(), "compose".into())]].concat() };
+    let name = if cli[0] == "docker" { "compose-v2" } else { "compose-v1" };
+    let mut report = ScenarioReport { compose_cli: cli[..cli.len() - 2].join(" "), ..Default::default() };
+    let start = Instant::now();
+
+    compose.run(&["down", "-v", "--remove-orphans"]).await?;
+    let outcome = steps(&settings, &compose, &scripts, &mut report).await;
+    if let Err(error) = &outcome {
+        eprintln!("error: {error:#}");
+        let _ = compose.run(&["ps", "-a"]).await;
+        let _ = compose.run(&["logs", "--no-color", "--tail", "30"]).await;
+    }
+    let down = compose.run(&["down", "-v", "--remove-orphans"]).await;
+    report.wall_s = start.elapsed().as_secs_f64();
+
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let dir = settings.results.clone().unwrap_or_else(|| root.join("results").join(format!("{name}-{stamp}")));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(dir.join("report.md"), report.markdown())?;
+    eprintln!("report: {}", dir.join("report.md").display());
+    outcome?;
+    down?;
+    Ok(report)
+}
+
+async fn steps(
+    settings: &ScenarioSettings,
+    compose: &Compose,
+    scripts: &Scripts,
+    report: &mut ScenarioReport,
+) -> anyhow::Result<()> {
+    // 1. The README's command, detached so the scenario can go on: one partition, three consumers.
+    compose.run(&["up", "-d", "--build", "--scale", "order-consumer=3"]).await?;
+    let (members, _) = wait_for("3 members, one owning the partition", Duration::from_secs(180), async || {
+        compose.members(false).await.filter(|m| m.len() == 3 && owners(m) == 1)
+    })
+    .await?;
+    compose.members(true).await;
+    report.check("1 partition, 3 consumers", "one owner, two idle members", owners(&members) == 1, describe(&members));
+    let rows = wait_for("rows stored", Duration::from_secs(60), async || compose.rows().await.filter(|r| *r > 0)).await?.0;
+    report.check("1 partition, 3 consumers", "orders are stored", rows > 0, format!("{rows} rows"));
+
+    // 2. Partitions raised to 3 while the producer runs: each consumer then owns one.
+    scripts.run("partitions.sh", &["set", "3"]).await?;
+    let (members, waited) = wait_for("each of 3 members owning one partition", Duration::from_secs(60), async || {
+        compose.members(false).await.filter(|m| m.len() == 3 && m.iter().all(|m| m.partitions.len() == 1))
+    })
+    .await?;
+    compose.members(true).await;
+    report.check("partitions 1 → 3", "each consumer owns one partition", true, format!("{} after {:.0} s", describe(&members), waited.as_secs_f64()));
+    let offsets = wait_for("orders on all 3 partitions", Duration::from_secs(60), async || {
+        let offsets = compose.offsets().await;
+        (offsets.len() == 3 && offsets.values().all(|(_, end)| *end > 0)).then_some(offsets)
+    })
+    .await?
+    .0;
+    report.check("partitions 1 → 3", "the producer uses the new partitions without a restart", true, format!("log-end {:?}", offsets.values().map(|o| o.1).collect::<Vec<_>>()));
+
+    // 3. Five consumers on three partitions: two idle.
+    scripts.run("scale.sh", &["5"]).await?;
+    let (members, _) = wait_for("5 members, 3 owners", Duration::from_secs(90), async || {
+        compose.members(false).await.filter(|m| m.len() == 5 && owners(m) == 3)
+    })
+    .await?;
+    // The README's own view of the group: members, then committed offset, log-end and lag per partition.
+    eprint!("{}", scripts.run("group.sh", &[]).await?);
+    report.check("scale to 5", "3 owners, 2 idle", owners(&members) == 3, describe(&members));
+
+    // 4. docker kill an owner: its partition moves to another member within the session timeout. Timed from the
+    // moment `docker kill` returns to the coordinator showing the new owner, asked every 250 ms from the host.
+    let victim = members.iter().find(|m| !m.partitions.is_empty()).context("no owner")?.clone();
+    let coordinator: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("group.id", shared::CONSUMER_GROUP)
+        .set("client.id", "compose-scenario-inspector")
+        .create()
+        .context("Kafka inspector client")?;
+    scripts.run("scale.sh", &["kill", &victim.client_id]).await?;
+    let deadline = settings.session_timeout + settings.takeover_margin + Duration::from_secs(30);
+    let (view, takeover) = wait_for("the killed owner's partitions taken over", deadline, async || {
+        let view = shared::group::describe(&coordinator, shared::CONSUMER_GROUP, shared::ORDERS_TOPIC, Duration::from_secs(5)).ok()?;
+        let moved = victim.partitions.iter().all(|p| view.owner_of(*p).is_some_and(|o| o.client_id != victim.client_id));
+        (view.state == "Stable" && view.members.len() == 4 && moved).then_some(view)
+    })
+    .await?;
+    report.takeover_s = Some(takeover.as_secs_f64());
+    let members = compose.members(true).await.unwrap_or_default();
+    report.check(
+        "docker kill an owner",
+        &format!(
+            "its partitions {:?} move to another member within the session timeout ({} s) + {} s",
+            victim.partitions,
+            settings.session_timeout.as_secs(),
+            settings.takeover_margin.as_secs()
+        ),
+        takeover <= settings.session_timeout + settings.takeover_margin,
+        format!("{:.1} s ({} members, state {}); then {}", takeover.as_secs_f64(), view.members.len(), view.state, describe(&members)),
+    );
+
+    // 5. The broker restarts under load; the producer retries, the group comes back, storing resumes.
+    let before = compose.rows().await.unwrap_or(0);
+    let restarted_at = Instant::now();
+    compose.run(&["restart", "kafka"]).await?;
+    wait_for("the group holding all 3 partitions again", Duration::from_secs(120), async || {
+        compose.members(false).await.filter(|m| m.len() == 4 && m.iter().map(|m| m.partitions.len()).sum::<usize>() == 3)
+    })
+    .await?;
+    report.kafka_restart_recovery_s = Some(restarted_at.elapsed().as_secs_f64());
+    let (after, _) = wait_for("rows stored after the restart", Duration::from_secs(60), async || {
+        compose.rows().await.filter(|r| *r > before)
+    })
+    .await?;
+    let producer_up = docker(&["inspect", "-f", "{{.State.Running}}", &compose.containers("order-producer").await?.concat()]).await?;
+    report.check(
+        "restart kafka",
+        "the group holds every partition again, storing resumes, the producer keeps running",
+        producer_up == "true",
+        format!("recovered in {:.1} s; rows {before} → {after}; producer running: {producer_up}", restarted_at.elapsed().as_secs_f64()),
+    );
+
+    // 6. Down to one consumer: it owns all three partitions.
+    scripts.run("scale.sh", &["1"]).await?;
+    let (members, _) = wait_for("1 member owning 3 partitions", Duration::from_secs(90), async || {
+        compose.members(false).await.filter(|m| m.len() == 1 && m[0].partitions.len() == 3)
+    })
+    .await?;
+    compose.members(true).await;
+    report.check("scale to 1", "one consumer owns all 3 partitions", true, describe(&members));
+    let consumers = compose.containers("order-consumer").await?;
+    for id in &consumers {
+        let status = docker(&["exec", id, "cat", "/proc/1/status"]).await?;
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("Uid: ?").to_owned();
+        report.check("scale to 1", "the consumer runs as uid 10001", uid.split_whitespace().skip(1).all(|u| u == "10001"), uid);
+    }
+
+    // 7. Stop the producer, drain, reconcile with the seed's own query.
+    compose.run(&["stop", "-t", "60", "order-producer"]).await?;
+    let logs = compose.output(&["logs", "--no-color", "order-producer"], true).await?;
+    let producer = ProducerSummary::from_log(&logs).context("the producer printed no summary")?;
+    report.producer = Some(producer);
+    report.check("stop the producer", "every order acknowledged, none failed", producer.failed == 0 && producer.acked > 0, format!("{producer:?}"));
+    let acked = producer.acked_new_orders as i64;
+    let (offsets, _) = wait_for("drained: committed = log-end, rows + dead letters = acked", Duration::from_secs(120), async || {
+        let offsets = compose.offsets().await;
+        let drained = !offsets.is_empty() && offsets.values().all(|(c, e)| *c == Some(*e));
+        let stored = compose.rows().await? + compose.dead_letters().await.ok()?;
+        (drained && stored >= acked).then_some(offsets)
+    })
+    .await?;
+    let seed_query = compose.psql("SELECT COUNT(*) FROM orders;", true).await?;
+    let rows = psql_number(&seed_query).context("psql printed no count")?;
+    let dead = compose.dead_letters().await?;
+    report.rows = Some(rows);
+    report.dead_letters = Some(dead);
+    report.check("reconcile", "rows + dead letters = acked orders", rows + dead == acked, format!("{rows} + {dead} = {} (acked {acked})", rows + dead));
+    let duplicates = psql_number(
+        &compose.psql("SELECT COUNT(*) FROM (SELECT order_id FROM orders GROUP BY order_id HAVING COUNT(*) > 1) d;", false).await?,
+    );
+    report.check("reconcile", "0 duplicate order_ids", duplicates == Some(0), format!("{duplicates:?}"));
+    let end_sum: i64 = offsets.values().map(|o| o.1).sum();
+    report.check(
+        "reconcile",
+        "committed = log-end on every partition",
+        offsets.values().all(|(c, e)| *c == Some(*e)),
+        format!("{:?} (log-end total {end_sum})", offsets.values().collect::<Vec<_>>()),
+    );
+
+    // 8. docker-compose stop: the consumer commits, leaves and exits 0.
+    compose.run(&["stop"]).await?;
+    for id in &consumers {
+        let code = docker(&["inspect", "-f", "{{.State.ExitCode}}", id]).await?;
+        report.check("docker-compose stop", "the consumer exits 0", code == "0", format!("exit code {code}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MEMBERS: &str = "\nGROUP            CONSUMER-ID                                           HOST            CLIENT-ID                           #PARTITIONS     ASSIGNMENT\n\
+order-processors order-consumer-a1-5f2e-4c1b-9d0e-1a2b3c4d5e6f /172.18.0.6     order-consumer-a1b2c3d4e5f6-1a2b3c4d 2               food-orders(0,2)\n\
+order-processors order-consumer-b2-5f2e-4c1b-9d0e-1a2b3c4d5e6f /172.18.0.7     order-consumer-b2c3d4e5f6a1-2b3c4d5e 0               -\n";
+
+    #[test]
+    fn members_with_their_partitions() {
+        let members = parse_members(MEMBERS, "food-orders").expect("a table");
+        assert_eq!(members.len(), 2);
+        assert_eq!(members[0].client_id, "order-consumer-a1b2c3d4e5f6-1a2b3c4d");
+        assert_eq!(members[0].partitions, vec![0, 2]);
+        assert!(members[1].partitions.is_empty());
+        assert_eq!(owners(&members), 1);
+    }
+
+    #[test]
+    fn members_as_kafka_4_prints_them() {
+        let text = "\nGROUP            CONSUMER-ID        HOST            CLIENT-ID            #PARTITIONS     CURRENT-EPOCH   CURRENT-ASSIGNMENT   TARGET-EPOCH    TARGET-ASSIGNMENT\n\
+order-processors order-consumer-x-1 /172.18.0.7     order-consumer-x     3               -               food-orders:0,1,2    -               -\n\
+order-processors order-consumer-y-1 /172.18.0.6     order-consumer-y     0               -               -                    -               -\n";
+        let members = parse_members(text, "food-orders").expect("a table");
+        assert_eq!(members[0], Member { client_id: "order-consumer-x".into(), partitions: vec![0, 1, 2] });
+        assert!(members[1].partitions.is_empty());
+    }
+
+    #[test]
+    fn a_rebalancing_group_is_not_a_state() {
+        assert_eq!(parse_members("\nConsumer group 'order-processors' is rebalancing.\n", "food-orders"), None);
+        assert_eq!(parse_members("\nConsumer group 'order-processors' has no active members.\n", "food-orders"), Some(vec![]));
+        assert_eq!(parse_members("Error: Executing consumer group command failed", "food-orders"), None);
+    }
+
+    #[test]
+    fn offsets_per_partition() {
+        let text = "\nGROUP            TOPIC           PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG             CONSUMER-ID     HOST            CLIENT-ID\n\
+order-processors food-orders     0          120             125             5               c1              /1.2.3.4        x\n\
+order-processors food-orders     1          -               7               -               -               -               -\n\
+order-processors other           0          1               1               0               -               -               -\n";
+        let offsets = parse_offsets(text, "food-orders");
+        assert_eq!(offsets.len(), 2);
+        assert_eq!(offsets[&0], (Some(120), 125));
+        assert_eq!(offsets[&1], (None, 7));
+    }
+
+    #[test]
+    fn psql_count() {
+        assert_eq!(psql_number(" count \n-------\n 41186\n(1 row)\n"), Some(41186));
+    }
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The compose test: the real docker-compose.yml on a real Docker engine, through the seed's scenario
+# (experiment/src/compose.rs), with Compose v1 (Debian's docker-compose) and Compose v2 (the CLI plugin), then the
+# scaling experiment in short mode on the compose stack. Engine, base image and stand-in images are built once and
+# cached (scripts/docker.sh); the stack is taken down (down -v) and the engine stopped at the end, pass or fail.
+set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+# Host ports of this test's compose stack: beside the local stack's 9092 and 5432, never on them.
+export KAFKA_HOST_PORT="${COMPOSE_TEST_KAFKA_PORT:-29092}"
+export POSTGRES_HOST_PORT="${COMPOSE_TEST_POSTGRES_PORT:-25432}"
+export COMPOSE_PROJECT_NAME="${COMPOSE_TEST_PROJECT:-food-orders-compose-test}"
+clis=(v1 v2)
+experiment=1
+keep_engine=""
+
+usage() {
+  cat <<USAGE
+Usage: scripts/compose-test.sh [--only v1|v2] [--skip-experiment] [--keep-engine]
+
+Brings docker-compose.yml up as the README does (detached, with local images when no registry answers) and checks:
+1 partition and 3 consumers (one owner, two idle); partitions raised to 3 under load (one each); 5 consumers
+(two idle); docker kill of an owner (taken over within the session timeout + 5 s); docker-compose restart kafka
+under load; scale to 1; producer stopped, drained and reconciled with the seed's own psql query; consumers run as
+uid 10001 and exit 0 on stop. Then scripts/experiment.sh --stack compose --short.
+
+--only v1|v2      run the scenario with one Compose only (default: both)
+--skip-experiment skip the scaling experiment on the compose stack
+--keep-engine     leave the Docker engine running afterwards (the stack is taken down anyway)
+
+Host ports: Kafka 127.0.0.1:$KAFKA_HOST_PORT, Postgres 127.0.0.1:$POSTGRES_HOST_PORT (COMPOSE_TEST_KAFKA_PORT,
+COMPOSE_TEST_POSTGRES_PORT); project $COMPOSE_PROJECT_NAME. Reports: results/compose-test-<time>/.
+USAGE
+}
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --only)
+      case "${2:-}" in v1 | v2) clis=("$2") ;; *) die "--only needs v1 or v2" ;; esac
+      shift 2
+      ;;
+    --skip-experiment) experiment=""; shift ;;
+    --keep-engine) keep_engine=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (see scripts/compose-test.sh --help)" ;;
+  esac
+done
+require_int COMPOSE_TEST_KAFKA_PORT "$KAFKA_HOST_PORT" 1
+require_int COMPOSE_TEST_POSTGRES_PORT "$POSTGRES_HOST_PORT" 1
+
+# Refuse before anything starts.
+for port in "$KAFKA_HOST_PORT" "$POSTGRES_HOST_PORT"; do
+  ! port_open 127.0.0.1 "$port" ||
+    die "port $port is taken on 127.0.0.1 (ss -ltnp | grep $port); stop what holds it, or set COMPOSE_TEST_KAFKA_PORT / COMPOSE_TEST_POSTGRES_PORT"
+done
+
+cd "$ROOT_DIR"
+results="$ROOT_DIR/results/compose-test-$(date -u +%Y%m%dT%H%M%SZ)"
+docker_cli=("$ROOT_DIR/scripts/docker.sh")
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    docker compose -f "$ROOT_DIR/docker-compose.yml" down -v --remove-orphans >/dev/null 2>&1 ||
+      docker-compose -f "$ROOT_DIR/docker-compose.yml" down -v --remove-orphans >/dev/null 2>&1 || true
+  fi
+  [[ -n "$keep_engine" ]] || "${docker_cli[@]}" down || true
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+run "${docker_cli[@]}" up
+eval "$("${docker_cli[@]}" env)"
+for image in "$KAFKA_IMAGE" "$POSTGRES_IMAGE" "$RUST_IMAGE" "$RUNTIME_IMAGE"; do
+  docker image inspect "$image" >/dev/null 2>&1 || die "image $image is missing from the engine: build it with scripts/docker.sh images"
+done
+if [[ " ${clis[*]} " == *" v2 "* ]]; then
+  run "${docker_cli[@]}" compose-v2
+fi
+run cargo build --release --locked -p scaling-experiment --bin compose-scenario --manifest-path "$ROOT_DIR/Cargo.toml"
+
+for version in "${clis[@]}"; do
+  log "the seed's scenario with Compose $version"
+  if [[ "$version" == v1 ]]; then export COMPOSE_CLI=docker-compose; else export COMPOSE_CLI="docker compose"; fi
+  run "$ROOT_DIR/target/release/compose-scenario" --bootstrap-servers "127.0.0.1:$KAFKA_HOST_PORT" \
+    --results "$results/scenario-$version"
+done
+
+if [[ -n "$experiment" ]]; then
+  log "the scaling experiment on the compose stack ($COMPOSE_CLI)"
+  STACK=compose
+  check_stack
+  run "${COMPOSE[@]}" down -v --remove-orphans
+  run "${COMPOSE[@]}" up -d kafka postgres kafka-init
+  wait_until 120 "the compose stack's topics" kafka_tool kafka-topics --describe --topic "$DLQ_TOPIC"
+  KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_HOST_PORT" \
+    DATABASE_URL="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_HOST_PORT/$POSTGRES_DB" \
+    run "$ROOT_DIR/scripts/experiment.sh" --stack compose --short --results "$results/experiment"
+fi
+log "compose test passed; reports in $results"

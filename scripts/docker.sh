@@ -105,6 +105,8 @@ stop_engine() {
   # Mounts a killed daemon may leave behind (overlay layers, netns), deepest first.
   awk -v a="$ENGINE_DIR/data" -v b="$RUN_DIR" 'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts |
     sort -r | while read -r mount; do umount -l "$mount" 2>/dev/null || warn "cannot unmount $mount"; done
+  # Runtime state only (sockets, netns); the data root with the cached images stays.
+  if ! grep -q " $RUN_DIR" /proc/mounts; then rm -rf "$RUN_DIR"; fi
 }
 
 # ------------------------------------------------------------------------------------------------------ images

@@ -113,7 +113,8 @@ start_consumers() {
   done
 }
 
-# stop_consumers LABEL: records the largest peak RSS among the consumers, then stops them (SIGTERM).
+# stop_consumers LABEL: records the largest peak RSS among the consumers, then stops them (SIGTERM) and waits
+# until every one has exited (SIGKILL after 30 s): their sessions close before the next run, and before the drop.
 stop_consumers() {
   local label="$1" pid peak=0 hwm
   for pid in "${CONSUMER_PIDS[@]}"; do
@@ -121,7 +122,7 @@ stop_consumers() {
     ((hwm > peak)) && peak="$hwm"
   done
   record "$label.consumer_rss_kib" "$peak"
-  kill -TERM "${CONSUMER_PIDS[@]}" 2>/dev/null || true
+  stop_processes "the consumers of $label" "${CONSUMER_PIDS[@]}"
   wait "${CONSUMER_PIDS[@]}" 2>/dev/null || true
 }
 

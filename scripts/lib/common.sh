@@ -184,6 +184,29 @@ psql_app() {
   "${PSQL[@]}" "$@"
 }
 
+# drop_database NAME [SECONDS]: drops one of our databases as its owner once nothing uses it, retrying for up to
+# SECONDS (default 30) while sessions close; stop the processes that use it first. A plain DROP DATABASE, not WITH
+# (FORCE): Postgres ends the autovacuum workers in the database itself, whereas FORCE must terminate them and
+# refuses (they belong to no role, so only a superuser or a member of pg_signal_backend may), failing with "must
+# be a member of the role whose process is being terminated". After SECONDS it warns, naming who still uses the
+# database, and fails.
+drop_database() {
+  local name="$1" seconds="${2:-30}" deadline error sql who
+  deadline=$((SECONDS + seconds))
+  sql="DROP DATABASE IF EXISTS \"${name//\"/\"\"}\""
+  show "${PSQL[@]}" -qc "$sql"
+  until error="$(psql_app -qc "$sql" 2>&1)"; do
+    if ((SECONDS >= deadline)); then
+      who="$(psql_app -tAc "SELECT string_agg(coalesce(usename, '-') || ' ' || backend_type || ' (pid ' || pid || ')', ', ')
+        FROM pg_stat_activity WHERE datname = '${name//\'/\'\'}'" 2>&1)"
+      error="${error#ERROR:  }"
+      warn "database $name not dropped after ${seconds}s (${error%%$'\n'*}); using it now: ${who:-nobody}"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
 # The number of rows in orders (0 while the table does not exist yet).
 order_rows() {
   psql_app -tAc "SELECT COUNT(*) FROM orders" 2>/dev/null || echo 0

@@ -145,7 +145,8 @@ pub fn parse_offsets(text: &str, topic: &str) -> BTreeMap<i32, (Option<i64>, i64
     let Some(header) = lines.next() else { return BTreeMap::new() };
     let header: Vec<&str> = header.split_whitespace().collect();
     let col = |name: &str| header.iter().position(|h| *h == name);
-    let (Some(t), Some(p), Some(c), Some(e)) = (col("TOPIC"), col("PARTITION"), col("CURRENT-OFFSET"), col("LOG-END-OFFSET"))
+    let (Some(t), Some(p), Some(c), Some(e)) =
+        (col("TOPIC"), col("PARTITION"), col("CURRENT-OFFSET"), col("LOG-END-OFFSET"))
     else {
         return BTreeMap::new();
     };
@@ -186,7 +187,13 @@ impl Compose {
     async fn output(&self, args: &[&str], print: bool) -> anyhow::Result<String> {
         let out = self.command(args, print).output().await.with_context(|| format!("cannot run {}", self.cli[0]))?;
         if !out.status.success() {
-            bail!("{} {} failed ({}): {}", self.cli.join(" "), args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "{} {} failed ({}): {}",
+                self.cli.join(" "),
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -277,7 +284,8 @@ fn describe(members: &[Member]) -> String {
 pub async fn run(settings: ScenarioSettings) -> anyhow::Result<ScenarioReport> {
     let root = PathBuf::from(std::env::var("ROOT_DIR").unwrap_or_else(|_| ".".into()));
     let cli = compose_command(&root)?;
-    let env = vec![("TOPIC_PARTITIONS".to_owned(), "1".to_owned()), ("PRODUCER_RATE".to_owned(), settings.rate.to_string())];
+    let env =
+        vec![("TOPIC_PARTITIONS".to_owned(), "1".to_owned()), ("PRODUCER_RATE".to_owned(), settings.rate.to_string())];
     let compose = Compose { cli: cli.clone(), root: root.clone(), env: env.clone() };
     let scripts = Scripts { root: root.clone(), env: [env, vec![("STACK".into(), "compose".into())]].concat() };
     let name = if cli[0] == "docker" { "compose-v2" } else { "compose-v1" };
@@ -319,7 +327,8 @@ async fn steps(
     .await?;
     compose.members(true).await;
     report.check("1 partition, 3 consumers", "one owner, two idle members", owners(&members) == 1, describe(&members));
-    let rows = wait_for("rows stored", Duration::from_secs(60), async || compose.rows().await.filter(|r| *r > 0)).await?.0;
+    let rows =
+        wait_for("rows stored", Duration::from_secs(60), async || compose.rows().await.filter(|r| *r > 0)).await?.0;
     report.check("1 partition, 3 consumers", "orders are stored", rows > 0, format!("{rows} rows"));
 
     // 2. Partitions raised to 3 while the producer runs: each consumer then owns one.
@@ -329,14 +338,24 @@ async fn steps(
     })
     .await?;
     compose.members(true).await;
-    report.check("partitions 1 → 3", "each consumer owns one partition", true, format!("{} after {:.0} s", describe(&members), waited.as_secs_f64()));
+    report.check(
+        "partitions 1 → 3",
+        "each consumer owns one partition",
+        true,
+        format!("{} after {:.0} s", describe(&members), waited.as_secs_f64()),
+    );
     let offsets = wait_for("orders on all 3 partitions", Duration::from_secs(60), async || {
         let offsets = compose.offsets().await;
         (offsets.len() == 3 && offsets.values().all(|(_, end)| *end > 0)).then_some(offsets)
     })
     .await?
     .0;
-    report.check("partitions 1 → 3", "the producer uses the new partitions without a restart", true, format!("log-end {:?}", offsets.values().map(|o| o.1).collect::<Vec<_>>()));
+    report.check(
+        "partitions 1 → 3",
+        "the producer uses the new partitions without a restart",
+        true,
+        format!("log-end {:?}", offsets.values().map(|o| o.1).collect::<Vec<_>>()),
+    );
 
     // 3. Five consumers on three partitions: two idle.
     scripts.run("scale.sh", &["5"]).await?;
@@ -360,8 +379,11 @@ async fn steps(
     scripts.run("scale.sh", &["kill", &victim.client_id]).await?;
     let deadline = settings.session_timeout + settings.takeover_margin + Duration::from_secs(30);
     let (view, takeover) = wait_for("the killed owner's partitions taken over", deadline, async || {
-        let view = shared::group::describe(&coordinator, shared::CONSUMER_GROUP, shared::ORDERS_TOPIC, Duration::from_secs(5)).ok()?;
-        let moved = victim.partitions.iter().all(|p| view.owner_of(*p).is_some_and(|o| o.client_id != victim.client_id));
+        let view =
+            shared::group::describe(&coordinator, shared::CONSUMER_GROUP, shared::ORDERS_TOPIC, Duration::from_secs(5))
+                .ok()?;
+        let moved =
+            victim.partitions.iter().all(|p| view.owner_of(*p).is_some_and(|o| o.client_id != victim.client_id));
         (view.state == "Stable" && view.members.len() == 4 && moved).then_some(view)
     })
     .await?;
@@ -376,7 +398,13 @@ async fn steps(
             settings.takeover_margin.as_secs()
         ),
         takeover <= settings.session_timeout + settings.takeover_margin,
-        format!("{:.1} s ({} members, state {}); then {}", takeover.as_secs_f64(), view.members.len(), view.state, describe(&members)),
+        format!(
+            "{:.1} s ({} members, state {}); then {}",
+            takeover.as_secs_f64(),
+            view.members.len(),
+            view.state,
+            describe(&members)
+        ),
     );
 
     // 5. The broker restarts under load; the producer retries, the group comes back, storing resumes.
@@ -384,7 +412,10 @@ async fn steps(
     let restarted_at = Instant::now();
     compose.run(&["restart", "kafka"]).await?;
     wait_for("the group holding all 3 partitions again", Duration::from_secs(120), async || {
-        compose.members(false).await.filter(|m| m.len() == 4 && m.iter().map(|m| m.partitions.len()).sum::<usize>() == 3)
+        compose
+            .members(false)
+            .await
+            .filter(|m| m.len() == 4 && m.iter().map(|m| m.partitions.len()).sum::<usize>() == 3)
     })
     .await?;
     report.kafka_restart_recovery_s = Some(restarted_at.elapsed().as_secs_f64());
@@ -392,12 +423,16 @@ async fn steps(
         compose.rows().await.filter(|r| *r > before)
     })
     .await?;
-    let producer_up = docker(&["inspect", "-f", "{{.State.Running}}", &compose.containers("order-producer").await?.concat()]).await?;
+    let producer_up =
+        docker(&["inspect", "-f", "{{.State.Running}}", &compose.containers("order-producer").await?.concat()]).await?;
     report.check(
         "restart kafka",
         "the group holds every partition again, storing resumes, the producer keeps running",
         producer_up == "true",
-        format!("recovered in {:.1} s; rows {before} → {after}; producer running: {producer_up}", restarted_at.elapsed().as_secs_f64()),
+        format!(
+            "recovered in {:.1} s; rows {before} → {after}; producer running: {producer_up}",
+            restarted_at.elapsed().as_secs_f64()
+        ),
     );
 
     // 6. Down to one consumer: it owns all three partitions.
@@ -412,7 +447,12 @@ async fn steps(
     for id in &consumers {
         let status = docker(&["exec", id, "cat", "/proc/1/status"]).await?;
         let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("Uid: ?").to_owned();
-        report.check("scale to 1", "the consumer runs as uid 10001", uid.split_whitespace().skip(1).all(|u| u == "10001"), uid);
+        report.check(
+            "scale to 1",
+            "the consumer runs as uid 10001",
+            uid.split_whitespace().skip(1).all(|u| u == "10001"),
+            uid,
+        );
     }
 
     // 7. Stop the producer, drain, reconcile with the seed's own query.
@@ -420,23 +460,36 @@ async fn steps(
     let logs = compose.output(&["logs", "--no-color", "order-producer"], true).await?;
     let producer = ProducerSummary::from_log(&logs).context("the producer printed no summary")?;
     report.producer = Some(producer);
-    report.check("stop the producer", "every order acknowledged, none failed", producer.failed == 0 && producer.acked > 0, format!("{producer:?}"));
+    report.check(
+        "stop the producer",
+        "every order acknowledged, none failed",
+        producer.failed == 0 && producer.acked > 0,
+        format!("{producer:?}"),
+    );
     let acked = producer.acked_new_orders as i64;
-    let (offsets, _) = wait_for("drained: committed = log-end, rows + dead letters = acked", Duration::from_secs(120), async || {
-        let offsets = compose.offsets().await;
-        let drained = !offsets.is_empty() && offsets.values().all(|(c, e)| *c == Some(*e));
-        let stored = compose.rows().await? + compose.dead_letters().await.ok()?;
-        (drained && stored >= acked).then_some(offsets)
-    })
-    .await?;
+    let (offsets, _) =
+        wait_for("drained: committed = log-end, rows + dead letters = acked", Duration::from_secs(120), async || {
+            let offsets = compose.offsets().await;
+            let drained = !offsets.is_empty() && offsets.values().all(|(c, e)| *c == Some(*e));
+            let stored = compose.rows().await? + compose.dead_letters().await.ok()?;
+            (drained && stored >= acked).then_some(offsets)
+        })
+        .await?;
     let seed_query = compose.psql("SELECT COUNT(*) FROM orders;", true).await?;
     let rows = psql_number(&seed_query).context("psql printed no count")?;
     let dead = compose.dead_letters().await?;
     report.rows = Some(rows);
     report.dead_letters = Some(dead);
-    report.check("reconcile", "rows + dead letters = acked orders", rows + dead == acked, format!("{rows} + {dead} = {} (acked {acked})", rows + dead));
+    report.check(
+        "reconcile",
+        "rows + dead letters = acked orders",
+        rows + dead == acked,
+        format!("{rows} + {dead} = {} (acked {acked})", rows + dead),
+    );
     let duplicates = psql_number(
-        &compose.psql("SELECT COUNT(*) FROM (SELECT order_id FROM orders GROUP BY order_id HAVING COUNT(*) > 1) d;", false).await?,
+        &compose
+            .psql("SELECT COUNT(*) FROM (SELECT order_id FROM orders GROUP BY order_id HAVING COUNT(*) > 1) d;", false)
+            .await?,
     );
     report.check("reconcile", "0 duplicate order_ids", duplicates == Some(0), format!("{duplicates:?}"));
     let end_sum: i64 = offsets.values().map(|o| o.1).sum();
@@ -487,7 +540,10 @@ order-processors order-consumer-y-1 /172.18.0.6     order-consumer-y     0      
     #[test]
     fn a_rebalancing_group_is_not_a_state() {
         assert_eq!(parse_members("\nConsumer group 'order-processors' is rebalancing.\n", "food-orders"), None);
-        assert_eq!(parse_members("\nConsumer group 'order-processors' has no active members.\n", "food-orders"), Some(vec![]));
+        assert_eq!(
+            parse_members("\nConsumer group 'order-processors' has no active members.\n", "food-orders"),
+            Some(vec![])
+        );
         assert_eq!(parse_members("Error: Executing consumer group command failed", "food-orders"), None);
     }
 

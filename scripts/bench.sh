@@ -113,7 +113,8 @@ start_consumers() {
   done
 }
 
-# stop_consumers LABEL: records the largest peak RSS among the consumers, then stops them (SIGTERM).
+# stop_consumers LABEL: records the largest peak RSS among the consumers, then stops them (SIGTERM) and waits
+# until every one has exited (SIGKILL after 30 s): their sessions close before the next run, and before the drop.
 stop_consumers() {
   local label="$1" pid peak=0 hwm
   for pid in "${CONSUMER_PIDS[@]}"; do
@@ -121,7 +122,7 @@ stop_consumers() {
     ((hwm > peak)) && peak="$hwm"
   done
   record "$label.consumer_rss_kib" "$peak"
-  kill -TERM "${CONSUMER_PIDS[@]}" 2>/dev/null || true
+  stop_processes "the consumers of $label" "${CONSUMER_PIDS[@]}"
   wait "${CONSUMER_PIDS[@]}" 2>/dev/null || true
 }
 
@@ -276,8 +277,9 @@ for l in $LINGERS; do
   latency_run "lingerlat$l" "$KNOB_LATENCY_SECONDS" --linger-ms "$l"
 done
 
+# Every consumer has exited; what may still be in these databases is autovacuum, which a plain DROP ends itself.
 for d in $(psql_app -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'bench_${id}_%'"); do
-  psql_app -qc "DROP DATABASE $d WITH (FORCE)"
+  drop_database "$d" || true # it said why and who still uses it; the report is written all the same
 done
 
 args=("$RESULTS" "$out/bench.json")

@@ -15,11 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use shared::client_id::client_id;
 use shared::kafka::ProtectedProperty;
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -96,6 +98,24 @@ impl Pipeline {
         let consumer_config = settings.consumer_config(&client_id)?;
         let dead_letter_config = settings.dead_letter_config(&client_id)?;
         let pool = store::connect(&crate::roles::DatabaseRoles::of(&settings), settings.connect_timeout).await?;
+        match Self::join(settings, client_id, pool.clone(), consumer_config, dead_letter_config).await {
+            Ok(pipeline) => Ok(pipeline),
+            Err(error) => {
+                // Start-up failed: the pool's sessions end now, not whenever the process exits.
+                store::close(&pool).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// With the database ready: the dead-letter producer, then the group.
+    async fn join(
+        settings: ConsumerSettings,
+        client_id: String,
+        pool: PgPool,
+        consumer_config: ClientConfig,
+        dead_letter_config: ClientConfig,
+    ) -> Result<Self, ConsumerError> {
         let dead_letters = DeadLetters::new(&dead_letter_config, &settings.dlq_topic, &settings.topic, &client_id)
             .map_err(ConsumerError::DeadLetter)?;
         let processing_delay = Duration::from_millis(settings.processing_delay_ms);

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use tracing::instrument;
+use tracing::{instrument, warn};
 use uuid::Uuid;
 
 use crate::batch::{Entry, Outcome};
@@ -75,24 +75,66 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Connects as the working role (retrying for up to `timeout` while the server is unreachable, so consumers may
 /// start before Postgres is ready), applies the migrations (as the migration role when there is one, on a pool
 /// closed right after), and checks that the working role may read and write `orders`. Several consumers starting
-/// at once are safe: sqlx holds an advisory lock while migrating, and the statements are idempotent.
+/// at once are safe: sqlx holds an advisory lock while migrating, and the statements are idempotent. When a step
+/// after the connection fails, the pool is closed before the error is returned.
 ///
 /// # Errors
 /// A malformed URL, wrong credentials, a server still unreachable after `timeout`, a failed migration, or a
 /// working role without the privileges it needs.
 pub async fn connect(roles: &DatabaseRoles, timeout: Duration) -> Result<PgPool, ConnectError> {
     let pool = open(&roles.work, 2, timeout).await?;
+    match prepare(&pool, roles, timeout).await {
+        Ok(()) => Ok(pool),
+        Err(error) => {
+            close(&pool).await;
+            Err(error)
+        }
+    }
+}
+
+/// The migrations, then the working role's privilege check, on the working role's pool.
+async fn prepare(pool: &PgPool, roles: &DatabaseRoles, timeout: Duration) -> Result<(), ConnectError> {
     match &roles.migrate {
         Some(owner) => {
             let owner_pool = open(owner, 1, timeout).await?;
             let migrated = sqlx::migrate!("../migrations").run(&owner_pool).await;
-            owner_pool.close().await;
+            close(&owner_pool).await;
             migrated.map_err(|e| migrate_error(owner, e))?;
         }
-        None => sqlx::migrate!("../migrations").run(&pool).await.map_err(|e| migrate_error(&roles.work, e))?,
+        None => sqlx::migrate!("../migrations").run(pool).await.map_err(|e| migrate_error(&roles.work, e))?,
     }
-    check_privileges(&pool).await?;
-    Ok(pool)
+    check_privileges(pool).await
+}
+
+/// Longest [`close`] waits for a pool's connections to be closed.
+const CLOSE_BUDGET: Duration = Duration::from_secs(5);
+
+/// Closes `pool` and every connection it opened, each with a Terminate message, so that its server sessions end
+/// now rather than when the process exits or the pool is dropped. Only the role that opened a session (or a
+/// superuser) may end it, so a session left open by a least-privilege role blocks its owner's `DROP DATABASE`.
+///
+/// `PgPool::close` alone does not guarantee that in sqlx 0.8: a connection being handed back while the pool closes
+/// (the hand-back pings the server first) can land in the idle queue after `close` emptied it, and stays open
+/// until the pool is dropped (launchbadge/sqlx#3217). So this closes again until no connection is left, for at
+/// most [`CLOSE_BUDGET`]; a connection still checked out then is logged and left to the process's exit.
+pub async fn close(pool: &PgPool) {
+    let deadline = tokio::time::Instant::now() + CLOSE_BUDGET;
+    loop {
+        let closed = tokio::time::timeout_at(deadline, pool.close()).await.is_ok();
+        if pool.size() == 0 {
+            return;
+        }
+        if !closed || tokio::time::Instant::now() >= deadline {
+            warn!(
+                event = "pool_close_incomplete",
+                connections = pool.size(),
+                budget_ms = CLOSE_BUDGET.as_millis() as u64,
+                "database connections still open after closing the pool"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A migration refused for want of privileges (SQLSTATE 42501) says which role to use instead.

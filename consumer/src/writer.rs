@@ -133,9 +133,9 @@ impl Writer {
         Ok(rows)
     }
 
-    /// Closes the connections; the dead-letter producer flushes as it drops.
+    /// Closes the database connections (see [`store::close`]); the dead-letter producer flushes as it drops.
     pub async fn close(&self) {
-        self.pool.close().await;
+        store::close(&self.pool).await;
     }
 }
 

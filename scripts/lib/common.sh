@@ -33,6 +33,12 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Prints a command, quoted so it can be pasted into a shell, then runs it: users see the real Kafka or psql
 # command behind each step.
 run() {
+  show "$@"
+  "$@"
+}
+
+# show COMMAND...: prints a command as run does, without running it (for a command a script retries quietly).
+show() {
   local arg line="$"
   for arg in "$@"; do
     if [[ "$arg" =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then
@@ -42,7 +48,6 @@ run() {
     fi
   done
   printf '%s\n' "$line" >&2
-  "$@"
 }
 
 # poll_until SECONDS COMMAND...: runs COMMAND every half second until it succeeds; returns 1 after SECONDS.
@@ -63,13 +68,23 @@ wait_until() {
 }
 
 # stop_process PID WHAT: SIGTERM, then waits up to 30 s for the process to exit, then SIGKILL.
-stop_process() {
-  local pid="$1" what="$2" deadline=$((SECONDS + 30))
-  kill -TERM "$pid" 2>/dev/null || return 0
-  while kill -0 "$pid" 2>/dev/null; do
+stop_process() { stop_processes "$2" "$1"; }
+
+# stop_processes WHAT PID...: SIGTERM to all at once, then waits up to 30 s for every one to exit, then SIGKILLs
+# those left. A child of this shell keeps its exit status for the caller's `wait`.
+stop_processes() {
+  local what="$1" deadline=$((SECONDS + 30)) pid left
+  shift
+  kill -TERM "$@" 2>/dev/null || true
+  while true; do
+    left=()
+    for pid in "$@"; do
+      ! kill -0 "$pid" 2>/dev/null || left+=("$pid")
+    done
+    ((${#left[@]} > 0)) || break
     if ((SECONDS >= deadline)); then
-      warn "$what did not exit within 30 s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
+      warn "$what did not exit within 30 s; killing pid ${left[*]}"
+      kill -KILL "${left[@]}" 2>/dev/null || true
       break
     fi
     sleep 0.2
@@ -167,6 +182,29 @@ export PGPASSWORD="$POSTGRES_PASSWORD"
 PSQL=(psql -X -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$POSTGRES_USER" -d "$POSTGRES_DB")
 psql_app() {
   "${PSQL[@]}" "$@"
+}
+
+# drop_database NAME [SECONDS]: drops one of our databases as its owner once nothing uses it, retrying for up to
+# SECONDS (default 30) while sessions close; stop the processes that use it first. A plain DROP DATABASE, not WITH
+# (FORCE): Postgres ends the autovacuum workers in the database itself, whereas FORCE must terminate them and
+# refuses (they belong to no role, so only a superuser or a member of pg_signal_backend may), failing with "must
+# be a member of the role whose process is being terminated". After SECONDS it warns, naming who still uses the
+# database, and fails.
+drop_database() {
+  local name="$1" seconds="${2:-30}" deadline error sql who
+  deadline=$((SECONDS + seconds))
+  sql="DROP DATABASE IF EXISTS \"${name//\"/\"\"}\""
+  show "${PSQL[@]}" -qc "$sql"
+  until error="$(psql_app -qc "$sql" 2>&1)"; do
+    if ((SECONDS >= deadline)); then
+      who="$(psql_app -tAc "SELECT string_agg(coalesce(usename, '-') || ' ' || backend_type || ' (pid ' || pid || ')', ', ')
+        FROM pg_stat_activity WHERE datname = '${name//\'/\'\'}'" 2>&1)"
+      error="${error#ERROR:  }"
+      warn "database $name not dropped after ${seconds}s (${error%%$'\n'*}); using it now: ${who:-nobody}"
+      return 1
+    fi
+    sleep 0.5
+  done
 }
 
 # The number of rows in orders (0 while the table does not exist yet).

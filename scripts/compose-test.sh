@@ -19,8 +19,8 @@ usage() {
   cat <<USAGE
 Usage: scripts/compose-test.sh [--only v1|v2] [--skip-experiment] [--keep-engine]
 
-Brings docker-compose.yml up as the README does (detached, with local images when no registry answers) and checks:
-1 partition and 3 consumers (one owner, two idle); partitions raised to 3 under load (one each); 5 consumers
+Brings docker-compose.yml up as the README does (detached, on the stand-in images of scripts/docker.sh) and
+checks: 1 partition and 3 consumers (one owner, two idle); partitions raised to 3 under load (one each); 5 consumers
 (two idle); docker kill of an owner (taken over within the session timeout + 5 s); docker-compose restart kafka
 under load; scale to 1; producer stopped, drained and reconciled with the seed's own psql query; consumers run as
 uid 10001 and exit 0 on stop. Then scripts/experiment.sh --stack compose --short.

@@ -55,21 +55,23 @@ own_engine_pid() {
 }
 
 install_engine() {
-  local missing=() created_policy=""
+  local missing=()
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   ((${#missing[@]} > 0)) || return 0
   [[ $EUID -eq 0 ]] || die "missing: ${missing[*]}, and not root, so they cannot be installed here; install them (Debian: sudo apt-get install ${missing[*]}) or start a Docker engine and set DOCKER_HOST"
   # docker.io's install script starts the distribution's daemon; a policy-rc.d that says 101 stops it, so the
-  # only engine is the one this script starts and stops by pid.
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    created_policy=1
-  fi
-  install_packages "${missing[@]}"
-  [[ -z "$created_policy" ]] || rm -f /usr/sbin/policy-rc.d
+  # only engine is the one this script starts and stops by pid. A policy the machine already has is put back after.
+  local policy=/usr/sbin/policy-rc.d saved=/usr/sbin/policy-rc.d.food-orders-saved
+  [[ ! -e "$policy" ]] || mv "$policy" "$saved"
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod +x "$policy"
+  local status=0
+  install_packages "${missing[@]}" || status=$?
+  rm -f "$policy"
+  [[ ! -e "$saved" ]] || mv "$saved" "$policy"
+  return "$status"
 }
 
 start_engine() {

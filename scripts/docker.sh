@@ -116,15 +116,16 @@ stop_engine() {
 # A short hash of what an image is built from; an image whose label matches is up to date.
 inputs_hash() { cat "$@" | sha256sum | cut -c1-16; }
 
-image_label() { docker image inspect -f '{{index .Config.Labels "org.food-orders.inputs"}}' "$1" 2>/dev/null; }
+# image_current NAME HASH: whether image NAME exists with the label HASH (it says so when it does).
+image_current() {
+  [[ "$(docker image inspect -f '{{index .Config.Labels "org.food-orders.inputs"}}' "$1" 2>/dev/null)" == "$2" ]] || return 1
+  log "$1 is up to date"
+}
 
 # build_image NAME HASH CONTEXT: docker build with the host's network, labelled with HASH; skipped when current.
 build_image() {
   local name="$1" hash="$2" context="$3"
-  if [[ "$(image_label "$name")" == "$hash" ]]; then
-    log "$name is up to date"
-    return
-  fi
+  image_current "$name" "$hash" && return
   log "building $name"
   run docker build --network host --build-arg BASE_IMAGE="$BASE_IMAGE" --label org.food-orders.inputs="$hash" \
     -t "$name" "$context" >"$ENGINE_DIR/logs/build-${name//[\/:]/-}.log" ||
@@ -167,7 +168,8 @@ build_rust() {
   local toolchain context="$ENGINE_DIR/context/rust" hash
   toolchain="$(rust_toolchain_dir)"
   hash="$(inputs_hash "$ROOT_DIR/stack/containers/rust/Dockerfile" "$ROOT_DIR/Cargo.lock" <(echo "$toolchain"; "$toolchain/bin/rustc" --version))"
-  [[ "$(image_label "$RUST_IMAGE")" != "$hash" ]] || { log "$RUST_IMAGE is up to date"; return; }
+  # Checked before the context is assembled: copying the toolchain and fetching the crates is the slow part.
+  image_current "$RUST_IMAGE" "$hash" && return
   rm -rf "$context"
   mkdir -p "$context/toolchain/bin" "$context/toolchain/lib/rustlib"
   cp "$ROOT_DIR/stack/containers/rust/Dockerfile" "$context/"
@@ -186,7 +188,7 @@ build_kafka() {
   "$ROOT_DIR/scripts/stack.sh" fetch
   hash="$(inputs_hash "$ROOT_DIR"/stack/containers/kafka/* "$ROOT_DIR/stack/kafka/tools.txt" \
     "$ROOT_DIR/stack/kafka/tools-log4j2.properties" "$ROOT_DIR/stack/kafka/pom.xml")"
-  [[ "$(image_label "$KAFKA_IMAGE")" != "$hash" ]] || { log "$KAFKA_IMAGE is up to date"; return; }
+  image_current "$KAFKA_IMAGE" "$hash" && return
   rm -rf "$context"
   mkdir -p "$context"
   cp -r "$ROOT_DIR/stack/containers/kafka/." "$context/"

@@ -15,6 +15,7 @@ use anyhow::{Context, bail};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::BaseConsumer;
 use serde::Serialize;
+use shared::group::Member;
 use tokio::process::Command;
 
 use crate::control::{ProducerSummary, Scripts, compose_command};
@@ -53,7 +54,8 @@ pub struct ScenarioSettings {
 pub struct ScenarioReport {
     pub compose_cli: String,
     pub checks: Vec<Check>,
-    /// Seconds from `docker kill` to the partition's new owner showing in `kafka-consumer-groups`.
+    /// Seconds from `docker kill` returning to the group coordinator showing a Stable group in which another
+    /// member owns the killed member's partitions (asked every 250 ms from the host).
     pub takeover_s: Option<f64>,
     /// Seconds from `restart kafka` to the group holding every partition again.
     pub kafka_restart_recovery_s: Option<f64>,
@@ -89,13 +91,6 @@ impl ScenarioReport {
         }
         out
     }
-}
-
-/// A group member as `kafka-consumer-groups --describe --members --verbose` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub client_id: String,
-    pub partitions: Vec<i32>,
 }
 
 /// Parses `kafka-consumer-groups --describe --members --verbose`: `None` while the group is rebalancing or the
@@ -154,6 +149,15 @@ pub fn parse_offsets(text: &str, topic: &str) -> BTreeMap<i32, (Option<i64>, i64
         .collect()
 }
 
+/// `kafka-consumer-groups` arguments for the members of the group and their partitions.
+const MEMBERS_ARGS: [&str; 5] = ["--describe", "--group", shared::CONSUMER_GROUP, "--members", "--verbose"];
+
+/// The compose arguments that run `script` (one of Kafka's tools) in the Kafka container against the internal
+/// listener.
+fn kafka_exec<'a>(script: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    [&["exec", "-T", "kafka", script, "--bootstrap-server", "kafka:19092"], args].concat()
+}
+
 /// The compose CLI and the stack's services, reached the way the README shows.
 pub struct Compose {
     cli: Vec<String>,
@@ -162,10 +166,15 @@ pub struct Compose {
 }
 
 impl Compose {
+    /// Prints the command line of `args` the way a user would type it.
+    fn show(&self, args: &[&str]) {
+        let env: String = self.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        eprintln!("$ {env}{} {}", self.cli.join(" "), args.join(" "));
+    }
+
     fn command(&self, args: &[&str], print: bool) -> Command {
         if print {
-            let env: String = self.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
-            eprintln!("$ {env}{} {}", self.cli.join(" "), args.join(" "));
+            self.show(args);
         }
         let mut command = Command::new(&self.cli[0]);
         command
@@ -178,17 +187,7 @@ impl Compose {
     }
 
     async fn output(&self, args: &[&str], print: bool) -> anyhow::Result<String> {
-        let out = self.command(args, print).output().await.with_context(|| format!("cannot run {}", self.cli[0]))?;
-        if !out.status.success() {
-            bail!(
-                "{} {} failed ({}): {}",
-                self.cli.join(" "),
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        stdout_of(self.command(args, print), &format!("{} {}", self.cli.join(" "), args.join(" "))).await
     }
 
     /// Runs a compose command, printing it, its output passing through.
@@ -200,31 +199,33 @@ impl Compose {
         Ok(())
     }
 
-    /// One of Kafka's tools inside the Kafka container, against the internal listener.
-    async fn kafka_tool(&self, tool: &str, args: &[&str], print: bool) -> anyhow::Result<String> {
+    /// One of Kafka's tools inside the Kafka container, against the internal listener, quietly.
+    async fn kafka_tool(&self, tool: &str, args: &[&str]) -> anyhow::Result<String> {
         let script = format!("/opt/kafka/bin/{tool}.sh");
-        let mut all = vec!["exec", "-T", "kafka", script.as_str(), "--bootstrap-server", "kafka:19092"];
-        all.extend_from_slice(args);
-        self.output(&all, print).await
+        self.output(&kafka_exec(&script, args), false).await
     }
 
-    async fn members(&self, print: bool) -> Option<Vec<Member>> {
-        let args = ["--describe", "--group", shared::CONSUMER_GROUP, "--members", "--verbose"];
-        let text = self.kafka_tool("kafka-consumer-groups", &args, print).await.ok()?;
-        if print {
-            eprint!("{text}");
-        }
-        parse_members(&text, shared::ORDERS_TOPIC)
+    /// The group's members from `kafka-consumer-groups --describe --members --verbose`, and that tool's table, so
+    /// that the view a check was made on is the one [`Compose::print_members`] prints; `None` while it cannot tell.
+    async fn members(&self) -> Option<(Vec<Member>, String)> {
+        let text = self.kafka_tool("kafka-consumer-groups", &MEMBERS_ARGS).await.ok()?;
+        Some((parse_members(&text, shared::ORDERS_TOPIC)?, text))
+    }
+
+    /// Prints a table [`Compose::members`] returned, under the command that produced it.
+    fn print_members(&self, table: &str) {
+        self.show(&kafka_exec("/opt/kafka/bin/kafka-consumer-groups.sh", &MEMBERS_ARGS));
+        eprint!("{table}");
     }
 
     async fn offsets(&self) -> BTreeMap<i32, (Option<i64>, i64)> {
         let args = ["--describe", "--group", shared::CONSUMER_GROUP, "--offsets"];
-        let text = self.kafka_tool("kafka-consumer-groups", &args, false).await.unwrap_or_default();
+        let text = self.kafka_tool("kafka-consumer-groups", &args).await.unwrap_or_default();
         parse_offsets(&text, shared::ORDERS_TOPIC)
     }
 
     async fn dead_letters(&self) -> anyhow::Result<i64> {
-        let text = self.kafka_tool("kafka-get-offsets", &["--topic", shared::DLQ_TOPIC], false).await?;
+        let text = self.kafka_tool("kafka-get-offsets", &["--topic", shared::DLQ_TOPIC]).await?;
         Ok(text.lines().filter_map(|l| l.rsplit(':').next()?.trim().parse::<i64>().ok()).sum())
     }
 
@@ -253,12 +254,20 @@ fn psql_number(text: &str) -> Option<i64> {
     text.lines().filter_map(|l| l.trim().parse().ok()).next()
 }
 
-async fn docker(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().await.context("cannot run docker")?;
+/// Runs `command` and returns its standard output; fails with its standard error when it fails. `what` names the
+/// command in the error.
+async fn stdout_of(mut command: Command, what: &str) -> anyhow::Result<String> {
+    let out = command.output().await.with_context(|| format!("cannot run {what}"))?;
     if !out.status.success() {
-        bail!("docker {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!("{what} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn docker(args: &[&str]) -> anyhow::Result<String> {
+    let mut command = Command::new("docker");
+    command.args(args).stdin(Stdio::null());
+    Ok(stdout_of(command, &format!("docker {}", args.join(" "))).await?.trim().to_owned())
 }
 
 fn owners(members: &[Member]) -> usize {
@@ -314,11 +323,11 @@ async fn steps(
 ) -> anyhow::Result<()> {
     // 1. The README's command, detached so the scenario can go on: one partition, three consumers.
     compose.run(&["up", "-d", "--build", "--scale", "order-consumer=3"]).await?;
-    let (members, _) = wait_for("3 members, one owning the partition", Duration::from_secs(180), async || {
-        compose.members(false).await.filter(|m| m.len() == 3 && owners(m) == 1)
+    let ((members, table), _) = wait_for("3 members, one owning the partition", Duration::from_secs(180), async || {
+        compose.members().await.filter(|(m, _)| m.len() == 3 && owners(m) == 1)
     })
     .await?;
-    compose.members(true).await;
+    compose.print_members(&table);
     report.check(1, "one owner, two idle members", owners(&members) == 1, describe(&members));
     let rows =
         wait_for("rows stored", Duration::from_secs(60), async || compose.rows().await.filter(|r| *r > 0)).await?.0;
@@ -326,11 +335,12 @@ async fn steps(
 
     // 2. Partitions raised to 3 while the producer runs: each consumer then owns one.
     scripts.run("partitions.sh", &["set", "3"]).await?;
-    let (members, waited) = wait_for("each of 3 members owning one partition", Duration::from_secs(60), async || {
-        compose.members(false).await.filter(|m| m.len() == 3 && m.iter().all(|m| m.partitions.len() == 1))
-    })
-    .await?;
-    compose.members(true).await;
+    let ((members, table), waited) =
+        wait_for("each of 3 members owning one partition", Duration::from_secs(60), async || {
+            compose.members().await.filter(|(m, _)| m.len() == 3 && m.iter().all(|m| m.partitions.len() == 1))
+        })
+        .await?;
+    compose.print_members(&table);
     report.check(
         2,
         "each consumer owns one partition",
@@ -352,8 +362,8 @@ async fn steps(
 
     // 3. Five consumers on three partitions: two idle.
     scripts.run("scale.sh", &["5"]).await?;
-    let (members, _) = wait_for("5 members, 3 owners", Duration::from_secs(90), async || {
-        compose.members(false).await.filter(|m| m.len() == 5 && owners(m) == 3)
+    let ((members, _), _) = wait_for("5 members, 3 owners", Duration::from_secs(90), async || {
+        compose.members().await.filter(|(m, _)| m.len() == 5 && owners(m) == 3)
     })
     .await?;
     // The README's own view of the group: members, then committed offset, log-end and lag per partition.
@@ -383,7 +393,8 @@ async fn steps(
     // Closed now, so that the broker restart of step 5 does not fill the log with its reconnection errors.
     drop(coordinator);
     report.takeover_s = Some(takeover.as_secs_f64());
-    let members = compose.members(true).await.unwrap_or_default();
+    let (members, table) = compose.members().await.unwrap_or_default();
+    compose.print_members(&table);
     report.check(
         4,
         &format!(
@@ -408,9 +419,9 @@ async fn steps(
     compose.run(&["restart", "kafka"]).await?;
     wait_for("the group holding all 3 partitions again", Duration::from_secs(120), async || {
         compose
-            .members(false)
+            .members()
             .await
-            .filter(|m| m.len() == 4 && m.iter().map(|m| m.partitions.len()).sum::<usize>() == 3)
+            .filter(|(m, _)| m.len() == 4 && m.iter().map(|m| m.partitions.len()).sum::<usize>() == 3)
     })
     .await?;
     let recovery = restarted_at.elapsed().as_secs_f64();
@@ -430,11 +441,11 @@ async fn steps(
 
     // 6. Down to one consumer: it owns all three partitions.
     scripts.run("scale.sh", &["1"]).await?;
-    let (members, _) = wait_for("1 member owning 3 partitions", Duration::from_secs(90), async || {
-        compose.members(false).await.filter(|m| m.len() == 1 && m[0].partitions.len() == 3)
+    let ((members, table), _) = wait_for("1 member owning 3 partitions", Duration::from_secs(90), async || {
+        compose.members().await.filter(|(m, _)| m.len() == 1 && m[0].partitions.len() == 3)
     })
     .await?;
-    compose.members(true).await;
+    compose.print_members(&table);
     report.check(6, "one consumer owns all 3 partitions", true, describe(&members));
     let consumers = compose.containers("order-consumer").await?;
     for id in &consumers {

@@ -76,7 +76,7 @@ require_int --drain-timeout "$DRAIN_TIMEOUT" 1
 cd "$ROOT_DIR"
 require_kafka
 require_postgres
-run cargo build --release --locked -p order-producer -p order-consumer
+run cargo build --release --locked -p order-producer -p order-consumer -p scaling-experiment --bin measure
 
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 id="${stamp,,}"
@@ -293,6 +293,7 @@ record run.producer_start_s "$(elapsed)"
 
 # ------------------------------------------------------------------------------------------------------- schedule
 n=0
+step_events=()
 for step in "${SCHEDULE[@]}"; do
   n=$((n + 1))
   read -r pct action arg members <<<"$step"
@@ -304,6 +305,7 @@ for step in "${SCHEDULE[@]}"; do
   log "step $n at $pct% ($want rows): $action $arg"
   record "step$n.action" "$action $arg"
   record "step$n.at_s" "$(elapsed)"
+  step_events+=(--event "step$n=$EPOCHREALTIME")
   record "step$n.rows" "$(rows_now || echo '')"
   record "step$n.members" "$members"
   case "$action" in
@@ -359,6 +361,13 @@ else
 fi
 record run.drained_at_s "$(elapsed)"
 progress
+
+# Each step's longest stall, measured from the rows as the experiment and the rebalance benchmark measure it.
+if ((${#step_events[@]} > 0)); then
+  log "measuring each step's longest stall (experiment/src/measure.rs)"
+  "$ROOT_DIR/target/release/measure" stalls --database-url "$(database_url "$soak_db")" "${step_events[@]}" \
+    --until "$EPOCHREALTIME" >>"$RESULTS" || warn "could not measure the stalls"
+fi
 
 log "reconciling: the group and the table after the drain"
 run "$ROOT_DIR/scripts/group.sh" --group "$CONSUMER_GROUP" | tee "$out/group.txt" || warn "scripts/group.sh failed"

@@ -8,6 +8,7 @@
 //! - [`control`]: what the experiment does to the system, through the project's scripts (so the same commands a
 //!   person would type run here, and work on the local and the compose stack).
 //! - [`world`]: what it observes, straight from the broker (group view, offsets) and Postgres (rows).
+//! - [`measure`]: the one definition of a stall (gap) and of per-customer order, shared by every tool.
 //! - [`phases`]: the experiment itself.
 //! - [`report`]: Markdown, JSON and SVG output.
 //! - [`compose`]: the seed's scenario through `docker-compose.yml` (`compose-scenario`, scripts/compose-test.sh).
@@ -15,6 +16,7 @@
 
 pub mod compose;
 pub mod control;
+pub mod measure;
 pub mod phases;
 pub mod rebalance;
 pub mod report;

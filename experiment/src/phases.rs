@@ -13,7 +13,8 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
 
 use crate::control::{ProducerProcess, Scripts, compose_command};
-use crate::report::{Check, Efficiency, EfficiencyRun, Event, Moved, Phase, Reconciliation, Report, Sample};
+use crate::measure;
+use crate::report::{Check, Efficiency, EfficiencyRun, Event, Phase, Reconciliation, Report, Sample};
 use crate::settings::Settings;
 use crate::world::World;
 
@@ -27,6 +28,8 @@ struct Run {
     scripts: Scripts,
     world: Arc<World>,
     t0: DateTime<Utc>,
+    /// When each of `report.events` happened; their stalls are measured once the topic is drained.
+    event_times: Vec<DateTime<Utc>>,
     report: Report,
 }
 
@@ -89,7 +92,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
 
     let t0 = world.now().await?;
     let report = Report::new(dir.clone(), &settings, &topic, &group);
-    let mut run = Run { settings, scripts, world, t0, report };
+    let mut run = Run { settings, scripts, world, t0, event_times: Vec::new(), report };
     let (stop_sampler, sampler) = run.start_sampler();
 
     let producer =
@@ -201,8 +204,8 @@ impl Run {
         Ok(phase)
     }
 
-    /// Records a rebalance event: partitions that changed owner and the processing gap on each.
-    async fn event(
+    /// Records a rebalance event: when it happened and the partitions that changed owner.
+    fn event(
         &mut self,
         name: &str,
         at: DateTime<Utc>,
@@ -210,28 +213,35 @@ impl Run {
         after: &GroupView,
         takeover_s: Option<f64>,
     ) -> anyhow::Result<()> {
-        let partitions = self.world.partition_count()?;
-        let moved = moved(before, after, partitions);
-        let mut gaps = BTreeMap::new();
-        for p in 0..partitions {
-            if let Some(g) = self.world.gap(p, at).await? {
-                gaps.insert(p, g);
-            }
-        }
-        let max_gap_moved = moved
-            .iter()
-            .filter_map(|p| gaps.get(p))
-            .copied()
-            .fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g))));
-        eprintln!("    event '{name}': partitions moved {moved:?}, processing gap per partition {gaps:?} s");
+        let moved = moved(before, after, self.world.partition_count()?);
+        eprintln!("    event '{name}': partitions moved {moved:?}");
+        self.event_times.push(at);
         self.report.events.push(Event {
             name: name.into(),
             at_s: self.seconds(at),
             partitions_moved: moved,
-            gap_s: gaps,
-            max_gap_moved_s: max_gap_moved,
+            stalls: BTreeMap::new(),
+            longest_stall_moved_s: None,
+            longest_stall_others_s: None,
             takeover_s,
         });
+        Ok(())
+    }
+
+    /// Measures each event's stalls: those that ended after it and before the next event (or `end`), and began
+    /// after the event before it.
+    async fn measure_stalls(&mut self, end: DateTime<Utc>) -> anyhow::Result<()> {
+        let partitions: Vec<i32> = (0..self.world.partition_count()?).collect();
+        for (i, event) in self.report.events.iter_mut().enumerate() {
+            let at = self.event_times[i];
+            let from = if i == 0 { self.t0 } else { self.event_times[i - 1] };
+            let to = self.event_times.get(i + 1).copied().unwrap_or(end);
+            event.stalls = measure::stalls(&self.world.pool, from, at, to).await?;
+            let others: Vec<i32> = partitions.iter().copied().filter(|p| !event.partitions_moved.contains(p)).collect();
+            event.longest_stall_moved_s = measure::longest(&event.stalls, &event.partitions_moved);
+            event.longest_stall_others_s = measure::longest(&event.stalls, &others);
+            eprintln!("    event '{}': stalls per partition {:?}", event.name, event.stalls);
+        }
         Ok(())
     }
 
@@ -282,7 +292,7 @@ impl Run {
             .await?;
         self.report.new_partitions_seen_s = Some(new_partitions_after.as_secs_f64());
         self.report.rebalance_after_increase_s = Some(altered.elapsed().as_secs_f64());
-        self.event("partitions 1 → 3", at, &before, &after, None).await?;
+        self.event("partitions 1 → 3", at, &before, &after, None)?;
         let phase = self.hold(2, "3 partitions, 3 consumers", started).await?;
         self.check(
             2,
@@ -303,7 +313,7 @@ impl Run {
         let at = self.world.now().await?;
         self.scripts.scale(5).await?;
         let (after, _) = self.group_where("5 members, 3 owners", minute, |v| stable(v, 5) && v.owners() == 3).await?;
-        self.event("scale 3 → 5", at, &before, &after, None).await?;
+        self.event("scale 3 → 5", at, &before, &after, None)?;
         let phase = self.hold(3, "3 partitions, 5 consumers", started).await?;
         let idle = after.members.iter().filter(|m| m.partitions.is_empty()).count();
         self.check(3, "still 3 owners, 2 idle", after.owners() == 3 && idle == 2, members(&after));
@@ -329,7 +339,7 @@ impl Run {
             })
             .await?;
         let takeover = killed.elapsed();
-        self.event("SIGKILL an owner", at, &before, &after, Some(takeover.as_secs_f64())).await?;
+        self.event("SIGKILL an owner", at, &before, &after, Some(takeover.as_secs_f64()))?;
         self.check(
             4,
             "its partitions are taken over within the session timeout plus 5 s",
@@ -348,7 +358,7 @@ impl Run {
                 stable(v, 1) && v.members[0].partitions == [0, 1, 2]
             })
             .await?;
-        self.event("scale 4 → 1", at, &before, &after, None).await?;
+        self.event("scale 4 → 1", at, &before, &after, None)?;
         let phase = self.hold(5, "3 partitions, 1 consumer", started).await?;
         self.check(
             5,
@@ -369,8 +379,7 @@ impl Run {
         .await?;
         let (rows, distinct) = self.world.row_counts().await?;
         let dead_letters = self.world.dead_letters()?;
-        let violations = self.world.order_violations_within_partitions().await?;
-        let (customers, orders, reordered) = self.world.moved_customers().await?;
+        let order = measure::customer_order(&self.world.pool).await?;
         let produced = summary.acked_new_orders as i64;
         self.check(
             6,
@@ -382,9 +391,9 @@ impl Run {
         self.check(6, "committed offsets = log-end offsets", true, format!("{offsets:?}"));
         self.check(
             6,
-            "per-customer sequence holds within each partition",
-            violations == 0,
-            format!("{violations} out-of-order rows"),
+            "per-customer order holds within each partition, in the order rows were stored",
+            order.inversions_within_partitions == 0,
+            format!("{} rows stored after a later-numbered row of their customer", order.inversions_within_partitions),
         );
         self.report.reconciliation = Some(Reconciliation {
             acked_new_orders: summary.acked_new_orders,
@@ -394,12 +403,14 @@ impl Run {
             dead_letters,
             log_end: offsets.clone(),
             committed: offsets,
-            within_partition_violations: violations,
         });
-        self.report.moved = Some(Moved { customers, orders, reordered_across_partitions: reordered });
+        self.report.customer_order = Some(order);
         eprintln!(
-            "    customers that moved partition at the increase: {customers} ({orders} orders; {reordered} stored before an earlier order of theirs that was on the old partition)"
+            "    customers on several partitions: {} ({} rows); {} rows stored after a later-numbered row of their customer on another partition",
+            order.customers_on_several_partitions, order.rows_of_those_customers, order.inversions_across_partitions
         );
+        let end = self.world.now().await?;
+        self.measure_stalls(end).await?;
         Ok(())
     }
 

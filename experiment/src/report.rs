@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::Serialize;
 use shared::group::GroupView;
 
+use crate::measure::{CustomerOrder, Stall};
 use crate::settings::Settings;
 
 #[derive(Debug, Serialize)]
@@ -28,7 +29,7 @@ pub struct Report {
     pub new_partitions_seen_s: Option<f64>,
     pub rebalance_after_increase_s: Option<f64>,
     pub reconciliation: Option<Reconciliation>,
-    pub moved: Option<Moved>,
+    pub customer_order: Option<CustomerOrder>,
     pub efficiency: Option<Efficiency>,
     pub checks: Vec<Check>,
     pub timeline: Vec<Sample>,
@@ -60,9 +61,11 @@ pub struct Event {
     pub name: String,
     pub at_s: f64,
     pub partitions_moved: Vec<i32>,
-    /// Per partition: seconds between the last row stored from it before the event and the first after.
-    pub gap_s: BTreeMap<i32, f64>,
-    pub max_gap_moved_s: Option<f64>,
+    /// Per partition, its longest stall ([`crate::measure`]) that ended after this event and before the next.
+    pub stalls: BTreeMap<i32, Stall>,
+    /// The longest of those on the partitions that moved, and on the others.
+    pub longest_stall_moved_s: Option<f64>,
+    pub longest_stall_others_s: Option<f64>,
     pub takeover_s: Option<f64>,
 }
 
@@ -75,14 +78,6 @@ pub struct Reconciliation {
     pub dead_letters: i64,
     pub log_end: Vec<i64>,
     pub committed: Vec<i64>,
-    pub within_partition_violations: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Moved {
-    pub customers: i64,
-    pub orders: i64,
-    pub reordered_across_partitions: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -159,7 +154,7 @@ impl Report {
             new_partitions_seen_s: None,
             rebalance_after_increase_s: None,
             reconciliation: None,
-            moved: None,
+            customer_order: None,
             efficiency: None,
             checks: Vec::new(),
             timeline: Vec::new(),
@@ -234,12 +229,21 @@ impl Report {
         }
         let _ = writeln!(
             md,
-            "## Rebalances\n\n| event | partitions moved | processing gap on moved partitions | takeover |\n|---|---|---|---|"
+            "## Rebalances\n\nA *stall* is the longest stretch in which a partition had an order waiting and stored nothing, \
+             ending after the event and before the next one (`experiment/src/measure.rs`).\n\n\
+             | event | partitions moved | longest stall, moved | longest stall, others | takeover |\n|---|---|---|---|---|"
         );
+        let secs = |s: Option<f64>| s.map_or("–".into(), |s| format!("{s:.2} s"));
         for e in &self.events {
-            let gap = e.max_gap_moved_s.map_or("–".into(), |g| format!("{g:.2} s"));
             let takeover = e.takeover_s.map_or("–".into(), |t| format!("{t:.1} s"));
-            let _ = writeln!(md, "| {} | {:?} | {gap} | {takeover} |", e.name, e.partitions_moved);
+            let _ = writeln!(
+                md,
+                "| {} | {:?} | {} | {} | {takeover} |",
+                e.name,
+                e.partitions_moved,
+                secs(e.longest_stall_moved_s),
+                secs(e.longest_stall_others_s)
+            );
         }
         if let (Some(seen), Some(rebalanced)) = (self.new_partitions_seen_s, self.rebalance_after_increase_s) {
             let _ = writeln!(
@@ -251,22 +255,18 @@ impl Report {
             let _ = writeln!(md, "\n## Reconciliation after draining\n\n| figure | value |\n|---|---|");
             let _ = writeln!(
                 md,
-                "| orders acknowledged by Kafka | {} ({} failed) |\n| rows | {} |\n| distinct order ids | {} |\n| dead letters | {} |\n| log-end offsets | {:?} |\n| committed offsets | {:?} |\n| rows out of customer order within a partition | {} |",
-                r.acked_new_orders,
-                r.failed,
-                r.rows,
-                r.distinct_orders,
-                r.dead_letters,
-                r.log_end,
-                r.committed,
-                r.within_partition_violations
+                "| orders acknowledged by Kafka | {} ({} failed) |\n| rows | {} |\n| distinct order ids | {} |\n| dead letters | {} |\n| log-end offsets | {:?} |\n| committed offsets | {:?} |",
+                r.acked_new_orders, r.failed, r.rows, r.distinct_orders, r.dead_letters, r.log_end, r.committed
             );
         }
-        if let Some(m) = &self.moved {
+        if let Some(o) = &self.customer_order {
             let _ = writeln!(
                 md,
-                "\n## Customers that moved partition\n\nRaising the partition count changes `murmur2(key) % partitions` for most keys: {} customers have orders on more than one partition ({} orders). Within each partition their orders were stored in sequence; across the move, {} orders were stored before an earlier order of the same customer that was still waiting on the old partition. Per-customer order is kept only within one partition era.",
-                m.customers, m.orders, m.reordered_across_partitions
+                "\n## Per-customer order, as stored\n\nIn the order rows were stored, {} rows came after a row of the same customer and partition with a higher `customer_seq` (Kafka keeps order within a partition, so this must be 0). Raising the partition count changes `murmur2(key) % partitions` for most keys: {} customers have rows on more than one partition ({} rows), and {} rows were stored after a later-numbered row of the same customer on another partition. Per-customer order holds within a partition, not across a partition-count change.",
+                o.inversions_within_partitions,
+                o.customers_on_several_partitions,
+                o.rows_of_those_customers,
+                o.inversions_across_partitions
             );
         }
         if let Some(e) = &self.efficiency {

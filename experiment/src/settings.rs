@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The local stack's database as its owner, the default of every tool in this crate.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://kafka_user:kafka_pass@127.0.0.1:5432/food_orders";
+
 /// Every option of `scaling-experiment` (`scripts/experiment.sh` passes its arguments through).
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "scaling-experiment", about = "Runs the scaling experiment and reports what it measured.")]
@@ -49,7 +52,7 @@ pub struct Settings {
 
     /// Postgres as reached from this machine, pointing at the stack's own database; the experiment creates its
     /// databases beside it (local stack).
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://kafka_user:kafka_pass@127.0.0.1:5432/food_orders")]
+    #[arg(long, env = "DATABASE_URL", default_value = crate::settings::DEFAULT_DATABASE_URL)]
     pub database_url: String,
 }
 

@@ -105,48 +105,6 @@ impl World {
         Ok((r.get(0), r.get(1)))
     }
 
-    /// Processing gap on `partition` around `at`: from the last row stored from it before `at` to the first after.
-    pub async fn gap(&self, partition: i32, at: DateTime<Utc>) -> anyhow::Result<Option<f64>> {
-        let r = sqlx::query(
-            "SELECT EXTRACT(EPOCH FROM
-                    (SELECT MIN(processed_at) FROM orders WHERE kafka_partition = $1 AND processed_at > $2)
-                  - (SELECT MAX(processed_at) FROM orders WHERE kafka_partition = $1 AND processed_at <= $2))::float8",
-        )
-        .bind(partition)
-        .bind(at)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(r.get::<Option<f64>, _>(0))
-    }
-
-    /// Rows whose customer's events were stored out of sequence within one partition (must be 0).
-    pub async fn order_violations_within_partitions(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT customer_seq,
-                    LAG(customer_seq) OVER (PARTITION BY customer_id, kafka_partition ORDER BY kafka_offset) AS prev
-               FROM orders) t WHERE prev IS NOT NULL AND customer_seq <= prev",
-        )
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    /// Customers whose orders sit on more than one partition, their orders, and how many of those were stored
-    /// before an order the producer numbered earlier (a reordering across partitions).
-    pub async fn moved_customers(&self) -> anyhow::Result<(i64, i64, i64)> {
-        let r = sqlx::query(
-            "WITH moved AS (SELECT customer_id FROM orders GROUP BY customer_id HAVING COUNT(DISTINCT kafka_partition) > 1),
-                  seq AS (SELECT o.customer_seq,
-                                 MAX(o.customer_seq) OVER (PARTITION BY o.customer_id ORDER BY o.processed_at, o.kafka_offset
-                                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS max_before
-                            FROM orders o JOIN moved USING (customer_id))
-             SELECT (SELECT COUNT(*) FROM moved), (SELECT COUNT(*) FROM seq),
-                    (SELECT COUNT(*) FROM seq WHERE max_before > customer_seq)",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((r.get(0), r.get(1), r.get(2)))
-    }
-
     /// Stored rows per second between the first and the last row.
     pub async fn stored_rate(&self) -> anyhow::Result<f64> {
         Ok(sqlx::query_scalar(

@@ -57,6 +57,14 @@ def steps(r):
     return out
 
 
+def stall(step):
+    """The step's longest stall: the longest stretch in which a partition had an order waiting and stored nothing
+    (experiment/src/measure.rs), and the partition."""
+    if step.get("longest_stall_s") in (None, ""):
+        return "–"
+    return f"{num(step['longest_stall_s'], 2)} s ({step.get('stall_partition', '?')})"
+
+
 def markdown(r, mem):
     run, m, res, prod = r["run"], r["machine"], r.get("result", {}), r.get("producer", {})
     checks, details = r.get("check", {}), r.get("detail", {})
@@ -100,15 +108,17 @@ def markdown(r, mem):
         "## Schedule",
         "",
         "Each step starts when the table holds its share of the orders, then waits for the group to settle: the "
-        "expected members, every partition owned by exactly one.",
+        "expected members, every partition owned by exactly one. The longest stall is the longest stretch, after the "
+        "step and before the next, in which a partition had an order waiting and stored nothing "
+        "(`experiment/src/measure.rs`, as in the experiment and the rebalance benchmark).",
         "",
-        "| step | action | at (s) | rows then | members after | settled in (s) |",
-        "|---|---|---|---|---|---|",
+        "| step | action | at (s) | rows then | members after | settled in (s) | longest stall (partition) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in steps(r):
         lines.append(
             f"| {s['step']} | {s.get('action', '')} | {num(s.get('at_s'), 1)} | {num(s.get('rows'))} | "
-            f"{num(s.get('members'))} | {num(s.get('settle_s'))} |"
+            f"{num(s.get('members'))} | {num(s.get('settle_s'))} | {stall(s)} |"
         )
     lines += [
         "",

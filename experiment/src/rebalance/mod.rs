@@ -7,7 +7,7 @@
 //! - [`settings`]: every option.
 //! - [`configs`]: the six configurations and the consumer environment of each.
 //! - [`members`]: the consumer processes, their slots and incarnations.
-//! - [`rows`]: the queries that turn rows into owners and gaps.
+//! - [`rows`]: the queries that turn rows into owners and handovers (stalls: [`crate::measure`]).
 //! - [`scenario`]: one configuration, start to finish.
 //! - [`machine`]: machine, versions and the broker's group settings.
 //! - [`report`]: JSON and Markdown, and the docs.

@@ -97,8 +97,9 @@ impl BenchReport {
         let _ = writeln!(
             md,
             "Each configuration: a topic of {} partitions, {} consumers, the producer at {} orders/s throughout; a {} s \
-             steady window before each event; classic consumers with `SESSION_TIMEOUT_MS={}`. Gaps are seconds \
-             between consecutive rows of a partition (`processed_at`); **affected** = the partitions of the member acted \
+             steady window before each event; classic consumers with `SESSION_TIMEOUT_MS={}`. Gaps are stalls \
+             (`experiment/src/measure.rs`): the longest stretch in which a partition had an order waiting and stored \
+             nothing; **affected** = the partitions of the member acted \
              on, and any that moved or paused (gap above max(2 × baseline, 1 s)); *baseline* = the longest gap on any partition in the steady window before.\n",
             self.partitions, self.consumers, self.rate, self.steady_s, self.session_timeout_ms
         );

@@ -1,11 +1,9 @@
-//! What the benchmark reads from the rows: who stored each partition last, and the gaps between consecutive rows
-//! of a partition. Every time is the database's clock (`processed_at` is `clock_timestamp()` at insert), so no
-//! clock skew enters a figure, and the same queries work whatever the group protocol.
-
-use std::collections::BTreeMap;
+//! What the benchmark reads from the rows: who stored each partition last, and who handed a partition to whom (its
+//! stalls come from [`crate::measure`], as the experiment's do). Every time is the database's clock (`processed_at`
+//! is `clock_timestamp()` at insert), so no clock skew enters a figure, and the same queries work whatever the group
+//! protocol.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::{PgPool, Row};
 
 /// The newest row of one partition.
@@ -15,15 +13,6 @@ pub struct Latest {
     pub client_id: String,
     /// Seconds since it was stored.
     pub age_s: f64,
-}
-
-/// The longest silence on one partition.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Gap {
-    /// Longest interval between two consecutive rows, seconds.
-    pub gap_s: f64,
-    /// When it began (the earlier row), seconds after the event (negative: before it).
-    pub starts_s: f64,
 }
 
 /// One change of the client id that stores a partition, between two consecutive rows.
@@ -84,34 +73,6 @@ pub async fn owners_at(pool: &PgPool, partitions: i32, at: DateTime<Utc>) -> any
     .fetch_all(pool)
     .await?;
     Ok(rows.iter().map(|r| r.get::<Option<String>, _>(1)).collect())
-}
-
-/// Per partition, the longest interval between consecutive rows that ends after `event`, looking at rows stored
-/// in [`from`, `to`]. With `event = from` it is the longest gap of the whole window (the baseline).
-///
-/// # Errors
-/// When the query fails.
-pub async fn gaps(
-    pool: &PgPool,
-    from: DateTime<Utc>,
-    event: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> anyhow::Result<BTreeMap<i32, Gap>> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT ON (kafka_partition) kafka_partition,
-                EXTRACT(EPOCH FROM processed_at - prev_at)::float8, EXTRACT(EPOCH FROM prev_at - $2)::float8
-           FROM (SELECT kafka_partition, processed_at,
-                        LAG(processed_at) OVER (PARTITION BY kafka_partition ORDER BY processed_at) AS prev_at
-                   FROM orders WHERE processed_at BETWEEN $1 AND $3) t
-          WHERE prev_at IS NOT NULL AND processed_at > $2
-          ORDER BY kafka_partition, processed_at - prev_at DESC",
-    )
-    .bind(from)
-    .bind(event)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.iter().map(|r| (r.get(0), Gap { gap_s: r.get(1), starts_s: r.get(2) })).collect())
 }
 
 /// Every change of the storing client id between consecutive rows of a partition, where the later row was

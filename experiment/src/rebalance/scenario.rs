@@ -12,9 +12,10 @@ use sqlx::PgPool;
 
 use super::configs::GroupConfig;
 use super::members::Members;
-use super::rows::{self, Gap};
+use super::rows;
 use super::settings::BenchSettings;
 use crate::control::{ProducerProcess, Scripts};
+use crate::measure::{self, Stall};
 use crate::phases::wait_for;
 use crate::world::World;
 
@@ -80,7 +81,7 @@ pub struct EventResult {
     /// Gaps above this count as a pause: max(2 × baseline, 1 s).
     pub pause_threshold_s: f64,
     /// Per partition, the longest gap that ended after the event.
-    pub gaps: BTreeMap<i32, Gap>,
+    pub gaps: BTreeMap<i32, Stall>,
     /// Slot that stored each partition's last row before the event, and after the group settled.
     pub owners_before: Vec<String>,
     pub owners_after: Vec<String>,
@@ -382,8 +383,8 @@ impl<'a> Scenario<'a> {
         let end = self.world.now().await?;
 
         let baseline_gap_s =
-            rows::gaps(&pool, window_start, window_start, at).await?.values().map(|g| g.gap_s).fold(0.0, f64::max);
-        let gaps = rows::gaps(&pool, window_start, at, end).await?;
+            measure::stalls(&pool, window_start, window_start, at).await?.values().map(|g| g.gap_s).fold(0.0, f64::max);
+        let gaps = measure::stalls(&pool, window_start, at, end).await?;
         let after = rows::owners_at(&pool, PARTITIONS, end).await?;
         let slot_of =
             |owner: &Option<String>| owner.as_deref().map_or_else(|| "-".to_owned(), |c| self.members.slot_of(c));
@@ -485,7 +486,7 @@ struct Figures {
 
 impl Figures {
     /// `member` is the slot acted on: its partitions count as affected even when they stay (a restart).
-    fn new(gaps: &BTreeMap<i32, Gap>, before: &[String], after: &[String], member: &str, baseline: f64) -> Self {
+    fn new(gaps: &BTreeMap<i32, Stall>, before: &[String], after: &[String], member: &str, baseline: f64) -> Self {
         let threshold = (2.0 * baseline).max(PAUSE_FLOOR_S);
         let gap = |p: i32| gaps.get(&p).map_or(0.0, |g| g.gap_s);
         let moved: Vec<i32> = (0..PARTITIONS).filter(|p| before.get(*p as usize) != after.get(*p as usize)).collect();
@@ -542,8 +543,8 @@ fn count_in_logs(files: &[PathBuf], needle: &str) -> usize {
 mod tests {
     use super::*;
 
-    fn gaps(values: &[f64]) -> BTreeMap<i32, Gap> {
-        values.iter().enumerate().map(|(p, g)| (p as i32, Gap { gap_s: *g, starts_s: 0.0 })).collect()
+    fn gaps(values: &[f64]) -> BTreeMap<i32, Stall> {
+        values.iter().enumerate().map(|(p, g)| (p as i32, Stall { gap_s: *g, starts_s: 0.0 })).collect()
     }
 
     fn slots(s: &str) -> Vec<String> {

@@ -65,7 +65,7 @@ pub struct BenchSettings {
     pub bootstrap_servers: String,
 
     /// Postgres of the local stack; each configuration gets its own database beside this one.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://kafka_user:kafka_pass@127.0.0.1:5432/food_orders")]
+    #[arg(long, env = "DATABASE_URL", default_value = crate::settings::DEFAULT_DATABASE_URL)]
     pub database_url: String,
 }
 

@@ -1,0 +1,76 @@
+//! `measure`: the measures of `experiment/src/measure.rs` for a tool that is not Rust (scripts/soak.sh). Prints
+//! `key=value` lines, the format of the scripts' `results.txt`.
+//!
+//! ```text
+//! measure stalls --database-url URL --event step1=1764600000.25 --event step2=1764600030.5 --until 1764600090
+//! ```
+//! prints, per event, the longest stall that ended after it and before the next event (or `--until`), and began
+//! after the event before it: `step1.longest_stall_s=10.93`, `step1.stall_partition=0`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use scaling_experiment::measure;
+use scaling_experiment::settings::DEFAULT_DATABASE_URL;
+use sqlx::postgres::PgPoolOptions;
+
+#[derive(Debug, clap::Parser)]
+#[command(name = "measure", about = "Stalls per event, measured from the rows the way the experiment measures them.")]
+enum Command {
+    /// The longest stall after each event.
+    Stalls {
+        #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+        database_url: String,
+        /// `label=unix-seconds`, in the order the events happened.
+        #[arg(long = "event", value_parser = parse_event, required = true)]
+        events: Vec<(String, DateTime<Utc>)>,
+        /// Unix seconds: the end of the last event's window.
+        #[arg(long, value_parser = parse_time)]
+        until: DateTime<Utc>,
+    },
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    let seconds: f64 = s.parse().map_err(|_| format!("'{s}' is not unix seconds"))?;
+    DateTime::from_timestamp_micros((seconds * 1e6).round() as i64).ok_or_else(|| format!("'{s}' is out of range"))
+}
+
+fn parse_event(s: &str) -> Result<(String, DateTime<Utc>), String> {
+    let (label, at) = s.split_once('=').ok_or_else(|| format!("'{s}' is not label=unix-seconds"))?;
+    Ok((label.to_owned(), parse_time(at)?))
+}
+
+async fn stalls(database_url: &str, events: &[(String, DateTime<Utc>)], until: DateTime<Utc>) -> anyhow::Result<()> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await
+        .with_context(|| format!("cannot reach Postgres at {}", shared::secret::redact_url(database_url)))?;
+    for (i, (label, at)) in events.iter().enumerate() {
+        let from = if i == 0 { DateTime::<Utc>::MIN_UTC } else { events[i - 1].1 };
+        let to = events.get(i + 1).map_or(until, |e| e.1);
+        let stalls = measure::stalls(&pool, from, *at, to).await?;
+        if let Some((partition, stall)) = stalls.iter().max_by(|a, b| a.1.gap_s.total_cmp(&b.1.gap_s)) {
+            println!("{label}.longest_stall_s={:.2}", stall.gap_s);
+            println!("{label}.stall_partition={partition}");
+        }
+    }
+    pool.close().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let outcome = match Command::parse() {
+        Command::Stalls { database_url, events, until } => stalls(&database_url, &events, until).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -77,13 +77,15 @@ def derive(r):
     f = {"targets": TARGETS, "ceiling": {"over_ceiling": 1.0}}
 
     def timed(run, n):
+        stretch = ratio(n, run["rows_per_s"])
+        wall = run["wall_s"] if isinstance(run["wall_s"], (int, float)) else None
         return {
             "over_ceiling": exact(ratio(run["rows_per_s"], ceiling)),
             "busy_over_ceiling": exact(ratio(run["busy_rows_per_s"], ceiling)),
-            "orders_per_wall_s": exact(n / run["wall_s"]),
+            "orders_per_wall_s": exact(ratio(n, run["wall_s"])),
             # Wall time minus the first-to-last stretch: about when the first row was stored (the wall clock stops
             # at the first half-second check that finds every row).
-            "first_row_after_s": exact(run["wall_s"] - n / run["rows_per_s"]),
+            "first_row_after_s": exact(wall - stretch) if wall is not None and stretch is not None else None,
         }
 
     for c in (1, 2, 3):
@@ -97,7 +99,7 @@ def derive(r):
     for k in keyed(r, "grow"):
         f[k] = timed(r[k], int(k[4:]))
     for k in (k for k in r if k.startswith("comp")):
-        f[k] = {"bytes_per_order": exact(r[k]["log_bytes"] / r[k]["producer_acked"])}
+        f[k] = {"bytes_per_order": exact(ratio(r[k]["log_bytes"], r[k]["producer_acked"]))}
     f["settings"] = {
         "batch_sizes": [int(k[5:]) for k in keyed(r, "batch", "batchlat")],
         "linger_ms": [int(k[6:]) for k in keyed(r, "linger", "lingerlat")],

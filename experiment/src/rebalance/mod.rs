@@ -166,10 +166,7 @@ async fn cleanup_kafka(ctx: &scenario::Context, configs: &[scenario::ConfigResul
         }
         match scenario::kafka(&scripts, &args).await {
             Ok(output) => {
-                // Success reads "Deletion of requested consumer groups ('a', 'b') was successful."; a failure names the
-                // group on a line of its own ("* Group 'c' could not be deleted due to: …").
-                pending
-                    .retain(|g| output.lines().any(|l| l.contains(&format!("'{g}'")) && !l.contains("was successful")));
+                pending = undeleted(&output, &pending);
                 if pending.is_empty() {
                     return;
                 }
@@ -187,6 +184,19 @@ async fn cleanup_kafka(ctx: &scenario::Context, configs: &[scenario::ConfigResul
     );
 }
 
+/// The groups of `groups` that `kafka-consumer-groups --delete` says it could not delete. A failure names the group on
+/// a line of its own ("* Group 'c' could not be deleted due to: …GroupNotEmptyException…"), next to the successes
+/// ("These consumer groups were deleted successfully: 'a', 'b'", or "Deletion of requested consumer groups ('a', 'b')
+/// was successful." when all went); a group that no longer exists is gone, whatever the tool calls it.
+fn undeleted(output: &str, groups: &[String]) -> Vec<String> {
+    let failed = |g: &String| {
+        output.lines().any(|l| {
+            l.contains(&format!("'{g}'")) && l.contains("could not be deleted") && !l.contains("GroupIdNotFound")
+        })
+    };
+    groups.iter().filter(|g| failed(g)).cloned().collect()
+}
+
 /// Tries to delete the run's groups, spaced so the last try comes after the broker's default 45 s session timeout.
 const GROUP_DELETE_ATTEMPTS: u32 = 4;
 const GROUP_DELETE_PAUSE: std::time::Duration = std::time::Duration::from_secs(20);
@@ -194,6 +204,18 @@ const GROUP_DELETE_PAUSE: std::time::Duration = std::time::Duration::from_secs(2
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_groups_the_tool_could_not_delete_stay_pending() {
+        let groups: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let mixed = "Error: Deletion of some consumer groups failed:\n\
+            * Group 'a' could not be deleted due to: org.apache.kafka.common.errors.GroupNotEmptyException: The group is not empty.\n\
+            * Group 'd' could not be deleted due to: org.apache.kafka.common.errors.GroupIdNotFoundException: The group id does not exist.\n\
+            These consumer groups were deleted successfully: 'b', 'c'";
+        assert_eq!(undeleted(mixed, &groups), ["a"]);
+        let all = "Deletion of requested consumer groups ('a', 'b', 'c', 'd') was successful.";
+        assert!(undeleted(all, &groups).is_empty());
+    }
 
     #[test]
     fn passwords_in_pass_through_properties_are_not_reported() {

@@ -13,6 +13,7 @@ use sqlx::{Executor, PgPool};
 struct Db {
     admin: PgPool,
     name: String,
+    url: String,
     pool: PgPool,
 }
 
@@ -25,9 +26,10 @@ impl Db {
         admin.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await.expect("drop an old test database");
         admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create the test database");
         let (base, _) = url.rsplit_once('/').expect("a database URL ends with /database");
-        let pool = PgPoolOptions::new().max_connections(1).connect(&format!("{base}/{name}")).await.expect("connect");
+        let url = format!("{base}/{name}");
+        let pool = PgPoolOptions::new().max_connections(1).connect(&url).await.expect("connect");
         pool.execute(include_str!("../../migrations/20261125000001_create_orders.sql")).await.expect("migration");
-        Self { admin, name, pool }
+        Self { admin, name, url, pool }
     }
 
     async fn drop(self) {
@@ -94,6 +96,20 @@ async fn a_stall_counts_only_while_an_order_waits() {
     // A window that ends before the takeover holds no stall of partition 0.
     let early = measure::stalls(&db.pool, at(0), at(5_050), at(15_000)).await.expect("early");
     assert!(!early.contains_key(&p0), "{early:?}");
+
+    // The same through the `measure` binary, as scripts/soak.sh runs it: the takeover's stall belongs to the event
+    // before it, and the window after a later event, with nothing stored in it, holds none.
+    let unix = |ms: i64| format!("{:.3}", at(ms).timestamp_millis() as f64 / 1000.0);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_measure"))
+        .args(["stalls", "--database-url", &db.url])
+        .args(["--event", &format!("kill={}", unix(5_050)), "--event", &format!("later={}", unix(16_500))])
+        .args(["--until", &unix(20_000)])
+        .output()
+        .expect("run measure");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines, ["kill.longest_stall_s=10.90", "kill.stall_partition=0"], "{stdout}");
     db.drop().await;
 }
 

@@ -49,7 +49,7 @@ async fn stalls(database_url: &str, events: &[(String, DateTime<Utc>)], until: D
         .await
         .with_context(|| format!("cannot reach Postgres at {}", shared::secret::redact_url(database_url)))?;
     for (i, (label, at)) in events.iter().enumerate() {
-        let from = if i == 0 { DateTime::<Utc>::MIN_UTC } else { events[i - 1].1 };
+        let from = if i == 0 { DateTime::<Utc>::UNIX_EPOCH } else { events[i - 1].1 };
         let to = events.get(i + 1).map_or(until, |e| e.1);
         let stalls = measure::stalls(&pool, from, *at, to).await?;
         if let Some((partition, stall)) = stalls.iter().max_by(|a, b| a.1.gap_s.total_cmp(&b.1.gap_s)) {

@@ -62,7 +62,9 @@ def stall(step):
     (experiment/src/measure.rs), and the partition."""
     if step.get("longest_stall_s") in (None, ""):
         return "–"
-    return f"{num(step['longest_stall_s'], 2)} s ({step.get('stall_partition', '?')})"
+    partition = step.get("stall_partition")
+    partition = int(partition) if isinstance(partition, float) else partition  # read back as a number
+    return f"{num(step['longest_stall_s'], 2)} s (partition {partition})"
 
 
 def markdown(r, mem):

@@ -1,7 +1,7 @@
 //! The rebalance benchmark: for each group configuration (eager `range`, `cooperative-sticky`, the KIP-848
 //! `consumer` protocol; each with and without static membership) it measures, from the stored rows, the
-//! processing gap on the partitions a rebalance affects and how many partitions move, when a consumer joins,
-//! leaves cleanly, restarts, and is killed.
+//! stall ([`crate::measure`], called the gap in its tables) on the partitions a rebalance affects and how many
+//! partitions move, when a consumer joins, leaves cleanly, restarts, and is killed.
 //!
 //! # Layout
 //! - [`settings`]: every option.

@@ -20,13 +20,27 @@ SELECT kafka_partition, COUNT(*) AS orders, COUNT(DISTINCT processed_by) AS cons
 SELECT date_trunc('minute', processed_at) AS minute, COUNT(*) AS orders
   FROM orders GROUP BY 1 ORDER BY 1 DESC LIMIT 15;
 
--- Per-customer ordering: within one partition, a customer's events must be stored in the order the producer
--- numbered them (customer_seq). 0 rows means the order held.
+-- Per-customer ordering, in the order rows were stored (processed_at, the database clock at insert; the consumer
+-- inserts each batch in offset order per partition): a row stored after a row of the same customer and partition
+-- with a higher customer_seq. 0 rows means Kafka's per-partition order held all the way into the table.
 SELECT customer_id, kafka_partition, kafka_offset, customer_seq, previous_seq
   FROM (SELECT customer_id, kafka_partition, kafka_offset, customer_seq,
-               LAG(customer_seq) OVER (PARTITION BY customer_id, kafka_partition ORDER BY kafka_offset) AS previous_seq
+               MAX(customer_seq) OVER (PARTITION BY customer_id, kafka_partition ORDER BY processed_at, kafka_offset
+                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS previous_seq
           FROM orders) AS t
- WHERE previous_seq IS NOT NULL AND customer_seq <= previous_seq;
+ WHERE customer_seq < previous_seq;
+
+-- The same across partitions: rows stored after a later-numbered row of their customer on another partition. After
+-- a partition-count change this can be more than 0 rows (see docs/troubleshooting.md); experiment/src/measure.rs
+-- counts both.
+SELECT customer_id, kafka_partition, customer_seq, seq_stored_before
+  FROM (SELECT customer_id, kafka_partition, customer_seq,
+               MAX(customer_seq) OVER (PARTITION BY customer_id ORDER BY processed_at, kafka_offset
+                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS seq_stored_before,
+               MAX(customer_seq) OVER (PARTITION BY customer_id, kafka_partition ORDER BY processed_at, kafka_offset
+                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS same_partition_before
+          FROM orders) AS t
+ WHERE customer_seq < seq_stored_before AND customer_seq > COALESCE(same_partition_before, 0);
 
 -- Customers whose orders are on more than one partition: they moved when the partition count grew.
 SELECT customer_id, array_agg(DISTINCT kafka_partition ORDER BY kafka_partition) AS partitions, COUNT(*) AS orders

@@ -293,13 +293,7 @@ impl Pipeline {
 
     /// Commits what is done and not yet confirmed (see [`crate::offsets`]).
     fn commit(&self, mode: CommitMode) {
-        if let Some(tpl) = self.consumer.context().offsets.uncommitted() {
-            if let Err(error) = self.consumer.commit(&tpl, mode) {
-                warn!(event = "commit_failed", %error, "offset commit failed; retried later");
-            } else if matches!(mode, CommitMode::Sync) {
-                self.consumer.context().offsets.confirmed(&tpl);
-            }
-        }
+        self.consumer.context().offsets.commit(&*self.consumer, mode);
     }
 
     fn pause(&self, paused: &mut bool) {

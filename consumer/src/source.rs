@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::{ClientContext, TopicPartitionList};
 use tracing::{Span, debug, info, warn};
 
@@ -53,21 +53,13 @@ impl ConsumerContext for GroupContext {
             Rebalance::Revoke(tpl) => {
                 let revoked = partitions(tpl, self.offsets.topic());
                 if consumer.assignment_lost() {
-                    self.offsets.revoked(&revoked);
+                    self.offsets.lost(&revoked);
                     warn!(event = "partitions_lost", partitions = ?revoked,
                           "assignment lost (expelled from the group): nothing committed, unwritten messages dropped");
                     return;
                 }
                 self.held.write_before_revoke(&revoked, &self.offsets);
-                let done = self.offsets.revoked(&revoked);
-                if done.count() > 0 {
-                    // Synchronous on purpose: the new owner must find these offsets committed.
-                    match consumer.commit(&done, CommitMode::Sync) {
-                        Ok(()) => debug!(event = "offsets_committed_on_revoke", offsets = ?done),
-                        Err(error) => warn!(event = "commit_on_revoke_failed", %error,
-                                             "the new owner will re-read some messages; the upsert absorbs them"),
-                    }
-                }
+                self.offsets.commit_revoked(consumer, &revoked);
                 info!(event = "partitions_revoked", topic = self.offsets.topic(), partitions = ?revoked, "partitions revoked");
             }
             Rebalance::Assign(_) => {}
@@ -92,21 +84,7 @@ impl ConsumerContext for GroupContext {
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         let _span = self.span.enter();
-        match result {
-            Ok(()) => {
-                self.offsets.confirmed(offsets);
-                debug!(event = "offsets_committed", offsets = ?offsets);
-            }
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            // Refused because a rebalance is under way: the offsets are committed again after it (or on revoke).
-            Err(KafkaError::ConsumerCommit(
-                RDKafkaErrorCode::IllegalGeneration
-                | RDKafkaErrorCode::RebalanceInProgress
-                | RDKafkaErrorCode::UnknownMemberId
-                | RDKafkaErrorCode::StaleMemberEpoch,
-            )) => debug!(event = "commit_deferred", "commit refused during a rebalance; committed again after it"),
-            Err(error) => warn!(event = "commit_failed", %error, "offset commit failed; retried with the next batch"),
-        }
+        self.offsets.commit_answered(result, offsets);
     }
 }
 

@@ -7,7 +7,7 @@
 //! Batches are written one at a time, in the order consumed, so what is done is always a prefix of the partition.
 //!
 //! Offsets of partitions this consumer no longer owns are never committed. When partitions are revoked, the
-//! rebalance callback first writes the batch the pipeline holds ([`crate::writer::HeldBatch`]), then commits
+//! rebalance hook first writes the batch the pipeline holds ([`crate::rebalance::Handover`]), then commits
 //! (synchronously, before the revocation completes) what is done for them and forgets them. Only if that write
 //! fails (the database is down) are the revoked partitions' waiting messages dropped, never committed, so their
 //! new owner reads them again. A lost assignment (this member was expelled) writes and commits nothing.
@@ -66,10 +66,6 @@ struct State {
 impl Offsets {
     pub fn new(topic: impl Into<String>) -> Self {
         Self { topic: topic.into(), state: Mutex::new(State::default()) }
-    }
-
-    pub fn topic(&self) -> &str {
-        &self.topic
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

@@ -8,6 +8,8 @@
 //! - [`decode`]: a Kafka message becomes an order or a poison message with a classified reason.
 //! - [`batch`]: messages collected up to `BATCH_SIZE` or `BATCH_TIMEOUT_MS`, deduplicated by `order_id`.
 //! - [`store`]: one multi-row upsert per batch; database errors sorted into transient and rejected.
+//! - [`pool`]: the database connection set up (as the working role, migrated as the owner, privileges checked) and
+//!   closed; apart from the hot path.
 //! - [`writer`]: one batch written: dead letters, then rows, then offsets done.
 //! - [`roles`]: the Postgres roles the consumer works and migrates as, passwords from URLs or files.
 //! - [`dead_letter`]: poison messages go to `food-orders.dlq` with headers saying where they came from and why.
@@ -22,6 +24,7 @@ pub mod dead_letter;
 pub mod decode;
 pub mod offsets;
 pub mod pipeline;
+pub mod pool;
 pub mod rebalance;
 pub mod roles;
 pub mod source;

@@ -31,9 +31,10 @@ use crate::config::ConsumerSettings;
 use crate::dead_letter::DeadLetters;
 use crate::decode::decode;
 use crate::offsets::Offsets;
+use crate::pool::{self, ConnectError};
 use crate::rebalance::{self, Handover, UnsupportedRuntime};
+use crate::roles::DatabaseRoles;
 use crate::source::{self, OrderConsumer, SourceError};
-use crate::store::{self, ConnectError};
 use crate::writer::{Stats, Writer};
 
 /// How long the loop waits for a message when the batch is empty, before it looks at commits and progress. Also
@@ -107,12 +108,12 @@ impl Pipeline {
               group_instance_id = settings.group_instance_id().as_deref().unwrap_or("-"), "starting");
         let consumer_config = settings.consumer_config(&client_id)?;
         let dead_letter_config = settings.dead_letter_config(&client_id)?;
-        let pool = store::connect(&crate::roles::DatabaseRoles::of(&settings), settings.connect_timeout).await?;
+        let pool = pool::connect(&DatabaseRoles::of(&settings), settings.connect_timeout).await?;
         match Self::join(settings, client_id, pool.clone(), consumer_config, dead_letter_config).await {
             Ok(pipeline) => Ok(pipeline),
             Err(error) => {
                 // Start-up failed: the pool's sessions end now, not whenever the process exits.
-                store::close(&pool).await;
+                pool::close(&pool).await;
                 Err(error)
             }
         }

@@ -15,6 +15,7 @@ use crate::batch::Batch;
 use crate::dead_letter::DeadLetters;
 use crate::decode::{Poison, PoisonKind};
 use crate::offsets::Offsets;
+use crate::pool;
 use crate::store::{self, StoreError};
 
 /// Why a batch could not be written this time. Both are retried; neither moves an offset.
@@ -126,8 +127,8 @@ impl Writer {
         Ok(rows)
     }
 
-    /// Closes the database connections (see [`store::close`]); the dead-letter producer flushes as it drops.
+    /// Closes the database connections (see [`pool::close`]); the dead-letter producer flushes as it drops.
     pub async fn close(&self) {
-        store::close(&self.pool).await;
+        pool::close(&self.pool).await;
     }
 }

@@ -31,7 +31,7 @@ use crate::writer::{Stats, WriteError, Writer};
 
 /// Longest a revocation waits for the held batch to be written. Past it the batch's messages of the revoked
 /// partitions are dropped uncommitted, and their next owner reads them again.
-pub const REVOKE_WRITE_BUDGET: Duration = Duration::from_secs(5);
+const REVOKE_WRITE_BUDGET: Duration = Duration::from_secs(5);
 
 /// The runtime the consumer was started on cannot write a batch inside a rebalance callback.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,7 @@ pub trait WriteHeld: Send + Sync {
     /// Writes `batch` whole and marks its offsets done, as [`Writer::write`] does.
     fn write_batch(&self, batch: &mut Batch, offsets: &Offsets) -> impl Future<Output = Result<(), WriteError>>;
 
+    /// The counters a write before a revocation is counted in.
     fn stats(&self) -> &Stats;
 }
 

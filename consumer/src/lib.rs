@@ -3,14 +3,19 @@
 //! # Layout
 //! The modules follow the data: Kafka → decode → batch → Postgres → commit.
 //! - [`config`]: every option, as a flag and an environment variable, and the librdkafka properties they become.
-//! - [`source`]: the Kafka consumer, and the rebalance callbacks that log assignments and commit on revocation.
+//! - [`source`]: the Kafka consumer, and the rebalance callbacks that log assignments and revocations and run the
+//!   hook the pipeline gives them.
 //! - [`decode`]: a Kafka message becomes an order or a poison message with a classified reason.
 //! - [`batch`]: messages collected up to `BATCH_SIZE` or `BATCH_TIMEOUT_MS`, deduplicated by `order_id`.
 //! - [`store`]: one multi-row upsert per batch; database errors sorted into transient and rejected.
-//! - [`writer`]: one batch written: dead letters, then rows, then offsets done; also before a revocation.
+//! - [`pool`]: the database connection set up (as the working role, migrated as the owner, privileges checked) and
+//!   closed; apart from the hot path.
+//! - [`writer`]: one batch written: dead letters, then rows, then offsets done.
 //! - [`roles`]: the Postgres roles the consumer works and migrates as, passwords from URLs or files.
 //! - [`dead_letter`]: poison messages go to `food-orders.dlq` with headers saying where they came from and why.
-//! - [`offsets`]: **the commit rule**: which offsets may be committed, and when.
+//! - [`offsets`]: **the commit rule**: which offsets may be committed, and when; every commit is made here.
+//! - [`rebalance`]: the hook the source runs before a revocation completes: the held batch written, then the leaving
+//!   partitions committed; and the runtime check that makes that write possible.
 //! - [`pipeline`]: the loop that ties them together, with retry, pause and shutdown.
 
 pub mod batch;
@@ -19,6 +24,8 @@ pub mod dead_letter;
 pub mod decode;
 pub mod offsets;
 pub mod pipeline;
+pub mod pool;
+pub mod rebalance;
 pub mod roles;
 pub mod source;
 pub mod store;

@@ -7,15 +7,43 @@
 //! Batches are written one at a time, in the order consumed, so what is done is always a prefix of the partition.
 //!
 //! Offsets of partitions this consumer no longer owns are never committed. When partitions are revoked, the
-//! rebalance callback first writes the batch the pipeline holds ([`crate::writer::HeldBatch`]), then commits
+//! rebalance hook first writes the batch the pipeline holds ([`crate::rebalance::Handover`]), then commits
 //! (synchronously, before the revocation completes) what is done for them and forgets them. Only if that write
 //! fails (the database is down) are the revoked partitions' waiting messages dropped, never committed, so their
 //! new owner reads them again. A lost assignment (this member was expelled) writes and commits nothing.
+//!
+//! Every commit goes through this module ([`Offsets::commit`], [`Offsets::commit_revoked`]) and every broker
+//! answer comes back to it ([`Offsets::commit_answered`]): no other module builds a commit request.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::util::AsyncRuntime;
 use rdkafka::{Offset, TopicPartitionList};
+use tracing::{debug, warn};
+
+/// Where a commit request goes: the Kafka consumer, or a recorder in tests.
+pub trait CommitTarget {
+    /// Sends `offsets` to the group coordinator; [`CommitMode::Sync`] returns once the broker answered.
+    ///
+    /// # Errors
+    /// The commit was refused or could not be sent.
+    fn commit_offsets(&self, offsets: &TopicPartitionList, mode: CommitMode) -> KafkaResult<()>;
+}
+
+impl<C: ConsumerContext> CommitTarget for BaseConsumer<C> {
+    fn commit_offsets(&self, offsets: &TopicPartitionList, mode: CommitMode) -> KafkaResult<()> {
+        Consumer::commit(self, offsets, mode)
+    }
+}
+
+impl<C: ConsumerContext, R: AsyncRuntime> CommitTarget for StreamConsumer<C, R> {
+    fn commit_offsets(&self, offsets: &TopicPartitionList, mode: CommitMode) -> KafkaResult<()> {
+        Consumer::commit(self, offsets, mode)
+    }
+}
 
 /// What is done and what is committed, per owned partition of one topic.
 #[derive(Debug)]
@@ -40,10 +68,6 @@ impl Offsets {
         Self { topic: topic.into(), state: Mutex::new(State::default()) }
     }
 
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding this lock would already have ended the pipeline; the data stays consistent.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -54,9 +78,8 @@ impl Offsets {
         self.state().owned.extend(partitions.iter().copied());
     }
 
-    /// Partitions leaving this consumer (called by the rebalance callback). Returns what is done for them, to be
-    /// committed before the revocation completes, and forgets them.
-    pub fn revoked(&self, partitions: &[i32]) -> TopicPartitionList {
+    /// Partitions leaving this consumer: returns what is done for them and not yet confirmed, and forgets them.
+    fn revoked(&self, partitions: &[i32]) -> TopicPartitionList {
         let mut state = self.state();
         let mut tpl = TopicPartitionList::new();
         for p in partitions {
@@ -69,6 +92,58 @@ impl Offsets {
             state.revoked_since_last_check.push(*p);
         }
         tpl
+    }
+
+    /// Partitions taken away without a revocation (this member was expelled): forgotten, nothing committed for
+    /// them, since another member may already own them.
+    pub fn lost(&self, partitions: &[i32]) {
+        let _uncommittable = self.revoked(partitions);
+    }
+
+    /// Commits what is done and not yet confirmed. A synchronous commit is confirmed at once; an asynchronous one
+    /// when the broker's answer reaches [`Offsets::commit_answered`]. A failure is logged and retried later, since
+    /// what is done stays uncommitted until confirmed.
+    pub fn commit(&self, target: &impl CommitTarget, mode: CommitMode) {
+        // Built before committing, so the state's lock is not held while the commit serves callbacks.
+        let Some(tpl) = self.uncommitted() else { return };
+        if let Err(error) = target.commit_offsets(&tpl, mode) {
+            warn!(event = "commit_failed", %error, "offset commit failed; retried later");
+        } else if matches!(mode, CommitMode::Sync) {
+            self.confirmed(&tpl);
+        }
+    }
+
+    /// Partitions being revoked, their held batch already written: commits what is done for them, synchronously
+    /// because the new owner must find these offsets committed when the revocation completes, and forgets them.
+    pub fn commit_revoked(&self, target: &impl CommitTarget, partitions: &[i32]) {
+        let done = self.revoked(partitions);
+        if done.count() == 0 {
+            return;
+        }
+        match target.commit_offsets(&done, CommitMode::Sync) {
+            Ok(()) => debug!(event = "offsets_committed_on_revoke", offsets = ?done),
+            Err(error) => warn!(event = "commit_on_revoke_failed", %error,
+                                 "the new owner will re-read some messages; the upsert absorbs them"),
+        }
+    }
+
+    /// The broker's answer to a commit (librdkafka's commit callback).
+    pub fn commit_answered(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                self.confirmed(offsets);
+                debug!(event = "offsets_committed", offsets = ?offsets);
+            }
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            // Refused because a rebalance is under way: the offsets are committed again after it (or on revoke).
+            Err(KafkaError::ConsumerCommit(
+                RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::StaleMemberEpoch,
+            )) => debug!(event = "commit_deferred", "commit refused during a rebalance; committed again after it"),
+            Err(error) => warn!(event = "commit_failed", %error, "offset commit failed; retried with the next batch"),
+        }
     }
 
     /// Partitions revoked since the last call: the pipeline drops their unwritten messages.
@@ -92,7 +167,7 @@ impl Offsets {
     }
 
     /// Done offsets the broker has not confirmed yet, as a commit request; `None` when all are committed.
-    pub fn uncommitted(&self) -> Option<TopicPartitionList> {
+    fn uncommitted(&self) -> Option<TopicPartitionList> {
         let state = self.state();
         let mut tpl = TopicPartitionList::new();
         for (p, offset) in &state.done {
@@ -103,8 +178,8 @@ impl Offsets {
         (tpl.count() > 0).then_some(tpl)
     }
 
-    /// Records offsets the broker confirmed (called by the commit callback).
-    pub fn confirmed(&self, tpl: &TopicPartitionList) {
+    /// Records offsets the broker confirmed.
+    fn confirmed(&self, tpl: &TopicPartitionList) {
         let mut state = self.state();
         for e in tpl.elements_for_topic(&self.topic) {
             if let (Offset::Offset(offset), true) = (e.offset(), state.owned.contains(&e.partition())) {
@@ -112,6 +187,35 @@ impl Offsets {
                 *c = (*c).max(offset);
             }
         }
+    }
+}
+
+/// One recorded commit request: (partition, offset) pairs, and whether it was synchronous.
+#[cfg(test)]
+pub(crate) type Request = (Vec<(i32, i64)>, bool);
+
+/// A [`CommitTarget`] that records what it is asked to commit, for tests of the modules that commit through here.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct RecordedCommits {
+    pub requests: Mutex<Vec<Request>>,
+    /// When set, every commit fails.
+    pub refuse: bool,
+}
+
+#[cfg(test)]
+impl RecordedCommits {
+    pub fn taken(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.requests.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+#[cfg(test)]
+impl CommitTarget for RecordedCommits {
+    fn commit_offsets(&self, offsets: &TopicPartitionList, mode: CommitMode) -> KafkaResult<()> {
+        let pairs = offsets.elements().iter().map(|e| (e.partition(), e.offset().to_raw().unwrap_or(-1))).collect();
+        self.requests.lock().unwrap_or_else(|p| p.into_inner()).push((pairs, matches!(mode, CommitMode::Sync)));
+        if self.refuse { Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::RequestTimedOut)) } else { Ok(()) }
     }
 }
 
@@ -155,5 +259,57 @@ mod tests {
         o.mark_done(&BTreeMap::from([(0, 8)]));
         assert!(o.uncommitted().is_none(), "done never moves backwards");
         assert_eq!(o.revoked(&[0]).count(), 0, "nothing new to commit on revocation");
+    }
+
+    #[test]
+    fn a_synchronous_commit_is_confirmed_at_once_an_asynchronous_one_by_the_brokers_answer() {
+        let (o, target) = (Offsets::new("t"), RecordedCommits::default());
+        o.assigned(&[0]);
+        o.mark_done(&BTreeMap::from([(0, 10)]));
+        o.commit(&target, CommitMode::Async);
+        assert_eq!(target.taken(), vec![(vec![(0, 10)], false)]);
+        o.commit(&target, CommitMode::Async);
+        assert_eq!(target.taken().len(), 1, "not confirmed yet, so asked again");
+        o.commit_answered(Ok(()), &o.uncommitted().unwrap());
+        o.commit(&target, CommitMode::Async);
+        assert!(target.taken().is_empty(), "confirmed: nothing left to commit");
+        o.mark_done(&BTreeMap::from([(0, 12)]));
+        o.commit(&target, CommitMode::Sync);
+        o.commit(&target, CommitMode::Sync);
+        assert_eq!(target.taken(), vec![(vec![(0, 12)], true)], "a synchronous success needs no answer");
+    }
+
+    #[test]
+    fn a_refused_commit_stays_uncommitted() {
+        let (o, target) = (Offsets::new("t"), RecordedCommits { refuse: true, ..Default::default() });
+        o.assigned(&[0]);
+        o.mark_done(&BTreeMap::from([(0, 10)]));
+        o.commit(&target, CommitMode::Sync);
+        let rebalancing = KafkaError::ConsumerCommit(RDKafkaErrorCode::RebalanceInProgress);
+        o.commit_answered(Err(rebalancing), &o.uncommitted().unwrap());
+        assert_eq!(offsets_of(&o.uncommitted().unwrap()), vec![(0, 10)]);
+    }
+
+    #[test]
+    fn revoked_partitions_are_committed_synchronously_then_forgotten() {
+        let (o, target) = (Offsets::new("t"), RecordedCommits::default());
+        o.assigned(&[0, 1]);
+        o.mark_done(&BTreeMap::from([(0, 10), (1, 7)]));
+        o.commit_revoked(&target, &[1]);
+        assert_eq!(target.taken(), vec![(vec![(1, 7)], true)]);
+        assert_eq!(o.take_revoked(), vec![1]);
+        o.commit_revoked(&target, &[1]);
+        assert!(target.taken().is_empty(), "nothing done for a partition no longer owned");
+    }
+
+    #[test]
+    fn lost_partitions_are_forgotten_and_never_committed() {
+        let (o, target) = (Offsets::new("t"), RecordedCommits::default());
+        o.assigned(&[0, 1]);
+        o.mark_done(&BTreeMap::from([(0, 10), (1, 7)]));
+        o.lost(&[1]);
+        assert_eq!(o.take_revoked(), vec![1], "the pipeline drops their messages too");
+        o.commit(&target, CommitMode::Sync);
+        assert_eq!(target.taken(), vec![(vec![(0, 10)], true)]);
     }
 }

@@ -1,9 +1,10 @@
 //! The consumer's loop: Kafka → decode → batch → (dead-letter topic, Postgres) → commit.
 //!
 //! One task does everything in order, so librdkafka's rebalance callbacks (which run inside `recv()`) never
-//! overlap a write. While it waits in `recv()` the pipeline lends its batch to the callback, which writes it
-//! before partitions are revoked (see [`crate::writer`]); a revocation while a write is failing drops the
-//! revoked partitions' messages instead, uncommitted, for their next owner.
+//! overlap a write. The pipeline assembles the stages: it gives the source a [`Handover`] as its rebalance hook,
+//! and while it waits in `recv()` lends it the batch, which a revocation writes before the partitions leave (see
+//! [`crate::rebalance`]); a revocation while a write is failing drops the revoked partitions' messages instead,
+//! uncommitted, for their next owner. Commits go through [`crate::offsets`].
 //!
 //! A transient failure (database down, dead-letter topic unavailable) keeps the batch, pauses the partitions and
 //! keeps polling, so the member stays in the group, and retries with backoff; nothing is committed meanwhile.
@@ -29,8 +30,11 @@ use crate::batch::{Batch, Entry, Outcome};
 use crate::config::ConsumerSettings;
 use crate::dead_letter::DeadLetters;
 use crate::decode::decode;
+use crate::offsets::Offsets;
+use crate::pool::{self, ConnectError};
+use crate::rebalance::{self, Handover, UnsupportedRuntime};
+use crate::roles::DatabaseRoles;
 use crate::source::{self, OrderConsumer, SourceError};
-use crate::store::{self, ConnectError};
 use crate::writer::{Stats, Writer};
 
 /// How long the loop waits for a message when the batch is empty, before it looks at commits and progress. Also
@@ -53,6 +57,8 @@ const SHUTDOWN_WRITE_BUDGET: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumerError {
     #[error(transparent)]
+    Runtime(#[from] UnsupportedRuntime),
+    #[error(transparent)]
     Config(#[from] ProtectedProperty),
     #[error(transparent)]
     Database(#[from] ConnectError),
@@ -65,8 +71,10 @@ pub enum ConsumerError {
 /// Runs one group member until `shutdown` resolves, then writes what it holds, commits and leaves the group.
 ///
 /// # Errors
-/// Start-up failures: bad configuration, Kafka or Postgres unreachable, the topic missing, a failed migration.
+/// Start-up failures: a runtime that cannot serve revocations (checked first, before any connection), bad
+/// configuration, Kafka or Postgres unreachable, the topic missing, a failed migration.
 pub async fn run(settings: ConsumerSettings, shutdown: impl Future<Output = ()>) -> Result<(), ConsumerError> {
+    rebalance::check_runtime()?;
     let client_id = client_id(&settings.client_id_base);
     let span = info_span!("consumer", client_id = %client_id);
     let pipeline = Pipeline::start(settings, client_id).instrument(span.clone()).await?;
@@ -84,6 +92,9 @@ struct Pipeline {
     settings: ConsumerSettings,
     consumer: Arc<OrderConsumer>,
     writer: Arc<Writer>,
+    offsets: Arc<Offsets>,
+    /// The source's rebalance hook; the batch is lent to it while the loop waits in `recv()`.
+    handover: Arc<Handover>,
     batch: Batch,
     /// Consume errors since the last message: while a broker is down librdkafka reports one per poll.
     consume_errors: u64,
@@ -97,12 +108,12 @@ impl Pipeline {
               group_instance_id = settings.group_instance_id().as_deref().unwrap_or("-"), "starting");
         let consumer_config = settings.consumer_config(&client_id)?;
         let dead_letter_config = settings.dead_letter_config(&client_id)?;
-        let pool = store::connect(&crate::roles::DatabaseRoles::of(&settings), settings.connect_timeout).await?;
+        let pool = pool::connect(&DatabaseRoles::of(&settings), settings.connect_timeout).await?;
         match Self::join(settings, client_id, pool.clone(), consumer_config, dead_letter_config).await {
             Ok(pipeline) => Ok(pipeline),
             Err(error) => {
                 // Start-up failed: the pool's sessions end now, not whenever the process exits.
-                store::close(&pool).await;
+                pool::close(&pool).await;
                 Err(error)
             }
         }
@@ -120,16 +131,18 @@ impl Pipeline {
             .map_err(ConsumerError::DeadLetter)?;
         let processing_delay = Duration::from_millis(settings.processing_delay_ms);
         let writer = Arc::new(Writer::new(pool, dead_letters, client_id, processing_delay));
+        let offsets = Arc::new(Offsets::new(&settings.topic));
+        let handover = Arc::new(Handover::new(Arc::clone(&writer), Arc::clone(&offsets)));
         let consumer = source::subscribe(
             consumer_config,
             &settings.topic,
             &settings.kafka.bootstrap_servers,
             settings.connect_timeout,
+            Arc::clone(&handover) as Arc<dyn source::GroupHook>,
         )
         .await?;
-        consumer.context().held.install(Arc::clone(&writer));
         info!(event = "consumer_started", group = %settings.group_id, topic = %settings.topic, "joined; waiting for partitions");
-        Ok(Self { settings, consumer, writer, batch: Batch::default(), consume_errors: 0 })
+        Ok(Self { settings, consumer, writer, offsets, handover, batch: Batch::default(), consume_errors: 0 })
     }
 
     async fn run(mut self, stop: CancellationToken) -> Result<(), ConsumerError> {
@@ -141,15 +154,14 @@ impl Pipeline {
 
         while !stop.is_cancelled() {
             let wait = self.batch.deadline(batch_timeout).unwrap_or_else(|| Instant::now() + IDLE_TICK);
-            // While waiting, the batch is lent to the rebalance callback, which writes it if partitions leave.
-            let held = &consumer.context().held;
-            held.lend(std::mem::take(&mut self.batch));
+            // While waiting, the batch is lent to the rebalance hook, which writes it if partitions leave.
+            self.handover.lend(std::mem::take(&mut self.batch));
             let received = tokio::select! {
                 biased;
                 () = stop.cancelled() => None,
                 received = tokio::time::timeout_at(wait.into(), consumer.recv()) => Some(received),
             };
-            self.batch = held.take_back();
+            self.batch = self.handover.take_back();
             self.drop_revoked();
             match received {
                 None => break,
@@ -205,7 +217,7 @@ impl Pipeline {
 
     /// Drops unwritten messages of partitions revoked since the last call (see [`crate::offsets`]).
     fn drop_revoked(&mut self) {
-        let revoked = self.consumer.context().offsets.take_revoked();
+        let revoked = self.offsets.take_revoked();
         if !revoked.is_empty() {
             let dropped = self.batch.drop_partitions(&revoked);
             Stats::add(&self.writer.stats.dropped_on_revoke, dropped as u64);
@@ -242,8 +254,7 @@ impl Pipeline {
         }
         let mut backoff = Duration::from_millis(200);
         loop {
-            let offsets = &self.consumer.context().offsets;
-            match self.writer.write(&mut self.batch, offsets).await {
+            match self.writer.write(&mut self.batch, &self.offsets).await {
                 Ok(()) => break,
                 Err(error) => {
                     if budget.is_some_and(|b| Instant::now() + backoff > b) {
@@ -293,13 +304,7 @@ impl Pipeline {
 
     /// Commits what is done and not yet confirmed (see [`crate::offsets`]).
     fn commit(&self, mode: CommitMode) {
-        if let Some(tpl) = self.consumer.context().offsets.uncommitted() {
-            if let Err(error) = self.consumer.commit(&tpl, mode) {
-                warn!(event = "commit_failed", %error, "offset commit failed; retried later");
-            } else if matches!(mode, CommitMode::Sync) {
-                self.consumer.context().offsets.confirmed(&tpl);
-            }
-        }
+        self.offsets.commit(&*self.consumer, mode);
     }
 
     fn pause(&self, paused: &mut bool) {
@@ -337,7 +342,7 @@ impl Pipeline {
         *last = (Instant::now(), consumed);
         info!(event = "consumer_progress", rate, consumed, stored = Stats::get(&stats.stored),
               dead_lettered = Stats::get(&stats.dead_lettered), batches = Stats::get(&stats.batches),
-              partitions = ?self.consumer.context().offsets.owned(), "progress");
+              partitions = ?self.offsets.owned(), "progress");
     }
 
     /// Stop fetching, write what is held, commit, leave the group.
@@ -372,5 +377,22 @@ impl Pipeline {
         }
         writer.close().await;
         info!(event = "consumer_stopped", "left the group");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_current_thread_runtime_is_refused_before_anything_is_connected() {
+        let settings = ConsumerSettings::try_parse_from(["order-consumer"]).unwrap();
+        // Nothing is reached before the refusal, so it comes at once whether or not the stack is running.
+        let started = tokio::time::timeout(Duration::from_secs(1), run(settings, std::future::pending())).await;
+        let refused = started.unwrap().unwrap_err();
+        assert!(matches!(refused, ConsumerError::Runtime(_)), "{refused}");
+        assert!(refused.to_string().contains("needs tokio's multi-thread runtime"), "{refused}");
     }
 }

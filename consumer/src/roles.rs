@@ -11,7 +11,14 @@ use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 
 use crate::config::ConsumerSettings;
-use crate::store::ConnectError;
+
+/// A database URL that does not parse, with the setting that holds it.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting} is not a valid Postgres URL: {source}")]
+pub struct BadUrl {
+    pub setting: &'static str,
+    source: sqlx::Error,
+}
 
 /// One Postgres role: the setting it came from (for error messages), its URL and its password from a file.
 #[derive(Debug, Clone)]
@@ -37,10 +44,10 @@ impl Role {
     /// options rather than spliced into the URL, so it needs no percent-encoding.
     ///
     /// # Errors
-    /// [`ConnectError::BadUrl`] when the URL is not a Postgres URL.
-    pub fn connect_options(&self) -> Result<PgConnectOptions, ConnectError> {
+    /// [`BadUrl`] when the URL is not a Postgres URL.
+    pub fn connect_options(&self) -> Result<PgConnectOptions, BadUrl> {
         let options: PgConnectOptions =
-            self.url.expose().parse().map_err(|source| ConnectError::BadUrl { setting: self.setting, source })?;
+            self.url.expose().parse().map_err(|source| BadUrl { setting: self.setting, source })?;
         let options = match &self.password {
             Some(password) => options.password(password.expose()),
             None => options,

@@ -1,30 +1,50 @@
 //! The Kafka side: the group member, and the rebalance callbacks that make rebalances visible and safe.
+//!
+//! This is the first stage, and it knows nothing of the later ones. What they must do when the group moves
+//! partitions (above all, finish what was consumed from partitions before they leave) they declare by handing
+//! [`subscribe`] a [`GroupHook`], which the callbacks run.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::{ClientContext, TopicPartitionList};
 use tracing::{Span, debug, info, warn};
-
-use crate::offsets::Offsets;
-use crate::writer::HeldBatch;
 
 /// The consumer this pipeline uses.
 pub type OrderConsumer = StreamConsumer<GroupContext>;
 
-/// Callbacks librdkafka runs inside `recv()`, on the pipeline's task, between two batches.
+/// What the rest of the consumer does at the moments librdkafka's callbacks mark. They run inside `recv()`, on the
+/// pipeline's task, between two batches, so they never overlap the pipeline's own work.
+pub trait GroupHook: Send + Sync {
+    /// `partitions` now belong to this member.
+    fn assigned(&self, partitions: &[i32]);
+
+    /// `partitions` are about to leave this member, which still owns them. The revocation completes, and their next
+    /// owner starts reading, only when this returns: whatever must be stored and committed for them (through
+    /// `consumer`) is done here.
+    fn revoking(&self, consumer: &BaseConsumer<GroupContext>, partitions: &[i32]);
+
+    /// `partitions` were taken away without a revocation (this member was expelled): another member may own them
+    /// already, so nothing may be committed for them.
+    fn lost(&self, partitions: &[i32]);
+
+    /// The broker's answer to a commit.
+    fn commit_answered(&self, result: KafkaResult<()>, offsets: &TopicPartitionList);
+}
+
+/// Callbacks librdkafka runs inside `recv()`: each logs what happened and runs the hook.
 pub struct GroupContext {
-    pub offsets: Offsets,
-    /// The pipeline's batch while it waits in `recv()`: written before a revocation completes.
-    pub held: HeldBatch,
+    topic: String,
+    hook: Arc<dyn GroupHook>,
     /// The pipeline's span (it carries the client id), so callback lines carry it too.
     span: Span,
 }
 
 impl GroupContext {
-    pub fn new(topic: &str, span: Span) -> Self {
-        Self { offsets: Offsets::new(topic), held: HeldBatch::default(), span }
+    pub fn new(topic: &str, hook: Arc<dyn GroupHook>, span: Span) -> Self {
+        Self { topic: topic.to_owned(), hook, span }
     }
 }
 
@@ -51,24 +71,15 @@ impl ConsumerContext for GroupContext {
         let _span = self.span.enter();
         match rebalance {
             Rebalance::Revoke(tpl) => {
-                let revoked = partitions(tpl, self.offsets.topic());
+                let revoked = partitions(tpl, &self.topic);
                 if consumer.assignment_lost() {
-                    self.offsets.revoked(&revoked);
+                    self.hook.lost(&revoked);
                     warn!(event = "partitions_lost", partitions = ?revoked,
                           "assignment lost (expelled from the group): nothing committed, unwritten messages dropped");
                     return;
                 }
-                self.held.write_before_revoke(&revoked, &self.offsets);
-                let done = self.offsets.revoked(&revoked);
-                if done.count() > 0 {
-                    // Synchronous on purpose: the new owner must find these offsets committed.
-                    match consumer.commit(&done, CommitMode::Sync) {
-                        Ok(()) => debug!(event = "offsets_committed_on_revoke", offsets = ?done),
-                        Err(error) => warn!(event = "commit_on_revoke_failed", %error,
-                                             "the new owner will re-read some messages; the upsert absorbs them"),
-                    }
-                }
-                info!(event = "partitions_revoked", topic = self.offsets.topic(), partitions = ?revoked, "partitions revoked");
+                self.hook.revoking(consumer, &revoked);
+                info!(event = "partitions_revoked", topic = self.topic.as_str(), partitions = ?revoked, "partitions revoked");
             }
             Rebalance::Assign(_) => {}
             Rebalance::Error(error) => warn!(event = "rebalance_error", %error, "rebalance error"),
@@ -78,35 +89,21 @@ impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let _span = self.span.enter();
         if let Rebalance::Assign(tpl) = rebalance {
-            let added = partitions(tpl, self.offsets.topic());
-            self.offsets.assigned(&added);
-            let now = consumer.assignment().map(|a| partitions(&a, self.offsets.topic())).unwrap_or_default();
+            let added = partitions(tpl, &self.topic);
+            self.hook.assigned(&added);
+            let now = consumer.assignment().map(|a| partitions(&a, &self.topic)).unwrap_or_default();
             if added.is_empty() {
                 debug!(event = "partitions_assigned", assignment = ?now, "rebalance left this member's partitions as they were");
                 return;
             }
-            info!(event = "partitions_assigned", topic = self.offsets.topic(), partitions = ?added, assignment = ?now,
+            info!(event = "partitions_assigned", topic = self.topic.as_str(), partitions = ?added, assignment = ?now,
                   "partitions assigned");
         }
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         let _span = self.span.enter();
-        match result {
-            Ok(()) => {
-                self.offsets.confirmed(offsets);
-                debug!(event = "offsets_committed", offsets = ?offsets);
-            }
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            // Refused because a rebalance is under way: the offsets are committed again after it (or on revoke).
-            Err(KafkaError::ConsumerCommit(
-                RDKafkaErrorCode::IllegalGeneration
-                | RDKafkaErrorCode::RebalanceInProgress
-                | RDKafkaErrorCode::UnknownMemberId
-                | RDKafkaErrorCode::StaleMemberEpoch,
-            )) => debug!(event = "commit_deferred", "commit refused during a rebalance; committed again after it"),
-            Err(error) => warn!(event = "commit_failed", %error, "offset commit failed; retried with the next batch"),
-        }
+        self.hook.commit_answered(result, offsets);
     }
 }
 
@@ -121,7 +118,7 @@ pub enum SourceError {
     Subscribe { topic: String, source: KafkaError },
 }
 
-/// Creates the consumer, checks that the topic exists, and subscribes.
+/// Creates the consumer with `hook` in its callbacks, checks that the topic exists, and subscribes.
 ///
 /// # Errors
 /// Bad configuration, an unreachable broker or a missing topic.
@@ -130,11 +127,11 @@ pub async fn subscribe(
     topic: &str,
     servers: &str,
     timeout: Duration,
-) -> Result<std::sync::Arc<OrderConsumer>, SourceError> {
-    let consumer: OrderConsumer =
-        config.create_with_context(GroupContext::new(topic, Span::current())).map_err(SourceError::Client)?;
-    let consumer = std::sync::Arc::new(consumer);
-    let probe = std::sync::Arc::clone(&consumer);
+    hook: Arc<dyn GroupHook>,
+) -> Result<Arc<OrderConsumer>, SourceError> {
+    let context = GroupContext::new(topic, hook, Span::current());
+    let consumer = Arc::new(config.create_with_context::<_, OrderConsumer>(context).map_err(SourceError::Client)?);
+    let probe = Arc::clone(&consumer);
     let (owned_topic, owned_servers) = (topic.to_owned(), servers.to_owned());
     let checked = tokio::task::spawn_blocking(move || {
         shared::kafka::check_topic(probe.client(), &owned_topic, &owned_servers, timeout)

@@ -1,28 +1,22 @@
 //! Writing a batch: dead letters first (acknowledged by the broker), then the orders (one upsert, committed by
 //! Postgres), then the batch's offsets are marked done (see [`crate::offsets`]).
 //!
-//! The pipeline writes after each batch. The rebalance callback writes too: while the pipeline waits in `recv()`
-//! it lends its batch to [`HeldBatch`], and a revocation writes that batch before the partitions leave, so they
-//! leave with everything consumed from them stored and committed, and their next owner reads nothing twice.
+//! The pipeline writes after each batch; before a revocation completes, [`crate::rebalance`] writes the batch the
+//! pipeline holds, with the same [`Writer::write`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use sqlx::PgPool;
-use tokio::runtime::{Handle, RuntimeFlavor};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::batch::Batch;
 use crate::dead_letter::DeadLetters;
 use crate::decode::{Poison, PoisonKind};
 use crate::offsets::Offsets;
+use crate::pool;
 use crate::store::{self, StoreError};
-
-/// Longest a revocation waits for the held batch to be written. Past it the batch's messages of the revoked
-/// partitions are dropped uncommitted, and their next owner reads them again.
-const REVOKE_WRITE_BUDGET: Duration = Duration::from_secs(5);
 
 /// Why a batch could not be written this time. Both are retried; neither moves an offset.
 #[derive(Debug, thiserror::Error)]
@@ -133,73 +127,8 @@ impl Writer {
         Ok(rows)
     }
 
-    /// Closes the database connections (see [`store::close`]); the dead-letter producer flushes as it drops.
+    /// Closes the database connections (see [`pool::close`]); the dead-letter producer flushes as it drops.
     pub async fn close(&self) {
-        store::close(&self.pool).await;
-    }
-}
-
-/// The batch the pipeline holds while it waits for messages, lent to the rebalance callback.
-#[derive(Default)]
-pub struct HeldBatch {
-    writer: OnceLock<Arc<Writer>>,
-    batch: Mutex<Option<Batch>>,
-}
-
-impl HeldBatch {
-    /// Gives the callback the means to write; until then a revocation drops what is held, as after a failed write.
-    pub fn install(&self, writer: Arc<Writer>) {
-        let _ = self.writer.set(writer);
-    }
-
-    fn slot(&self) -> MutexGuard<'_, Option<Batch>> {
-        // A panic while holding this lock would already have ended the pipeline; the batch stays consistent.
-        self.batch.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Lends the pipeline's batch for the time it waits in `recv()`.
-    pub fn lend(&self, batch: Batch) {
-        *self.slot() = Some(batch);
-    }
-
-    /// Takes the batch back after `recv()`: emptied if a revocation wrote it.
-    pub fn take_back(&self) -> Batch {
-        self.slot().take().unwrap_or_default()
-    }
-
-    /// Called by the rebalance callback before `revoked` leave this member: writes the held batch when it holds
-    /// messages of those partitions. Blocks the callback (and so the rebalance) for at most
-    /// [`REVOKE_WRITE_BUDGET`]; on failure the messages stay, and the pipeline drops those of revoked partitions.
-    pub fn write_before_revoke(&self, revoked: &[i32], offsets: &Offsets) {
-        let Some(writer) = self.writer.get() else { return };
-        let mut slot = self.slot();
-        let Some(batch) = slot.as_mut() else { return };
-        if !batch.holds_any(revoked) || writer.work_owed(batch).is_some() {
-            return;
-        }
-        // The callback runs inside `recv()` on a runtime worker; blocking it is what the rebalance protocol asks
-        // for. A current-thread runtime cannot block in place: there the batch is dropped as after a failure.
-        let Ok(handle) = Handle::try_current() else { return };
-        if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
-            return;
-        }
-        let messages = batch.len();
-        let written = tokio::task::block_in_place(|| {
-            handle.block_on(tokio::time::timeout(REVOKE_WRITE_BUDGET, writer.write(batch, offsets)))
-        });
-        match written {
-            Ok(Ok(())) => {
-                Stats::add(&writer.stats.written_on_revoke, messages as u64);
-                info!(event = "batch_written_on_revoke", partitions = ?revoked, messages,
-                      "held batch written before the partitions leave");
-            }
-            Ok(Err(error)) => warn!(event = "batch_write_on_revoke_failed", %error,
-                                    "held batch not written; the next owner reads those messages again"),
-            Err(_elapsed) => warn!(
-                event = "batch_write_on_revoke_failed",
-                budget_ms = REVOKE_WRITE_BUDGET.as_millis() as u64,
-                "held batch not written in time; the next owner reads those messages again"
-            ),
-        }
+        pool::close(&self.pool).await;
     }
 }

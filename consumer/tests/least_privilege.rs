@@ -32,9 +32,9 @@ async fn sqlstate_of(pool: &PgPool, sql: &str) -> Option<String> {
 }
 
 /// Waits (at most 20 s) until orders_app's sessions in the scenario's database are gone: the owner may not end
-/// them, so dropping the database with FORCE would fail. Closed with `store::close`, they end at once; the wait
+/// them, so dropping the database with FORCE would fail. Closed with `pool::close`, they end at once; the wait
 /// covers the moment a server process takes to exit after its client closed. (`PgPool::close` alone could leave
-/// a session open until the pool was dropped: see `order_consumer::store::close`.) Cleanup only: a session that
+/// a session open until the pool was dropped: see `order_consumer::pool::close`.) Cleanup only: a session that
 /// outlives the wait leaves the database behind.
 async fn wait_app_sessions_gone(s: &Scenario) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -118,7 +118,7 @@ async fn the_app_role_stores_orders_but_cannot_change_the_schema_or_delete() {
     ] {
         assert_eq!(sqlstate_of(&as_app, sql).await.as_deref(), Some("42501"), "{sql}: permission denied");
     }
-    order_consumer::store::close(&as_app).await;
+    order_consumer::pool::close(&as_app).await;
     assert_eq!(s.rows().await.count, rows.count, "every row is still there");
     wait_app_sessions_gone(&s).await;
     s.cleanup().await;

@@ -102,6 +102,9 @@ fn an_unwritable_summary_file_is_one_clear_error() {
     assert!(!out.status.success(), "{stderr}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains("cannot write the summary file /nonexistent-dir-for-this-test/summary.json"), "{stderr}");
+    assert!(
+        errors[0].contains("cannot write the summary file /nonexistent-dir-for-this-test/summary.json"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -6,6 +6,9 @@
 //! - [`send`]: the send loop: paced, pipelined, every delivery report counted; progress lines.
 //! - [`summary`]: what a run did: the final `producer_summary` log line and the `--summary-file` JSON.
 
+// Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod config;
 pub mod generator;
 pub mod send;

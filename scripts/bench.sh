@@ -89,13 +89,15 @@ rows_in() { db "$1" "SELECT COUNT(*) FROM orders" 2>/dev/null || echo 0; }
 
 # produce LABEL TOPIC COUNT RATE [ARGS...]: runs the release producer; records its rate and peak RSS.
 produce() {
-  local label="$1" topic="$2" count="$3" rate="$4" log
+  local label="$1" topic="$2" count="$3" rate="$4" summary figure
   shift 4
-  log="$work/$label-producer.log"
+  summary="$work/$label-producer-summary.json"
   run /usr/bin/time -f '%M' -o "$work/$label-producer.rss" "$PRODUCER" --topic "$topic" --count "$count" \
-    --rate "$rate" --seed 1 --progress-interval 60s "$@" >"$log" 2>&1
-  record "$label.producer_rate" "$(producer_summary_field "$log" rate)"
-  record "$label.producer_acked" "$(producer_summary_field "$log" acked)"
+    --rate "$rate" --seed 1 --progress-interval 60s --summary-file "$summary" "$@" >"$work/$label-producer.log" 2>&1
+  figure="$(producer_summary_field "$summary" rate)"
+  record "$label.producer_rate" "$figure"
+  figure="$(producer_summary_field "$summary" acked)"
+  record "$label.producer_acked" "$figure"
   record "$label.producer_rss_kib" "$(tail -n 1 "$work/$label-producer.rss")"
 }
 
@@ -161,7 +163,7 @@ latency_run() {
   # The runs before this one wrote millions of rows: flush them now rather than in a checkpoint mid-run.
   psql_app -qc CHECKPOINT || warn "CHECKPOINT refused (needs pg_checkpoint); latency may include a checkpoint"
   start_consumers "$label" 3 "$topic" "$database" "${consumer_env[@]}"
-  wait_until 60 "consumers of $label owning partitions" assigned_at_least 3 "$work/$label-consumer-*.log"
+  wait_until 60 "consumers of $label owning partitions" owners_at_least 3 "$label"
   # A global: wait_until's own locals (seconds, what) would shadow this function's inside the check.
   latency_expected=$((LATENCY_RATE * seconds))
   produce "$label" "$topic" "$latency_expected" "$LATENCY_RATE" "${producer_args[@]}"

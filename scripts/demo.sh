@@ -77,12 +77,13 @@ trap 'kill "$tail_pid" 2>/dev/null || true; stop_consumers' EXIT
 
 # Wait until min(consumers, partitions) members own partitions: the group is ready before orders flow.
 owners_expected=$((CONSUMERS < DEMO_PARTITIONS ? CONSUMERS : DEMO_PARTITIONS))
-wait_until 60 "$owners_expected consumers owning partitions" assigned_at_least "$owners_expected" "$DEMO_DIR/consumer-*.log"
+wait_until 60 "$owners_expected consumers owning partitions" owners_at_least "$owners_expected" "$CONSUMER_GROUP"
 
 log "producing $RATE orders/s for $DURATION (log: $DEMO_DIR/producer.log)"
-"$ROOT_DIR/target/release/order-producer" --rate "$RATE" --duration "$DURATION" 2>&1 | tee "$DEMO_DIR/producer.log"
-acked_new="$(producer_summary_field "$DEMO_DIR/producer.log" acked_new_orders)"
-[[ -n "$acked_new" ]] || die "the producer did not print a summary (see $DEMO_DIR/producer.log)"
+rm -f "$DEMO_DIR/producer-summary.json"
+"$ROOT_DIR/target/release/order-producer" --rate "$RATE" --duration "$DURATION" \
+  --summary-file "$DEMO_DIR/producer-summary.json" 2>&1 | tee "$DEMO_DIR/producer.log"
+acked_new="$(producer_summary_field "$DEMO_DIR/producer-summary.json" acked_new_orders)"
 
 expected=$((rows_before + acked_new))
 log "waiting for the consumers to store all $acked_new new orders (table had $rows_before rows)"

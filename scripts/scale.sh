@@ -44,6 +44,9 @@ local_consumers() {
   done | sort -n
 }
 
+# The client id consumer N logged at start. The one id a script reads from a log, and why: the broker's group view
+# names members by client id but knows no process ids, so matching a client id taken from that view (as the
+# experiment does before a SIGKILL) to a local process needs the process's own word.
 client_id_of() {
   sed -n 's/.*client_id=\([^}: ]*\).*/\1/p' "$CONSUMERS_DIR/consumer-$1.log" 2>/dev/null | head -n 1
 }

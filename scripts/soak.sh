@@ -86,6 +86,7 @@ RESULTS="$out/results.txt"
 : >"$RESULTS"
 MEMORY_CSV="$out/memory.csv"
 PRODUCER_LOG="$out/producer.log"
+PRODUCER_SUMMARY="$out/producer-summary.json"
 # scripts/scale.sh keeps its pid files and logs under $LOCAL_DIR/consumers: pointing LOCAL_DIR at the results
 # folder gives the soak consumers of its own, apart from any started by hand.
 CONSUMERS_DIR="$out/consumers"
@@ -284,7 +285,7 @@ record step0.settle_s $((SECONDS - settle_start))
 
 log "starting the producer: $ORDERS orders at $RATE/s (log: $PRODUCER_LOG)"
 producer_cmd=("$ROOT_DIR/target/release/order-producer" --topic "$KAFKA_TOPIC" --count "$ORDERS" --rate "$RATE"
-  --seed 1 --progress-interval 10s)
+  --seed 1 --progress-interval 10s --summary-file "$PRODUCER_SUMMARY")
 printf '$ %s\n' "${producer_cmd[*]}" >&2
 "${producer_cmd[@]}" >"$PRODUCER_LOG" 2>&1 &
 echo $! >"$out/producer.pid"
@@ -337,7 +338,7 @@ done
 # ---------------------------------------------------------------------------------------------------- drain, check
 log "waiting for the producer to finish (deadline $((planned_s * 2 + 120))s)"
 if ! wait_with_progress $((planned_s * 2 + 120)) producer_done; then
-  warn "the producer is still running after its deadline; stopping it (SIGTERM: it flushes and prints its summary)"
+  warn "the producer is still running after its deadline; stopping it (SIGTERM: it flushes and writes its summary)"
   stop_process "$producer_pid" "the producer"
 fi
 producer_status=0
@@ -345,12 +346,12 @@ wait "$producer_pid" || producer_status=$?
 rm -f "$out/producer.pid"
 record run.producer_end_s "$(elapsed)"
 record producer.exit_status "$producer_status"
+acked="$(producer_summary_field "$PRODUCER_SUMMARY" acked_new_orders)"
 for field in sent acked acked_new_orders failed elapsed_s rate; do
-  record "producer.$field" "$(producer_summary_field "$PRODUCER_LOG" "$field")"
+  value="$(producer_summary_field "$PRODUCER_SUMMARY" "$field")"
+  record "producer.$field" "$value"
 done
-acked="$(producer_summary_field "$PRODUCER_LOG" acked_new_orders)"
-[[ -n "$acked" ]] || die "the producer printed no summary (see $PRODUCER_LOG)"
-log "producer done (exit $producer_status): $acked orders acknowledged, $(producer_summary_field "$PRODUCER_LOG" failed) failed"
+log "producer done (exit $producer_status): $acked orders acknowledged, $(producer_summary_field "$PRODUCER_SUMMARY" failed) failed"
 
 log "draining: waiting until the committed offsets reach the log-end offsets (deadline ${DRAIN_TIMEOUT}s)"
 drain_start=$SECONDS

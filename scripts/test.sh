@@ -11,7 +11,7 @@ case "${1:-}" in
 Usage: scripts/test.sh [CARGO TEST ARGS...]
 
 Starts the local stack (scripts/stack.sh up), then runs:
-  cargo fmt --check, cargo clippy -D warnings, shellcheck on scripts/, the script tests (scripts/tests/),
+  cargo fmt --check, cargo clippy -D warnings, cargo machete (unused dependencies), shellcheck on scripts/, the script tests (scripts/tests/),
   cargo test --workspace (unit tests, and integration tests against the real broker and database),
   the scaling experiment in short mode (scripts/experiment.sh --short), the benchmark at small N
   (scripts/bench.sh --small), the rebalance benchmark's smoke run (scripts/rebalance-bench.sh --quick), and the
@@ -28,6 +28,12 @@ cd "$ROOT_DIR"
 "$ROOT_DIR/scripts/stack.sh" up
 run cargo fmt --all --check
 run cargo clippy --workspace --all-targets --locked -- -D warnings
+# Unused dependencies. cargo-machete reads the sources, so it cannot tell a [dependencies] entry used only by tests
+# (a dev-dependency); each library's #![cfg_attr(not(test), warn(unused_crate_dependencies))] covers that case
+# through clippy above.
+command -v cargo-machete >/dev/null ||
+  die "cargo-machete is missing: .ci/run installs the pinned version (cargo install --locked cargo-machete --version …)"
+run cargo machete
 ensure_packages shellcheck:shellcheck
 run shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/tests/*.sh .ci/run stack/containers/kafka/run \
   stack/containers/kafka/kafka-tool stack/containers/postgres/docker-entrypoint.sh

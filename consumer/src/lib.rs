@@ -18,6 +18,9 @@
 //!   partitions committed; and the runtime check that makes that write possible.
 //! - [`pipeline`]: the loop that ties them together, with retry, pause and shutdown.
 
+// Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod batch;
 pub mod config;
 pub mod dead_letter;

@@ -456,8 +456,10 @@ async fn steps(
 
     // 7. Stop the producer, drain, reconcile with the seed's own query.
     compose.run(&["stop", "-t", "60", "order-producer"]).await?;
-    let logs = compose.output(&["logs", "--no-color", "order-producer"], true).await?;
-    let producer = ProducerSummary::from_log(&logs).context("the producer printed no summary")?;
+    let summary = std::env::temp_dir().join(format!("compose-producer-summary-{}.json", std::process::id()));
+    let producer = ProducerSummary::from_compose(&compose.cli, &compose.root, &summary).await;
+    let _ = std::fs::remove_file(&summary);
+    let producer = producer?;
     report.producer = Some(producer);
     report.check(
         7,

@@ -78,14 +78,19 @@ impl Scripts {
     }
 }
 
-/// The producer, running for the whole experiment.
+/// Where the compose producer writes its summary inside its container (`PRODUCER_SUMMARY_FILE` in
+/// docker-compose.yml); [`ProducerSummary::from_compose`] copies it out after the container stops.
+pub const COMPOSE_SUMMARY_FILE: &str = "/tmp/producer-summary.json";
+
+/// The producer, running for the whole experiment. `summary` is where its `--summary-file` JSON ends up on this
+/// machine.
 pub enum ProducerProcess {
-    Local { child: Child, log: PathBuf },
-    Compose { root: PathBuf, compose: Vec<String> },
+    Local { child: Child, summary: PathBuf },
+    Compose { root: PathBuf, compose: Vec<String>, summary: PathBuf },
 }
 
-/// What the producer reported when it stopped.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+/// What the producer reported when it stopped: the figures of its `--summary-file` JSON the experiment uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProducerSummary {
     pub acked: u64,
     pub acked_new_orders: u64,
@@ -93,16 +98,24 @@ pub struct ProducerSummary {
 }
 
 impl ProducerProcess {
-    /// Starts the release `order-producer` at `rate` (local), or the compose service with `PRODUCER_RATE`.
+    /// Starts the release `order-producer` at `rate` (local), or the compose service with `PRODUCER_RATE`. Its log
+    /// goes to `log` (local; compose keeps it in the container's log), its summary to `producer-summary.json`
+    /// beside `log`.
     ///
     /// # Errors
     /// When the process or container cannot be started.
     pub async fn start(scripts: &Scripts, compose: Option<Vec<String>>, rate: f64, log: &Path) -> anyhow::Result<Self> {
+        let summary = log.with_file_name("producer-summary.json");
         match compose {
             None => {
                 let binary = scripts.root.join("target/release/order-producer");
                 let file = std::fs::File::create(log).context("producer log")?;
-                eprintln!("$ {} --rate {rate} --customers 100 --seed 7  (log: {})", binary.display(), log.display());
+                eprintln!(
+                    "$ {} --rate {rate} --customers 100 --seed 7 --summary-file {}  (log: {})",
+                    binary.display(),
+                    summary.display(),
+                    log.display()
+                );
                 let child = Command::new(binary)
                     .args([
                         "--rate",
@@ -114,6 +127,8 @@ impl ProducerProcess {
                         "--progress-interval",
                         "10s",
                     ])
+                    .arg("--summary-file")
+                    .arg(&summary)
                     .envs(scripts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                     .stdin(Stdio::null())
                     .stdout(file.try_clone()?)
@@ -121,7 +136,7 @@ impl ProducerProcess {
                     .kill_on_drop(true)
                     .spawn()
                     .context("cannot start order-producer (cargo build --release first)")?;
-                Ok(Self::Local { child, log: log.to_owned() })
+                Ok(Self::Local { child, summary })
             }
             Some(compose) => {
                 eprintln!("$ PRODUCER_RATE={rate} {} up -d order-producer", compose.join(" "));
@@ -134,52 +149,76 @@ impl ProducerProcess {
                 if !status.success() {
                     bail!("cannot start the compose producer");
                 }
-                Ok(Self::Compose { root: scripts.root.clone(), compose })
+                Ok(Self::Compose { root: scripts.root.clone(), compose, summary })
             }
         }
     }
 
-    /// Stops the producer with SIGTERM (it flushes) and reads its summary.
+    /// Stops the producer with SIGTERM (it flushes and writes its summary) and reads the summary.
     ///
     /// # Errors
-    /// When it does not stop within 60 s or prints no summary.
+    /// When it does not stop within 60 s or wrote no summary.
     pub async fn stop(self) -> anyhow::Result<ProducerSummary> {
-        let text = match self {
-            Self::Local { mut child, log } => {
+        match self {
+            Self::Local { mut child, summary } => {
                 let pid = child.id().context("producer already exited")?;
                 Command::new("kill").args(["-TERM", &pid.to_string()]).status().await?;
                 tokio::time::timeout(Duration::from_secs(60), child.wait())
                     .await
                     .context("producer did not stop")??;
-                std::fs::read_to_string(&log)?
+                ProducerSummary::read(&summary)
             }
-            Self::Compose { root, compose } => {
-                let run = |args: &[&str]| {
-                    let mut c = Command::new(&compose[0]);
-                    c.args(&compose[1..]).args(args).current_dir(&root);
-                    c
-                };
-                run(&["stop", "-t", "60", "order-producer"]).status().await?;
-                let out = run(&["logs", "--no-color", "order-producer"]).output().await?;
-                String::from_utf8_lossy(&out.stdout).into_owned()
+            Self::Compose { root, compose, summary } => {
+                eprintln!("$ {} stop -t 60 order-producer", compose.join(" "));
+                let mut stop = Command::new(&compose[0]);
+                stop.args(&compose[1..]).args(["stop", "-t", "60", "order-producer"]).current_dir(&root);
+                let status = stop.status().await?;
+                if !status.success() {
+                    bail!("cannot stop the compose producer ({status})");
+                }
+                ProducerSummary::from_compose(&compose, &root, &summary).await
             }
-        };
-        ProducerSummary::from_log(&text).context("the producer printed no summary")
+        }
     }
 }
 
 impl ProducerSummary {
-    /// The figures of the last `producer_summary` line in a producer's log.
-    pub fn from_log(text: &str) -> Option<Self> {
-        let line = text.lines().rev().find(|l| l.contains("producer_summary"))?;
-        let field = |name: &str| -> u64 {
-            line.split(&format!(" {name}="))
-                .nth(1)
-                .and_then(|r| r.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
+    /// Reads the JSON file `order-producer --summary-file` writes (it is replaced whole, never half-written).
+    ///
+    /// # Errors
+    /// When the file is missing (the producer did not finish, or was SIGKILLed) or is not a summary.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!("no producer summary at {} (order-producer writes it when it stops)", path.display())
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not a producer summary", path.display()))
+    }
+
+    /// Copies the stopped compose producer's summary ([`COMPOSE_SUMMARY_FILE`]) out of its container to `dest`
+    /// and reads it. `docker cp`, since Compose v1 has no `cp`; a stopped container's files can still be copied.
+    ///
+    /// # Errors
+    /// When there is not exactly one producer container, or the copy or the read fails.
+    pub async fn from_compose(compose: &[String], root: &Path, dest: &Path) -> anyhow::Result<Self> {
+        let ps = Command::new(&compose[0])
+            .args(&compose[1..])
+            .args(["ps", "-a", "-q", "order-producer"])
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context("cannot list the compose producer's container")?;
+        let ids = String::from_utf8_lossy(&ps.stdout).split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        let [id] = ids.as_slice() else {
+            bail!("expected one order-producer container, found {}: {ids:?}", ids.len());
         };
-        Some(Self { acked: field("acked"), acked_new_orders: field("acked_new_orders"), failed: field("failed") })
+        let source = format!("{id}:{COMPOSE_SUMMARY_FILE}");
+        eprintln!("$ docker cp {source} {}", dest.display());
+        let copied = Command::new("docker").arg("cp").arg(&source).arg(dest).stdin(Stdio::null()).status().await?;
+        if !copied.success() {
+            bail!("docker cp {source} failed ({copied}): the producer wrote no summary");
+        }
+        Self::read(dest)
     }
 }
 
@@ -203,4 +242,33 @@ pub fn compose_command(root: &Path) -> anyhow::Result<Vec<String>> {
         return Ok(vec!["docker-compose".into(), "-f".into(), file]);
     }
     bail!("neither 'docker compose' nor 'docker-compose' is available; use --stack local")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_figures_of_the_producers_summary_file() {
+        let path = std::env::temp_dir().join(format!("experiment-summary-{}.json", std::process::id()));
+        let json = r#"{"sent": 12, "acked": 12, "acked_new_orders": 9, "failed": 0, "unacknowledged": 0,
+                      "elapsed_ms": 1500, "elapsed_s": 1.5, "rate": 8}"#;
+        std::fs::write(&path, json).unwrap();
+        let summary = ProducerSummary::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(summary, ProducerSummary { acked: 12, acked_new_orders: 9, failed: 0 });
+    }
+
+    #[test]
+    fn a_missing_or_broken_summary_is_a_clear_error() {
+        let missing = Path::new("/nonexistent-dir-for-this-test/producer-summary.json");
+        let err = format!("{:#}", ProducerSummary::read(missing).unwrap_err());
+        assert!(err.contains("no producer summary at /nonexistent-dir-for-this-test/producer-summary.json"), "{err}");
+
+        let path = std::env::temp_dir().join(format!("experiment-broken-summary-{}.json", std::process::id()));
+        std::fs::write(&path, "{\"acked\": 3").unwrap();
+        let err = format!("{:#}", ProducerSummary::read(&path).unwrap_err());
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.contains("is not a producer summary"), "{err}");
+    }
 }

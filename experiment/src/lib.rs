@@ -14,6 +14,9 @@
 //! - [`compose`]: the seed's scenario through `docker-compose.yml` (`compose-scenario`, scripts/compose-test.sh).
 //! - [`rebalance`]: the rebalance benchmark (`rebalance-bench`), which reuses [`control`] and [`world`].
 
+// Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod compose;
 pub mod control;
 pub mod measure;

@@ -1,5 +1,6 @@
 //! Producer configuration: defaults → environment → flags (clap), and its mapping onto librdkafka.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -60,6 +61,11 @@ pub struct ProducerSettings {
     /// Base of the client id; the full id is `{base}-{hostname}-{uuid8}`.
     #[arg(long, env = "PRODUCER_CLIENT_ID_BASE", default_value = "order-producer")]
     pub client_id_base: String,
+
+    /// Where to write the final summary as JSON when the producer finishes (also on SIGINT/SIGTERM), so scripts
+    /// read the figures instead of parsing the `producer_summary` log line. Written whole or not at all.
+    #[arg(long, env = "PRODUCER_SUMMARY_FILE")]
+    pub summary_file: Option<PathBuf>,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -153,6 +159,9 @@ mod tests {
         assert_eq!(s.customers, 7);
         assert_eq!(s.rate, 0.0);
         assert_eq!(s.seed, Some(42));
+        assert_eq!(s.summary_file, None);
+        let s = ProducerSettings::try_parse_from(["order-producer", "--summary-file", "/tmp/s.json"]).unwrap();
+        assert_eq!(s.summary_file, Some(PathBuf::from("/tmp/s.json")));
         assert!(ProducerSettings::try_parse_from(["order-producer", "--customers", "0"]).is_err());
         assert!(ProducerSettings::try_parse_from(["order-producer", "--compression", "brotli"]).is_err());
     }

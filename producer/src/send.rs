@@ -21,6 +21,7 @@ use tracing::{error, info, warn};
 
 use crate::ProducerSettings;
 use crate::generator::{EventKind, OrderGenerator};
+use crate::summary::{Summary, SummaryFileError};
 
 /// Why the producer could not run.
 #[derive(Debug, thiserror::Error)]
@@ -37,21 +38,9 @@ pub enum ProducerError {
     /// Records were still unacknowledged when the final flush gave up.
     #[error("{0} records were not acknowledged before the flush timeout")]
     FlushTimeout(u64),
-}
-
-/// What a run did. `acked` counts records acknowledged by the broker; nothing is counted twice.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// Records handed to librdkafka.
-    pub sent: u64,
-    /// Records acknowledged by the broker (acks=all).
-    pub acked: u64,
-    /// Of `acked`, the new orders (the rest are status updates).
-    pub acked_new_orders: u64,
-    /// Records librdkafka gave up on; each was logged.
-    pub failed: u64,
-    /// Wall time of the run in milliseconds.
-    pub elapsed_ms: u64,
+    /// `--summary-file` could not be written.
+    #[error(transparent)]
+    SummaryFile(#[from] SummaryFileError),
 }
 
 /// Counts delivery reports; runs on librdkafka's delivery-report thread.
@@ -173,24 +162,21 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
         failed: counter.failed.load(Ordering::Relaxed),
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
-    let secs = (summary.elapsed_ms as f64 / 1000.0).max(0.001);
-    info!(
-        event = "producer_summary",
-        sent = summary.sent,
-        acked = summary.acked,
-        acked_new_orders = summary.acked_new_orders,
-        failed = summary.failed,
-        elapsed_s = secs,
-        rate = (summary.acked as f64 / secs).round(),
-        "producer finished"
-    );
-    match flushed {
-        Ok(Ok(())) => Ok(summary),
+    summary.log();
+    let incomplete = match flushed {
+        Ok(Ok(())) => None,
         _ => {
             let left = producer.in_flight_count().max(0) as u64;
             warn!(event = "flush_incomplete", left, "records left unacknowledged");
-            Err(ProducerError::FlushTimeout(left))
+            Some(left)
         }
+    };
+    if let Some(path) = &settings.summary_file {
+        summary.write_file(path, incomplete.unwrap_or(0))?;
+    }
+    match incomplete {
+        None => Ok(summary),
+        Some(left) => Err(ProducerError::FlushTimeout(left)),
     }
 }
 

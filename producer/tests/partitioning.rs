@@ -1,20 +1,18 @@
 //! The producer against the real broker: every key lands on the partition Kafka's Java client would choose
 //! (vectors computed by Kafka's own code), and the summary's `acked` count is exactly what the topic holds.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use order_producer::ProducerSettings;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
+use common::{bootstrap, new_topic};
 
 /// (key, partition count) → partition, as computed by Kafka's Java producer.
 fn java_vectors() -> HashMap<(String, u32), i32> {
@@ -26,22 +24,6 @@ fn java_vectors() -> HashMap<(String, u32), i32> {
             ((f[0].to_owned(), f[2].parse().unwrap()), f[3].parse().unwrap())
         })
         .collect()
-}
-
-async fn new_topic(name: &str, partitions: i32) -> String {
-    let topic = format!("test-{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", bootstrap()).create().expect("admin client");
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let result = tokio::time::timeout(
-        Duration::from_secs(15),
-        admin.create_topics(&[NewTopic::new(&topic, partitions, TopicReplication::Fixed(1))], &opts),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("Kafka is not reachable at {}; start the local stack: scripts/stack.sh up", bootstrap()))
-    .expect("create topic");
-    result[0].as_ref().expect("topic created");
-    topic
 }
 
 #[tokio::test]

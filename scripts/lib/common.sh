@@ -94,12 +94,13 @@ stop_processes() {
 # port_open HOST PORT: whether something accepts TCP connections there.
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-# assigned_at_least N 'GLOB': whether at least N of the consumer logs matching GLOB show a partition assignment.
-# Pass GLOB quoted: it is expanded at every check, since background consumers may create their logs later.
-assigned_at_least() {
-  local want="$1" logs
-  mapfile -t logs < <(compgen -G "$2")
-  ((${#logs[@]} > 0)) && (($(grep -l 'event="partitions_assigned"' "${logs[@]}" | wc -l) >= want))
+# owners_at_least N GROUP: whether at least N members of GROUP own partitions, as the group coordinator sees it
+# (kafka-consumer-groups --describe --members, its #PARTITIONS column), not as the consumers' logs tell it.
+owners_at_least() {
+  "$ROOT_DIR/scripts/kafka.sh" kafka-consumer-groups --bootstrap-server "$KAFKA_BOOTSTRAP" --describe --group "$2" \
+    --members 2>/dev/null |
+    awk -v want="$1" '$1 == "GROUP" { for (i = 1; i <= NF; i++) if ($i == "#PARTITIONS") c = i; next }
+      c && $c ~ /^[0-9]+$/ && $c > 0 { n++ } END { exit !(n >= want) }'
 }
 
 # require_int NAME VALUE [MIN]: fails unless VALUE is a whole number >= MIN (default 0).
@@ -128,10 +129,24 @@ process_memory_kib() {
     "/proc/$1/status" 2>/dev/null
 }
 
-# producer_summary_field LOG FIELD: a figure from the producer_summary line order-producer logs when it finishes
-# (sent, acked, acked_new_orders, failed, elapsed_s, rate); empty when the line is missing.
+# producer_summary_field FILE FIELD: a figure of the JSON summary order-producer writes with --summary-file when it
+# finishes (sent, acked, acked_new_orders, failed, unacknowledged, elapsed_ms, elapsed_s, rate). Fails with one
+# clear line when the file is missing, is not JSON or lacks the field. Read with python3: jq is not always there.
 producer_summary_field() {
-  sed -n "s/.*producer_summary.* $2=\([0-9.]*\).*/\1/p" "$1" 2>/dev/null | tail -n 1
+  python3 -c '
+import json, sys
+path, field = sys.argv[1:3]
+try:
+    with open(path) as f:
+        summary = json.load(f)
+except OSError as e:
+    sys.exit(f"error: no producer summary at {path} ({e.strerror}); order-producer --summary-file writes it when it stops")
+except ValueError as e:
+    sys.exit(f"error: {path} is not a producer summary ({e})")
+if not isinstance(summary, dict) or field not in summary:
+    sys.exit(f"error: the producer summary {path} has no field {field!r}")
+print(summary[field])
+' "$1" "$2"
 }
 
 # record KEY VALUE: appends KEY=VALUE to the file named by RESULTS, the figures a report script turns into JSON

@@ -10,6 +10,9 @@
 //! - [`shutdown`]: the SIGINT/SIGTERM future the binaries pass to their `run`.
 //! - [`telemetry`]: tracing set-up for the binaries.
 
+// Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod client_id;
 pub mod group;
 pub mod kafka;

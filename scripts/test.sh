@@ -31,8 +31,9 @@ run cargo clippy --workspace --all-targets --locked -- -D warnings
 # Unused dependencies. cargo-machete reads the sources, so it cannot tell a [dependencies] entry used only by tests
 # (a dev-dependency); each library's #![cfg_attr(not(test), warn(unused_crate_dependencies))] covers that case
 # through clippy above.
-command -v cargo-machete >/dev/null ||
-  die "cargo-machete is missing: .ci/run installs the pinned version (cargo install --locked cargo-machete --version …)"
+CARGO_MACHETE_VERSION=0.9.2
+[[ "$(cargo machete --version 2>/dev/null)" == "$CARGO_MACHETE_VERSION" ]] ||
+  run cargo install --locked cargo-machete --version "$CARGO_MACHETE_VERSION"
 run cargo machete
 ensure_packages shellcheck:shellcheck
 run shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/tests/*.sh .ci/run stack/containers/kafka/run \

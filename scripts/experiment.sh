@@ -22,7 +22,7 @@ Usage: scripts/experiment.sh [--stack local|compose] [--short] [--rate N] [--pha
 --stack local  (default) uses a fresh topic, group and database on the local stack (scripts/stack.sh up first)
 --stack compose uses the compose stack's own topic, group and database; start it fresh first:
                docker compose down -v && docker compose up -d kafka postgres kafka-init
-Writes results/experiment-<time>/report.md, report.json and throughput.svg.
+Writes results/experiment-<time>/report.md, report.json and timeline.svg.
 USAGE
 }
 

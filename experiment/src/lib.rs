@@ -1,7 +1,7 @@
 //! The scaling experiment: a producer runs at a set rate throughout while the group goes through six phases
 //! (1 partition and 3 consumers; partitions raised to 3; scale to 5; an owner SIGKILLed; scale to 1; drain and
 //! reconcile), then, optionally, a scaling-efficiency run with simulated per-order work. Every expectation is
-//! checked, every figure lands in `report.json`, `report.md` and a throughput chart.
+//! checked, every figure lands in `report.json`, `report.md` and a timeline chart.
 //!
 //! # Layout
 //! - [`settings`]: every option of the experiment.
@@ -10,13 +10,14 @@
 //! - [`world`]: what it observes, straight from the broker (group view, offsets) and Postgres (rows).
 //! - [`measure`]: the one definition of a stall (gap) and of per-customer order, shared by every tool.
 //! - [`phases`]: the experiment itself.
-//! - [`report`]: Markdown, JSON and SVG output.
+//! - [`report`]: Markdown and JSON output; [`chart`]: the timeline chart (plotters).
 //! - [`compose`]: the seed's scenario through `docker-compose.yml` (`compose-scenario`, scripts/compose-test.sh).
 //! - [`rebalance`]: the rebalance benchmark (`rebalance-bench`), which reuses [`control`] and [`world`].
 
 // Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+pub mod chart;
 pub mod compose;
 pub mod control;
 pub mod measure;

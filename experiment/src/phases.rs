@@ -429,15 +429,18 @@ impl Run {
                 let Ok(now) = world.now().await else { continue };
                 let rows = world.rows_by_consumer(None, None).await.unwrap_or_default();
                 let partitions = world.partition_count().unwrap_or(1);
-                let lag = match (world.log_end(&world.topic, partitions), world.committed(partitions)) {
-                    (Ok(end), Ok(committed)) => end.iter().zip(&committed).map(|(e, c)| e - (*c).max(0)).sum(),
-                    _ => -1,
-                };
+                let lag_by_partition: Vec<i64> =
+                    match (world.log_end(&world.topic, partitions), world.committed(partitions)) {
+                        (Ok(end), Ok(committed)) => end.iter().zip(&committed).map(|(e, c)| e - (*c).max(0)).collect(),
+                        _ => Vec::new(),
+                    };
+                let lag = if lag_by_partition.is_empty() { -1 } else { lag_by_partition.iter().sum() };
                 let view = world.group().ok();
                 out.push(Sample {
                     t_s: (now - t0).num_milliseconds() as f64 / 1000.0,
                     rows,
                     lag,
+                    lag_by_partition,
                     members: view.as_ref().map_or(0, |v| v.members.len()),
                     owners: view.as_ref().map_or(0, GroupView::owners),
                 });

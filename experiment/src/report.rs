@@ -1,4 +1,5 @@
-//! The experiment's output: `report.json` (every figure), `report.md` (for people) and `throughput.svg`.
+//! The experiment's output: `report.json` (every figure), `report.md` (for people) and `timeline.svg`
+//! ([`crate::chart`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -113,8 +114,10 @@ pub struct Sample {
     pub t_s: f64,
     /// Rows stored so far, per consumer.
     pub rows: BTreeMap<String, i64>,
-    /// Log-end minus committed, summed over partitions.
+    /// Log-end minus committed, summed over partitions (-1 when the broker did not answer).
     pub lag: i64,
+    /// The same per partition (empty when the broker did not answer).
+    pub lag_by_partition: Vec<i64>,
     pub members: usize,
     pub owners: usize,
 }
@@ -169,16 +172,17 @@ impl Report {
         self.failures() == 0 && self.reconciliation.is_some()
     }
 
-    /// Writes report.json, report.md and throughput.svg into the report's folder.
+    /// Writes report.json, report.md and timeline.svg into the report's folder.
     ///
     /// # Errors
     /// When a file cannot be written.
     pub fn write(&self) -> anyhow::Result<()> {
         let json = serde_json::to_string_pretty(self)?;
         std::fs::write(self.dir.join("report.json"), json).context("report.json")?;
-        std::fs::write(self.dir.join("throughput.svg"), self.svg()).context("throughput.svg")?;
+        let chart = crate::chart::render(&self.timeline, &self.phases, &self.events)?;
+        std::fs::write(self.dir.join("timeline.svg"), chart).context("timeline.svg")?;
         std::fs::write(self.dir.join("report.md"), self.markdown()).context("report.md")?;
-        eprintln!("\n==> report: {}/report.md (figures: report.json, chart: throughput.svg)", self.dir.display());
+        eprintln!("\n==> report: {}/report.md (figures: report.json, chart: timeline.svg)", self.dir.display());
         Ok(())
     }
 
@@ -303,93 +307,7 @@ impl Report {
                 c.observed.replace('|', "/")
             );
         }
-        let _ = writeln!(md, "\n![throughput per consumer](throughput.svg)");
+        let _ = writeln!(md, "\n![rows/s per consumer, lag per partition, members over time](timeline.svg)");
         md
-    }
-
-    /// Rows/s per consumer over time, one polyline per consumer, from the 1 s samples.
-    fn svg(&self) -> String {
-        const W: f64 = 900.0;
-        const H: f64 = 360.0;
-        const PAD: f64 = 50.0;
-        let consumers: Vec<&String> = {
-            let mut all: Vec<&String> = self.timeline.iter().flat_map(|s| s.rows.keys()).collect();
-            all.sort();
-            all.dedup();
-            all
-        };
-        let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-        for c in &consumers {
-            let mut points = Vec::new();
-            for w in self.timeline.windows(2) {
-                let dt = (w[1].t_s - w[0].t_s).max(0.001);
-                let d = w[1].rows.get(*c).copied().unwrap_or(0) - w[0].rows.get(*c).copied().unwrap_or(0);
-                points.push((w[1].t_s, d as f64 / dt));
-            }
-            series.push(((*c).clone(), points));
-        }
-        let t_max = self.timeline.last().map_or(1.0, |s| s.t_s).max(1.0);
-        let y_max = series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y)).fold(1.0_f64, f64::max) * 1.1;
-        let x = |t: f64| PAD + t / t_max * (W - 2.0 * PAD);
-        let y = |v: f64| H - PAD - v / y_max * (H - 2.0 * PAD);
-        let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
-        let mut svg = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n",
-            H + 20.0 * series.len() as f64
-        );
-        let _ = writeln!(svg, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-        let _ =
-            writeln!(svg, "<text x=\"{PAD}\" y=\"20\" font-size=\"14\">Rows stored per second, per consumer</text>");
-        let _ = writeln!(
-            svg,
-            "<line x1=\"{PAD}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
-            H - PAD,
-            W - PAD,
-            H - PAD
-        );
-        let _ = writeln!(svg, "<line x1=\"{PAD}\" y1=\"{PAD}\" x2=\"{PAD}\" y2=\"{}\" stroke=\"black\"/>", H - PAD);
-        let _ = writeln!(
-            svg,
-            "<text x=\"{}\" y=\"{}\">time (s)</text><text x=\"{}\" y=\"{}\">{t_max:.0}</text>",
-            W / 2.0,
-            H - 15.0,
-            W - PAD - 10.0,
-            H - PAD + 15.0
-        );
-        let _ = writeln!(
-            svg,
-            "<text x=\"5\" y=\"{}\">{y_max:.0}</text><text x=\"5\" y=\"{}\">0</text>",
-            PAD + 4.0,
-            H - PAD
-        );
-        for p in &self.phases {
-            let _ = writeln!(
-                svg,
-                "<line x1=\"{0:.1}\" y1=\"{PAD}\" x2=\"{0:.1}\" y2=\"{1}\" stroke=\"#ccc\" stroke-dasharray=\"4\"/><text x=\"{2:.1}\" y=\"{3}\">{4}</text>",
-                x(p.from_s),
-                H - PAD,
-                x(p.from_s) + 3.0,
-                PAD - 5.0,
-                p.number
-            );
-        }
-        for (i, (name, points)) in series.iter().enumerate() {
-            let color = colors[i % colors.len()];
-            let path: Vec<String> = points.iter().map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v))).collect();
-            let _ = writeln!(
-                svg,
-                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>",
-                path.join(" ")
-            );
-            let _ = writeln!(
-                svg,
-                "<rect x=\"{PAD}\" y=\"{0}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{1}\" y=\"{2}\">{name}</text>",
-                H + 20.0 * i as f64 - 5.0,
-                PAD + 15.0,
-                H + 20.0 * i as f64 + 4.0
-            );
-        }
-        svg.push_str("</svg>\n");
-        svg
     }
 }

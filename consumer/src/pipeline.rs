@@ -98,6 +98,8 @@ struct Pipeline {
     batch: Batch,
     /// Consume errors since the last message: while a broker is down librdkafka reports one per poll.
     consume_errors: u64,
+    /// Whether this member has a `group.instance.id`: a static member does not leave the group on shutdown.
+    static_member: bool,
 }
 
 impl Pipeline {
@@ -133,6 +135,8 @@ impl Pipeline {
         let writer = Arc::new(Writer::new(pool, dead_letters, client_id, processing_delay));
         let offsets = Arc::new(Offsets::new(&settings.topic));
         let handover = Arc::new(Handover::new(Arc::clone(&writer), Arc::clone(&offsets)));
+        // From the configuration itself, which a pass-through property may have set it in.
+        let static_member = consumer_config.get("group.instance.id").is_some_and(|id| !id.is_empty());
         let consumer = source::subscribe(
             consumer_config,
             &settings.topic,
@@ -142,7 +146,16 @@ impl Pipeline {
         )
         .await?;
         info!(event = "consumer_started", group = %settings.group_id, topic = %settings.topic, "joined; waiting for partitions");
-        Ok(Self { settings, consumer, writer, offsets, handover, batch: Batch::default(), consume_errors: 0 })
+        Ok(Self {
+            settings,
+            consumer,
+            writer,
+            offsets,
+            handover,
+            batch: Batch::default(),
+            consume_errors: 0,
+            static_member,
+        })
     }
 
     async fn run(mut self, stop: CancellationToken) -> Result<(), ConsumerError> {
@@ -369,9 +382,8 @@ impl Pipeline {
             dropped_on_revoke = Stats::get(&stats.dropped_on_revoke),
             "offsets committed; leaving the group"
         );
-        let Pipeline { consumer, writer, .. } = self;
-        // Closing runs the revocation callback and leaves the group; it blocks, so it runs off the async threads.
-        let closed = tokio::task::spawn_blocking(move || drop(consumer)).await;
+        let Pipeline { consumer, writer, static_member, .. } = self;
+        let closed = tokio::task::spawn_blocking(move || source::close(consumer, static_member)).await;
         if closed.is_err() {
             warn!("consumer close did not complete cleanly");
         }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::{ClientContext, TopicPartitionList};
 use tracing::{Span, debug, info, warn};
@@ -142,4 +142,29 @@ pub async fn subscribe(
     }
     consumer.subscribe(&[topic]).map_err(|source| SourceError::Subscribe { topic: topic.to_owned(), source })?;
     Ok(consumer)
+}
+
+/// Leaves the group and closes the consumer, once the pipeline has written and committed what it holds. Closing
+/// runs the revocation callback for the partitions still owned, then sends LeaveGroup and waits for the broker's
+/// answer, so the others get the partitions at once. It blocks: call it off the async threads.
+///
+/// One case needs a step first. librdkafka (2.12.1) closes a classic-protocol cooperative member that owns no partition
+/// without any LeaveGroup: with nothing to revoke, its termination skips the step that would send it
+/// (`rd_kafka_cgrp_revoke_all_rejoin`, "consumer is terminating, skipping rejoin"), and the coordinator keeps the
+/// member until its session times out. When others leave at the same moment (scaling 4 → 1, where the fourth
+/// member is idle), the rebalance their leaving starts waits for that dead member, and their partitions stay
+/// unowned for the whole session timeout. Unsubscribing first takes the path that does leave (no subscription
+/// left, so librdkafka leaves instead of rejoining); the close then waits for the LeaveGroup's answer as usual.
+/// (With `GROUP_PROTOCOL=consumer` librdkafka leaves on close anyway; the unsubscribe first leaves the same way.)
+/// A static member is left alone: it must not leave on shutdown (KIP-345), so that a restart keeps its partitions.
+pub fn close(consumer: Arc<OrderConsumer>, static_member: bool) {
+    let owns_nothing = consumer.assignment().is_ok_and(|assignment| assignment.count() == 0);
+    if owns_nothing && !static_member && matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative) {
+        consumer.unsubscribe();
+        debug!(
+            event = "unsubscribed_before_close",
+            "no partitions owned: unsubscribed so that closing leaves the group"
+        );
+    }
+    drop(consumer);
 }

@@ -64,6 +64,27 @@ pub async fn stalls(
     Ok(rows.iter().map(|r| (r.get(0), Stall { gap_s: r.get(1), starts_s: r.get(2) })).collect())
 }
 
+/// The stalls of each of a run's events, `events` being when they happened, in order: for each, per partition, the
+/// longest stall that ended after it and at or before the next event (or `end`), and began at or after the event
+/// before it (or `start`), so a stall is counted for the event it followed.
+///
+/// # Errors
+/// When a query fails.
+pub async fn stalls_per_event(
+    pool: &PgPool,
+    start: DateTime<Utc>,
+    events: &[DateTime<Utc>],
+    end: DateTime<Utc>,
+) -> anyhow::Result<Vec<BTreeMap<i32, Stall>>> {
+    let mut per_event = Vec::with_capacity(events.len());
+    for (i, at) in events.iter().enumerate() {
+        let from = if i == 0 { start } else { events[i - 1] };
+        let to = events.get(i + 1).copied().unwrap_or(end);
+        per_event.push(stalls(pool, from, *at, to).await?);
+    }
+    Ok(per_event)
+}
+
 /// The longest of `stalls` on `partitions` (`None` when none of them stalled).
 pub fn longest(stalls: &BTreeMap<i32, Stall>, partitions: &[i32]) -> Option<f64> {
     partitions.iter().filter_map(|p| stalls.get(p)).map(|s| s.gap_s).reduce(f64::max)

@@ -228,15 +228,13 @@ impl Run {
         Ok(())
     }
 
-    /// Measures each event's stalls: those that ended after it and before the next event (or `end`), and began
-    /// after the event before it.
+    /// Measures each event's stalls ([`measure::stalls_per_event`]) once the topic is drained, and the longest on the
+    /// partitions that moved and on the others.
     async fn measure_stalls(&mut self, end: DateTime<Utc>) -> anyhow::Result<()> {
         let partitions: Vec<i32> = (0..self.world.partition_count()?).collect();
-        for (i, event) in self.report.events.iter_mut().enumerate() {
-            let at = self.event_times[i];
-            let from = if i == 0 { self.t0 } else { self.event_times[i - 1] };
-            let to = self.event_times.get(i + 1).copied().unwrap_or(end);
-            event.stalls = measure::stalls(&self.world.pool, from, at, to).await?;
+        let per_event = measure::stalls_per_event(&self.world.pool, self.t0, &self.event_times, end).await?;
+        for (event, stalls) in self.report.events.iter_mut().zip(per_event) {
+            event.stalls = stalls;
             let others: Vec<i32> = partitions.iter().copied().filter(|p| !event.partitions_moved.contains(p)).collect();
             event.longest_stall_moved_s = measure::longest(&event.stalls, &event.partitions_moved);
             event.longest_stall_others_s = measure::longest(&event.stalls, &others);

@@ -48,10 +48,9 @@ async fn stalls(database_url: &str, events: &[(String, DateTime<Utc>)], until: D
         .connect(database_url)
         .await
         .with_context(|| format!("cannot reach Postgres at {}", shared::secret::redact_url(database_url)))?;
-    for (i, (label, at)) in events.iter().enumerate() {
-        let from = if i == 0 { DateTime::<Utc>::UNIX_EPOCH } else { events[i - 1].1 };
-        let to = events.get(i + 1).map_or(until, |e| e.1);
-        let stalls = measure::stalls(&pool, from, *at, to).await?;
+    let times: Vec<DateTime<Utc>> = events.iter().map(|(_, at)| *at).collect();
+    let per_event = measure::stalls_per_event(&pool, DateTime::<Utc>::UNIX_EPOCH, &times, until).await?;
+    for ((label, _), stalls) in events.iter().zip(&per_event) {
         if let Some((partition, stall)) = stalls.iter().max_by(|a, b| a.1.gap_s.total_cmp(&b.1.gap_s)) {
             println!("{label}.longest_stall_s={:.2}", stall.gap_s);
             println!("{label}.stall_partition={partition}");

@@ -12,6 +12,9 @@ ORDERS=500000
 GROWTH="100000 500000 1000000"
 LATENCY_RATE=1000
 LATENCY_SECONDS=30
+LATENCY_RUNS=10
+HIGH_RATE=10000
+HIGH_RATE_SECONDS=15
 EFF_ORDERS=3000
 EFF_DELAY_MS=5
 BATCH_SIZES="100 500 1000 5000"
@@ -23,16 +26,18 @@ PRODUCER_RUNS=3
 DOC="$ROOT_DIR/docs/benchmarks.md"
 small=""
 group_only=""
+latency_only=""
 
 usage() {
   cat <<USAGE
-Usage: scripts/bench.sh [--small] [--orders N] [--doc PATH]
+Usage: scripts/bench.sh [--small] [--group-only | --latency-only] [--orders N] [--doc PATH]
 
 Runs every measurement on the local stack (scripts/stack.sh up first; nothing else should load the machine) and
 writes $DOC and results/bench-<time>/bench.json.
   --orders N   orders for the producer, ceiling and group runs (default $ORDERS)
   --small      a quick version with small N that checks the script works; writes results/ only, not the doc
   --group-only only the producer and the consumer group with 1, 2, 3 consumers (results/ only, not the doc)
+  --latency-only only the latency runs: $LATENCY_RUNS at $LATENCY_RATE orders/s and one at $HIGH_RATE (results/ only)
   --doc PATH   where to write the Markdown report
 USAGE
 }
@@ -42,6 +47,7 @@ while [[ $# -gt 0 ]]; do
     --orders) ORDERS="${2:-}"; shift 2 || die "--orders needs a number" ;;
     --small) small=1; shift ;;
     --group-only) group_only=1; shift ;;
+    --latency-only) latency_only=1; shift ;;
     --doc) DOC="${2:-}"; shift 2 || die "--doc needs a path" ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option '$1' (see scripts/bench.sh --help)" ;;
@@ -52,6 +58,8 @@ if [[ -n "$small" ]]; then
   ORDERS=$((ORDERS < 5000 ? ORDERS : 5000))
   GROWTH="2000 5000 10000"
   LATENCY_SECONDS=5
+  LATENCY_RUNS=2
+  HIGH_RATE_SECONDS=2
   EFF_ORDERS=300
   BATCH_SIZES="100 1000"
   LINGERS="0 5"
@@ -147,11 +155,11 @@ group_run() {
   LAST_DB="$database"
 }
 
-# latency_run LABEL [PRODUCER ARGS...] [-- VAR=VALUE...]: 3 consumers on 3 partitions, the producer at
-# LATENCY_RATE for the run's seconds; records p50/p95/p99 of processed_at - produced_at and peak RSS.
+# latency_run LABEL SECONDS RATE [PRODUCER ARGS...] [-- VAR=VALUE...]: 3 consumers on 3 partitions, the producer
+# at RATE orders/s for SECONDS; records p50/p95/p99 of processed_at - produced_at and peak RSS.
 latency_run() {
-  local label="$1" seconds="$2" topic database
-  shift 2
+  local label="$1" seconds="$2" rate="$3" topic database
+  shift 3
   local producer_args=() consumer_env=()
   while [[ $# -gt 0 && "$1" != -- ]]; do producer_args+=("$1"); shift; done
   [[ "${1:-}" == -- ]] && shift
@@ -165,8 +173,8 @@ latency_run() {
   start_consumers "$label" 3 "$topic" "$database" "${consumer_env[@]}"
   wait_until 60 "consumers of $label owning partitions" owners_at_least 3 "$label"
   # A global: wait_until's own locals (seconds, what) would shadow this function's inside the check.
-  latency_expected=$((LATENCY_RATE * seconds))
-  produce "$label" "$topic" "$latency_expected" "$LATENCY_RATE" "${producer_args[@]}"
+  latency_expected=$((rate * seconds))
+  produce "$label" "$topic" "$latency_expected" "$rate" "${producer_args[@]}"
   stored() { (($(rows_in "$database") >= latency_expected)); }
   wait_until 120 "all rows ($label)" stored
   stop_consumers "$label"
@@ -180,6 +188,32 @@ latency_run() {
   record "$label.p99_ms" "$p99"
   record "$label.max_ms" "$pmax"
 }
+
+# Every consumer has exited; what may still be in these databases is autovacuum, which a plain DROP ends itself.
+drop_bench_databases() {
+  local d
+  for d in $(psql_app -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'bench_${id}_%'"); do
+    drop_database "$d" || true # it said why and who still uses it; the report is written all the same
+  done
+}
+
+latency_runs() {
+  local i
+  log "(5)(6) latency and memory at a steady $LATENCY_RATE orders/s for ${LATENCY_SECONDS}s, 3 consumers, $LATENCY_RUNS runs in a row"
+  latency_run latency "$LATENCY_SECONDS" "$LATENCY_RATE"
+  for i in $(seq 2 "$LATENCY_RUNS"); do
+    latency_run "latency$i" "$LATENCY_SECONDS" "$LATENCY_RATE"
+  done
+  record latency.runs "$LATENCY_RUNS"
+  log "(5) latency at $HIGH_RATE orders/s for ${HIGH_RATE_SECONDS}s, 3 consumers"
+  latency_run highrate "$HIGH_RATE_SECONDS" "$HIGH_RATE"
+}
+if [[ -n "$latency_only" ]]; then
+  latency_runs
+  grep -E '^(latency|highrate)[0-9]*\.' "$RESULTS" | tee "$out/latency-only.txt"
+  drop_bench_databases
+  exit 0
+fi
 
 # Producer figures swing by a third between runs on two shared cores: each producer runs PRODUCER_RUNS times,
 # alternating with the other, and the median counts (every run is recorded).
@@ -246,8 +280,8 @@ for c in 1 2 3; do
   group_run "eff$c" "$c" "$eff" "$EFF_ORDERS" PROCESSING_DELAY_MS="$EFF_DELAY_MS" BATCH_SIZE=20
 done
 
-log "(5)(6) latency and memory at a steady $LATENCY_RATE orders/s for ${LATENCY_SECONDS}s, 3 consumers"
-latency_run latency "$LATENCY_SECONDS"
+
+latency_runs
 
 log "(7) growth: 3 consumers, N = $GROWTH"
 for n in $GROWTH; do
@@ -263,7 +297,7 @@ new_topic "$knob" 3
 produce knob "$knob" "$KNOB_ORDERS" 0
 for b in $BATCH_SIZES; do
   group_run "batch$b" 1 "$knob" "$KNOB_ORDERS" BATCH_SIZE="$b"
-  latency_run "batchlat$b" "$KNOB_LATENCY_SECONDS" -- BATCH_SIZE="$b"
+  latency_run "batchlat$b" "$KNOB_LATENCY_SECONDS" "$LATENCY_RATE" -- BATCH_SIZE="$b"
 done
 log "(8) knobs: producer compression ($COMPRESSIONS) and linger ($LINGERS)"
 for c in $COMPRESSIONS; do
@@ -276,13 +310,10 @@ for l in $LINGERS; do
   topic="bench-$id-linger$l"
   new_topic "$topic" 3
   produce "linger$l" "$topic" "$KNOB_ORDERS" 0 --linger-ms "$l"
-  latency_run "lingerlat$l" "$KNOB_LATENCY_SECONDS" --linger-ms "$l"
+  latency_run "lingerlat$l" "$KNOB_LATENCY_SECONDS" "$LATENCY_RATE" --linger-ms "$l"
 done
 
-# Every consumer has exited; what may still be in these databases is autovacuum, which a plain DROP ends itself.
-for d in $(psql_app -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'bench_${id}_%'"); do
-  drop_database "$d" || true # it said why and who still uses it; the report is written all the same
-done
+drop_bench_databases
 
 args=("$RESULTS" "$out/bench.json")
 [[ -n "$small" ]] || args+=("$DOC")

@@ -1,4 +1,5 @@
-//! Messages collected between two writes: up to `BATCH_SIZE`, or until the oldest has waited `BATCH_TIMEOUT_MS`.
+//! Messages collected between two writes: those already waiting when the batch began, up to `BATCH_SIZE`, taken for
+//! `BATCH_TIMEOUT_MS` at most (the pipeline decides when to write; see [`crate::pipeline`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

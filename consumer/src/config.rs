@@ -61,7 +61,8 @@ pub struct ConsumerSettings {
     #[arg(long, env = "BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     pub batch_size: u32,
 
-    /// Longest a message waits in a batch before the batch is written, in milliseconds.
+    /// Longest a batch keeps taking messages that are already waiting, in milliseconds. A batch is written as soon
+    /// as no further message is waiting, when it holds `BATCH_SIZE`, or at this deadline, whichever comes first.
     #[arg(long, env = "BATCH_TIMEOUT_MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_timeout_ms: u64,
 

@@ -3,7 +3,8 @@
 //! An offset is committed only when every message before it in its partition is done: its row is in Postgres
 //! (the statement that wrote it has committed) or it is in the dead-letter topic (the broker acknowledged it).
 //! A Kafka commit means "this partition is done below this offset", so after each written batch the pipeline
-//! marks, per partition, one past the batch's highest offset as done ([`Offsets::mark_done`]) and commits it.
+//! marks, per partition, one past the batch's highest offset as done ([`Offsets::mark_done`]) and commits it:
+//! asynchronously, at most every 100 ms while batches follow each other, and whenever the loop is idle.
 //! Batches are written one at a time, in the order consumed, so what is done is always a prefix of the partition.
 //!
 //! Offsets of partitions this consumer no longer owns are never committed. When partitions are revoked, the

@@ -6,6 +6,10 @@
 //! [`crate::rebalance`]); a revocation while a write is failing drops the revoked partitions' messages instead,
 //! uncommitted, for their next owner. Commits go through [`crate::offsets`].
 //!
+//! Batching is adaptive: with messages held, the loop takes only what already waits in librdkafka's queue and
+//! writes as soon as nothing more does (or at `BATCH_SIZE`, or `BATCH_TIMEOUT_MS` after the batch began). At a low
+//! rate an order waits for one write; under load the queue refills during each write, so batches fill.
+//!
 //! A transient failure (database down, dead-letter topic unavailable) keeps the batch, pauses the partitions and
 //! keeps polling, so the member stays in the group, and retries with backoff; nothing is committed meanwhile.
 //! Simulated work (`PROCESSING_DELAY_MS`) is done the same way: paused, polling, never silent for longer than
@@ -50,6 +54,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// polling, so the member never goes silent for `max.poll.interval.ms`; but a pause drops librdkafka's prefetched
 /// messages and the resume fetches them again, which cost ~0.4 s per batch (docs/performance.md).
 const WORK_WITHOUT_POLLING: Duration = Duration::from_secs(1);
+/// Shortest time between two asynchronous commits while batches are written back to back. With adaptive batching
+/// a consumer at a low rate writes one small batch per fetch response, hundreds a second; committing each would be
+/// as many requests to the group coordinator. What is done but not yet committed is committed when the loop is
+/// idle, on revocation and on shutdown, so the throttle only delays what lag tools see, by at most this long.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 /// How long shutdown keeps trying to write the last batch before leaving it to the next owner.
 const SHUTDOWN_WRITE_BUDGET: Duration = Duration::from_secs(10);
 
@@ -100,6 +109,8 @@ struct Pipeline {
     consume_errors: u64,
     /// Whether this member has a `group.instance.id`: a static member does not leave the group on shutdown.
     static_member: bool,
+    /// When the last asynchronous commit after a write was sent (see [`COMMIT_INTERVAL`]).
+    last_commit: Instant,
 }
 
 impl Pipeline {
@@ -155,6 +166,7 @@ impl Pipeline {
             batch: Batch::default(),
             consume_errors: 0,
             static_member,
+            last_commit: Instant::now(),
         })
     }
 
@@ -166,7 +178,8 @@ impl Pipeline {
         let mut last_progress = (Instant::now(), 0u64);
 
         while !stop.is_cancelled() {
-            let wait = self.batch.deadline(batch_timeout).unwrap_or_else(|| Instant::now() + IDLE_TICK);
+            // With messages held, a poll that does not wait (the inner future is polled before the deadline).
+            let wait = if self.batch.is_empty() { Instant::now() + IDLE_TICK } else { Instant::now() };
             // While waiting, the batch is lent to the rebalance hook, which writes it if partitions leave.
             self.handover.lend(std::mem::take(&mut self.batch));
             let received = tokio::select! {
@@ -176,6 +189,7 @@ impl Pipeline {
             };
             self.batch = self.handover.take_back();
             self.drop_revoked();
+            let mut drained = false;
             match received {
                 None => break,
                 Some(Ok(Ok(message))) => {
@@ -189,12 +203,13 @@ impl Pipeline {
                         warn!(event = "consume_error", %error, errors_in_a_row = self.consume_errors,
                               "error from Kafka while consuming; librdkafka keeps retrying");
                     }
+                    drained = true;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Some(Err(_idle)) => {}
+                Some(Err(_nothing_waiting)) => drained = true,
             }
             let due = self.batch.deadline(batch_timeout).is_some_and(|d| Instant::now() >= d);
-            if self.batch.len() >= batch_size || (due && !self.batch.is_empty()) {
+            if !self.batch.is_empty() && (drained || due || self.batch.len() >= batch_size) {
                 if !self.write_with_retry(&stop, None).await {
                     break;
                 }
@@ -291,7 +306,10 @@ impl Pipeline {
             }
         }
         self.resume(&mut paused);
-        self.commit(CommitMode::Async);
+        if self.last_commit.elapsed() >= COMMIT_INTERVAL {
+            self.commit(CommitMode::Async);
+            self.last_commit = Instant::now();
+        }
         true
     }
 
@@ -378,6 +396,7 @@ impl Pipeline {
             consumed = Stats::get(&stats.consumed),
             stored = Stats::get(&stats.stored),
             dead_lettered = Stats::get(&stats.dead_lettered),
+            batches = Stats::get(&stats.batches),
             written_on_revoke = Stats::get(&stats.written_on_revoke),
             dropped_on_revoke = Stats::get(&stats.dropped_on_revoke),
             "offsets committed; leaving the group"

@@ -17,6 +17,7 @@ HIGH_RATE=10000
 HIGH_RATE_SECONDS=15
 EFF_ORDERS=3000
 EFF_DELAY_MS=5
+WIDE_CUSTOMERS=1000
 BATCH_SIZES="100 500 1000 5000"
 LINGERS="0 5 50"
 COMPRESSIONS="none lz4 zstd"
@@ -90,6 +91,8 @@ record run.time "$stamp"
 record run.small "${small:-0}"
 record settings.latency_rate "$LATENCY_RATE"
 record settings.eff_delay_ms "$EFF_DELAY_MS"
+record settings.wide_customers "$WIDE_CUSTOMERS"
+record settings.high_rate "$HIGH_RATE"
 
 new_db() { psql_app -qc "CREATE DATABASE $1"; }
 db() { psql_db "$1" -tAc "$2"; }
@@ -152,6 +155,7 @@ group_run() {
   record "$label.wall_s" "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')"
   record "$label.rows_per_s" "$(db "$database" "SELECT ROUND(COUNT(*) / EXTRACT(EPOCH FROM MAX(processed_at) - MIN(processed_at)))::bigint FROM orders")"
   record "$label.busy_rows_per_s" "$(db "$database" "SELECT ROUND(SUM(n / NULLIF(s, 0)))::bigint FROM (SELECT COUNT(*) n, EXTRACT(EPOCH FROM MAX(processed_at) - MIN(processed_at)) s FROM orders GROUP BY processed_by) t")"
+  record "$label.largest_partition_share" "$(db "$database" "SELECT ROUND(MAX(n)::numeric / SUM(n), 3) FROM (SELECT COUNT(*) n FROM orders GROUP BY kafka_partition) t")"
   LAST_DB="$database"
 }
 
@@ -252,30 +256,36 @@ log "(2) consumer group end to end: $ORDERS orders on 3 partitions, 1, 2 and 3 c
 for c in 1 2 3; do
   group_run "group$c" "$c" "$main" "$ORDERS"
 done
+ceiling_db="$LAST_DB"
+log "(2) the same with keys spread wider: $ORDERS orders of $WIDE_CUSTOMERS customers, 3 consumers"
+wide="bench-$id-wide"
+new_topic "$wide" 3
+produce wide "$wide" "$ORDERS" 0 --customers "$WIDE_CUSTOMERS"
+group_run "wide3" 3 "$wide" "$ORDERS"
 
 if [[ -n "$group_only" ]]; then
   log "group only: producer and consumer group figures"
-  grep -E '^(producer|perftest|group)[0-9]*\.' "$RESULTS" | tee "$out/group-only.txt"
+  grep -E '^(producer|perftest|group|wide)[0-9]*\.' "$RESULTS" | tee "$out/group-only.txt"
   exit 0
 fi
 
 log "(1) Postgres ceiling: the same rows upserted by the server from a staging table"
-db "$LAST_DB" "CREATE TABLE staging AS SELECT * FROM orders; TRUNCATE orders;"
+db "$ceiling_db" "CREATE TABLE staging AS SELECT * FROM orders; TRUNCATE orders;"
 start="$(date +%s%N)"
-db "$LAST_DB" "INSERT INTO orders SELECT * FROM staging ON CONFLICT (order_id) DO UPDATE SET
+db "$ceiling_db" "INSERT INTO orders SELECT * FROM staging ON CONFLICT (order_id) DO UPDATE SET
   customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name, restaurant = EXCLUDED.restaurant,
   items = EXCLUDED.items, total_amount = EXCLUDED.total_amount, status = EXCLUDED.status, created_at = EXCLUDED.created_at,
   customer_seq = EXCLUDED.customer_seq, version = EXCLUDED.version, kafka_partition = EXCLUDED.kafka_partition,
   kafka_offset = EXCLUDED.kafka_offset, produced_at = EXCLUDED.produced_at, processed_by = EXCLUDED.processed_by,
   processed_at = clock_timestamp() WHERE orders.version < EXCLUDED.version"
 end="$(date +%s%N)"
-record ceiling.rows "$(rows_in "$LAST_DB")"
+record ceiling.rows "$(rows_in "$ceiling_db")"
 record ceiling.rows_per_s "$(awk -v n="$ORDERS" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }')"
 
 log "(3) scaling with ${EFF_DELAY_MS} ms of simulated work per order: $EFF_ORDERS orders, 1, 2, 3 consumers"
 eff="bench-$id-eff"
 new_topic "$eff" 3
-produce eff "$eff" "$EFF_ORDERS" 0
+produce eff "$eff" "$EFF_ORDERS" 0 --customers "$WIDE_CUSTOMERS"
 for c in 1 2 3; do
   group_run "eff$c" "$c" "$eff" "$EFF_ORDERS" PROCESSING_DELAY_MS="$EFF_DELAY_MS" BATCH_SIZE=20
 done

@@ -51,10 +51,13 @@ def verdict(value, target, higher_is_better=True):
 
 
 TARGETS = {
-    "group_over_ceiling": 0.5,
+    "one_over_ceiling": 0.6,
+    "group_over_ceiling": 0.6,
     "producer_over_perftest": 0.8,
-    "efficiency_3": 0.9,
-    "p99_ms": 100,
+    "efficiency": 0.9,
+    "p50_ms": 10,
+    "p99_ms": 25,
+    "p99_every_run_ms": 100,
     "rss_mb": 30,
     "rss_mib": round(30e6 / 2**20, 1),
 }
@@ -64,6 +67,17 @@ def keyed(r, prefix, skip=None):
     """The keys PREFIX<number> of the results (batch100, linger5 …), by their number."""
     keys = [k for k in r if k.startswith(prefix) and k[len(prefix):].isdigit() and not (skip and k.startswith(skip))]
     return sorted(keys, key=lambda k: int(k[len(prefix):]))
+
+
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def latency_runs(r):
+    """The repeated latency runs at the steady rate: latency, latency2, latency3 …"""
+    return [k for k in ["latency"] + keyed(r, "latency") if k in r]
 
 
 def exact(x):
@@ -95,6 +109,19 @@ def derive(r):
             "efficiency_while_all_work": exact(ratio(e["busy_rows_per_s"], c * e1["busy_rows_per_s"])),
             "efficiency_first_to_last": exact(ratio(e["rows_per_s"], c * e1["rows_per_s"])),
         }
+    if "wide3" in r:
+        f["wide3"] = timed(r["wide3"], int(r["wide"]["producer_acked"]))
+    runs = latency_runs(r)
+    if runs:
+        p50s = sorted(r[k]["p50_ms"] for k in runs)
+        p99s = sorted(r[k]["p99_ms"] for k in runs)
+        f["latency_runs"] = {
+            "runs": len(runs),
+            "median_p50_ms": exact(median(p50s)),
+            "median_p99_ms": exact(median(p99s)),
+            "worst_p99_ms": p99s[-1],
+            "runs_over_100_ms": sum(1 for v in p99s if v > 100),
+        }
     f["producer"] = {"over_perftest": exact(ratio(r["producer"]["producer_rate"], r["perftest"]["rate"]))}
     for k in keyed(r, "grow"):
         f[k] = timed(r[k], int(k[4:]))
@@ -119,9 +146,14 @@ def markdown(r, figures_file="benchmarks.json"):
     settings = r.get("settings", {})
     rate = settings.get("latency_rate", 1000)
     delay = settings.get("eff_delay_ms", 5)
-    group_ratio = f["group3"]["over_ceiling"]
+    one_ratio = f["group1"]["over_ceiling"]
+    wide_ratio = f.get("wide3", {}).get("over_ceiling")
     producer_ratio = f["producer"]["over_perftest"]
+    eff2 = f["eff2"]["efficiency_while_all_work"]
     eff3 = f["eff3"]["efficiency_while_all_work"]
+    lr = f.get("latency_runs", {})
+    high = r.get("highrate")
+    wide_customers = int(settings.get("wide_customers", 1000))
     # The memory target is about the runs (2) and (5), as the issue defines measure 6: default settings. The knob
     # runs (a 5,000-order batch holds more) report their own peaks in section 8.
     rss = max(r[k]["consumer_rss_kib"] for k in ("group1", "group2", "group3", "latency"))
@@ -141,10 +173,15 @@ def markdown(r, figures_file="benchmarks.json"):
     w("## Against the targets")
     w(scope)
     w("| measure | value | target | |\n|---|---|---|---|")
-    w(f"| consumer group (3 consumers, first to last row) / Postgres ceiling | {num(group_ratio, 2)} | ≥ {t['group_over_ceiling']} | {verdict(group_ratio, t['group_over_ceiling'])} |")
+    w(f"| 1 consumer (first to last row) / Postgres ceiling | {num(one_ratio, 2)} | ≥ {t['one_over_ceiling']} | {verdict(one_ratio, t['one_over_ceiling'])} |")
+    w(f"| 3 consumers, {wide_customers:,} customers (first to last row) / Postgres ceiling | {num(wide_ratio, 2)} | ≥ {t['group_over_ceiling']} | {verdict(wide_ratio, t['group_over_ceiling'])} |")
     w(f"| our producer / kafka-producer-perf-test | {num(producer_ratio, 2)} | ≥ {t['producer_over_perftest']} | {verdict(producer_ratio, t['producer_over_perftest'])} |")
-    w(f"| scaling efficiency with 3 consumers (while all work) | {num(eff3, 2)} | ≥ {t['efficiency_3']} | {verdict(eff3, t['efficiency_3'])} |")
-    w(f"| p99 latency at {num(rate)} orders/s | {num(lat['p99_ms'], 1)} ms | ≤ {t['p99_ms']} ms | {verdict(lat['p99_ms'], t['p99_ms'], False)} |")
+    w(f"| scaling efficiency with 2 consumers (while all work) | {num(eff2, 2)} | ≥ {t['efficiency']} | {verdict(eff2, t['efficiency'])} |")
+    w(f"| scaling efficiency with 3 consumers (while all work) | {num(eff3, 2)} | ≥ {t['efficiency']} | {verdict(eff3, t['efficiency'])} |")
+    if lr:
+        w(f"| p50 latency at {num(rate)} orders/s (median of {lr['runs']} runs) | {num(lr['median_p50_ms'], 1)} ms | ≤ {t['p50_ms']} ms | {verdict(lr['median_p50_ms'], t['p50_ms'], False)} |")
+        w(f"| p99 latency at {num(rate)} orders/s (median of {lr['runs']} runs) | {num(lr['median_p99_ms'], 1)} ms | ≤ {t['p99_ms']} ms | {verdict(lr['median_p99_ms'], t['p99_ms'], False)} |")
+        w(f"| p99 latency at {num(rate)} orders/s, worst of {lr['runs']} runs in a row | {num(lr['worst_p99_ms'], 1)} ms | ≤ {t['p99_every_run_ms']} ms | {verdict(lr['worst_p99_ms'], t['p99_every_run_ms'], False)} |")
     w(f"| peak RSS, consumer (largest in runs 2 and 5) | {num(rss / 1024, 1)} MiB | ≤ {t['rss_mb']} MB | {verdict(rss / 1024, t['rss_mib'], False)} |")
     w(f"| peak RSS, producer (largest in runs 4 and 5) | {num(prss / 1024, 1)} MiB | ≤ {t['rss_mb']} MB | {verdict(prss / 1024, t['rss_mib'], False)} |")
     w(f"\n({t['rss_mb']} MB = {t['rss_mib']} MiB.)\n")
@@ -162,17 +199,27 @@ def markdown(r, figures_file="benchmarks.json"):
       "speed while all its members store.")
     w("- **orders / wall time**: the wall time runs from starting the consumers to the check, made every half "
       "second, that found every row stored, so it includes start-up and the join.\n")
+    w(f"Orders are keyed by customer: with the producer's default pool of 100 customers the three partitions are "
+      f"uneven, and a group is done only when the owner of the largest partition is. The last row repeats the 3 "
+      f"consumers on a topic of the same number of orders from {wide_customers:,} customers, whose partitions are "
+      "even; the largest partition's share of the rows is in its own column.\n")
     w("| | orders/s, first to last row | / ceiling | orders/s, sum of own rates | wall time from start | "
-      "orders / wall time | peak RSS per consumer |\n|---|---|---|---|---|---|---|")
-    w(f"| Postgres ceiling | {num(ceiling)} | {num(f['ceiling']['over_ceiling'], 2)} | | | | |")
-    for c in (1, 2, 3):
-        w(f"| {c} consumer{'s' if c > 1 else ''} | {num(g[c]['rows_per_s'])} | {num(f[f'group{c}']['over_ceiling'], 2)} | "
-          f"{num(g[c]['busy_rows_per_s'])} | {num(g[c]['wall_s'], 2)} s | {num(f[f'group{c}']['orders_per_wall_s'])} | "
-          f"{num(g[c]['consumer_rss_kib'] / 1024, 1)} MiB |")
+      "orders / wall time | peak RSS per consumer | largest partition's share |\n|---|---|---|---|---|---|---|---|")
+    w(f"| Postgres ceiling | {num(ceiling)} | {num(f['ceiling']['over_ceiling'], 2)} | | | | | |")
+    rows = [(f"{c} consumer{'s' if c > 1 else ''}", f"group{c}") for c in (1, 2, 3)]
+    if "wide3" in r:
+        rows.append((f"3 consumers, {wide_customers:,} customers", "wide3"))
+    for name, k in rows:
+        run = r[k]
+        w(f"| {name} | {num(run['rows_per_s'])} | {num(f[k]['over_ceiling'], 2)} | "
+          f"{num(run['busy_rows_per_s'])} | {num(run['wall_s'], 2)} s | {num(f[k]['orders_per_wall_s'])} | "
+          f"{num(run['consumer_rss_kib'] / 1024, 1)} MiB | {num(run.get('largest_partition_share'), 3)} |")
     w(f"\n## 3. Scaling with {num(delay)} ms of simulated work per order")
     w(scope)
-    w(f"`PROCESSING_DELAY_MS={num(delay)}`, `BATCH_SIZE=20`, a pre-filled topic of 3 partitions. \"While all work\" sums each "
-      "consumer's own rate; \"first to last row\" is bounded by the consumer with the most orders.\n")
+    w(f"`PROCESSING_DELAY_MS={num(delay)}`, `BATCH_SIZE=20`, a pre-filled topic of 3 partitions with orders of "
+      f"{wide_customers:,} customers (so the partitions are even and the figure is about consumers, not key skew). "
+      "\"While all work\" sums each consumer's own rate; \"first to last row\" is bounded by the consumer with the "
+      "most orders.\n")
     w("| consumers | orders/s while all work | efficiency | orders/s first to last row | efficiency |\n|---|---|---|---|---|")
     for c in (1, 2, 3):
         w(f"| {c} | {num(e[c]['busy_rows_per_s'])} | {num(f[f'eff{c}']['efficiency_while_all_work'], 2)} | "
@@ -196,9 +243,18 @@ def markdown(r, figures_file="benchmarks.json"):
     w(f"{int(lat['producer_acked']):,} orders at {num(rate)}/s, 3 consumers on 3 partitions, default settings, after a "
       "`CHECKPOINT` (so the writes of the runs before do not land in this one). Latency = the "
       "row's `processed_at` (the database clock during the insert) minus the record's timestamp set by the producer.\n")
-    w("| p50 | p95 | p99 | max | peak RSS producer | peak RSS consumer (largest) |\n|---|---|---|---|---|---|")
-    w(f"| {num(lat['p50_ms'], 1)} ms | {num(lat['p95_ms'], 1)} ms | {num(lat['p99_ms'], 1)} ms | {num(lat['max_ms'], 1)} ms | "
-      f"{num(lat['producer_rss_kib'] / 1024, 1)} MiB | {num(lat['consumer_rss_kib'] / 1024, 1)} MiB |")
+    runs = latency_runs(r)
+    w(f"The run was made {len(runs)} times in a row, each on a topic and a database of its own.\n")
+    w("| run | p50 | p95 | p99 | max | peak RSS producer | peak RSS consumer (largest) |\n|---|---|---|---|---|---|---|")
+    for i, k in enumerate(runs, 1):
+        x = r[k]
+        w(f"| {i} | {num(x['p50_ms'], 1)} ms | {num(x['p95_ms'], 1)} ms | {num(x['p99_ms'], 1)} ms | {num(x['max_ms'], 1)} ms | "
+          f"{num(x['producer_rss_kib'] / 1024, 1)} MiB | {num(x['consumer_rss_kib'] / 1024, 1)} MiB |")
+    if high:
+        w(f"\nAt {num(settings.get('high_rate', 10000))} orders/s, {int(high['producer_acked']):,} orders, the same way, once:\n")
+        w("| p50 | p95 | p99 | max | peak RSS consumer (largest) |\n|---|---|---|---|---|")
+        w(f"| {num(high['p50_ms'], 1)} ms | {num(high['p95_ms'], 1)} ms | {num(high['p99_ms'], 1)} ms | "
+          f"{num(high['max_ms'], 1)} ms | {num(high['consumer_rss_kib'] / 1024, 1)} MiB |")
     w("\n## 7. Growth")
     w(scope)
     w("3 consumers; each N on a topic of its own, filled by the producer just before, stored into an empty database "

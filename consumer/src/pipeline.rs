@@ -44,7 +44,7 @@ use crate::writer::{Stats, Writer};
 /// How long the loop waits for a message when the batch is empty, before it looks at commits and progress. Also
 /// the longest a message can wait when `recv()` misses a wake-up: the consumer queue carries commit results and
 /// logs too, and rust-rdkafka's `StreamConsumer` can stay asleep after serving one of them while messages arrive
-/// (fede1024/rust-rdkafka#665); this tick bounds such a wait (docs/performance.md, "Latency outliers").
+/// (fede1024/rust-rdkafka#665); this tick bounds such a wait.
 const IDLE_TICK: Duration = Duration::from_millis(50);
 /// How often a progress line is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);

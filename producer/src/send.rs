@@ -5,10 +5,16 @@
 //! when librdkafka's queue is full or when it is ahead of the requested rate. On shutdown it flushes, so the
 //! summary's `acked` count is exact: every record either was acknowledged by all in-sync replicas or is counted as
 //! failed.
+//!
+//! The first record is sent alone, and the rate's clock starts when it is acknowledged. librdkafka's idempotent
+//! producer asks for its producer id when a metadata response arrives and a broker is up; when the first metadata
+//! response comes before the connection to the partition leaders is up, it waits for its retry timer (500 ms,
+//! sometimes twice), and every record sent meanwhile waits with it. Paced from the start, those records would carry
+//! that wait as latency: the outliers of docs/performance.md, "Latency outliers".
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -49,6 +55,9 @@ pub struct DeliveryCounter {
     acked: AtomicU64,
     acked_new_orders: AtomicU64,
     failed: AtomicU64,
+    /// Set by the first delivery report, acknowledged or failed.
+    delivered_any: AtomicBool,
+    first_delivery: tokio::sync::Notify,
 }
 
 impl ClientContext for DeliveryCounter {
@@ -77,6 +86,9 @@ impl ProducerContext for DeliveryCounter {
                 error!(event = "delivery_failed", %error, key = %key, partition = message.partition(), "order not delivered");
             }
         }
+        if !self.delivered_any.load(Ordering::Relaxed) && !self.delivered_any.swap(true, Ordering::Relaxed) {
+            self.first_delivery.notify_one();
+        }
     }
 }
 
@@ -97,8 +109,8 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
           count = ?settings.count, customers = settings.customers, "producer started");
 
     let mut generator = OrderGenerator::new(settings.customers, settings.seed, settings.status_updates);
-    let started = Instant::now();
-    let deadline = settings.duration.map(|d| started + d);
+    let mut started = Instant::now();
+    let mut deadline = settings.duration.map(|d| started + d);
     let interval = (settings.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / settings.rate));
     let mut next_progress = started + settings.progress_interval;
     let mut shutdown = std::pin::pin!(shutdown.fuse());
@@ -149,6 +161,19 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
             }
         }
         sent += 1;
+        if sent == 1 {
+            tokio::select! {
+                _ = &mut shutdown => break 'send,
+                ready = wait_for_first_delivery(&producer, settings.connect_timeout) => if !ready {
+                    warn!(event = "producer_not_ready", timeout_ms = settings.connect_timeout.as_millis() as u64,
+                          "first order not acknowledged yet; sending the rest anyway");
+                }
+            }
+            started = Instant::now();
+            deadline = settings.duration.map(|d| started + d);
+            next_progress = started + settings.progress_interval;
+            last_progress = (started, last_progress.1);
+        }
     }
 
     info!(event = "producer_flushing", in_flight = producer.in_flight_count(), "flushing");
@@ -178,6 +203,13 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
         None => Ok(summary),
         Some(left) => Err(ProducerError::FlushTimeout(left)),
     }
+}
+
+/// Waits until the first record's delivery report (acknowledged or failed); false when `timeout` passed first.
+async fn wait_for_first_delivery(producer: &ThreadedProducer<DeliveryCounter>, timeout: Duration) -> bool {
+    let counter = producer.context();
+    let notified = counter.first_delivery.notified();
+    counter.delivered_any.load(Ordering::Relaxed) || tokio::time::timeout(timeout, notified).await.is_ok()
 }
 
 fn progress(producer: &ThreadedProducer<DeliveryCounter>, sent: u64, last: &mut (Instant, u64)) {

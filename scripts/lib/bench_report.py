@@ -307,13 +307,9 @@ def markdown(r, figures_file="benchmarks.json"):
       "to a record's latency: the p50 column measures that cost. The records/s column is one run per value, and single "
       "producer runs on this machine differ by up to a third from one to the next "
       "([performance.md](performance.md#producer-against-kafka-producer-perf-test)), so it does not rank the "
-      "lingers. A p99 far above its p95 means slow rows in at most a few percent of that one short run: the "
-      "unexplained outliers of issue #12, which land on one to three of a bench run's latency runs whatever the knob "
-      "([performance.md](performance.md#latency-outliers)), not an effect of the knob. The default stays at "
-      "`linger.ms=5`, librdkafka's own default (and the Java client's since Kafka 4.0): what it costs at a low rate "
-      "is a few milliseconds of p50, small next to the consumer's batch wait (`BATCH_TIMEOUT_MS=50`), which issue #12 "
-      "removes first; what it buys is batching under load, which one as-fast-as-possible run per value cannot "
-      "measure. Changing it needs repeated rate runs per value and latency runs free of those outliers.")
+      "lingers. The default stays at `linger.ms=5`, librdkafka's own default (and the Java client's since Kafka "
+      "4.0): at a low rate it costs a few milliseconds of p50; what it buys is batching under load, which one "
+      "as-fast-as-possible run per value cannot measure.")
     w("\nWhere the time goes, profiled, and why a target is missed where one is: [performance.md](performance.md).")
     w("\nReproduce: `scripts/stack.sh up && scripts/bench.sh` (nothing else should load the machine while it runs). "
       "`scripts/bench.sh --small` checks that the script works (CI runs it); its figures mean nothing.")

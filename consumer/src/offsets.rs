@@ -18,9 +18,10 @@
 //! ([`crate::writer`]), and a member newly assigned a partition starts there: the source sets each partition's
 //! stored offset in the assignment itself before librdkafka applies it ([`crate::source`]), the "storing offsets
 //! outside Kafka" pattern. After a crash the new owner then starts right after the last stored row, where Kafka's
-//! committed offset may be a few batches behind. The Kafka commits above still follow each batch, for lag tooling;
-//! since they send what the database already holds, a committed offset is never ahead of the stored one. As a
-//! second line, a message below its partition's stored offset is skipped unprocessed ([`Offsets::below_stored`]).
+//! committed offset may be behind. The Kafka commits above still follow each batch, for lag tooling; since they
+//! send what the database already holds, a committed offset is never ahead of the stored one. A partition that
+//! starts at a stored offset is done up to it, so the next commit brings Kafka's offset up to there. As a second
+//! line, a message below its partition's stored offset is skipped unprocessed ([`Offsets::below_stored`]).
 //!
 //! Every commit goes through this module ([`Offsets::commit`], [`Offsets::commit_revoked`]) and every broker
 //! answer comes back to it ([`Offsets::commit_answered`]): no other module builds a commit request.
@@ -88,9 +89,18 @@ impl Offsets {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Partitions this consumer now owns (called by the rebalance callback).
+    /// Partitions this consumer now owns (called by the rebalance callback). One that starts at an offset stored in
+    /// Postgres is done up to it: the next commit sends it to Kafka too, so the group's committed offset, which lag
+    /// tooling reads, catches up with where the member starts even before its first batch there.
     pub fn assigned(&self, partitions: &[i32]) {
-        self.state().owned.extend(partitions.iter().copied());
+        let mut state = self.state();
+        for p in partitions {
+            state.owned.insert(*p);
+            if let Some(start) = state.stored_at_start.get(p).copied() {
+                let d = state.done.entry(*p).or_insert(start);
+                *d = (*d).max(start);
+            }
+        }
     }
 
     /// Partitions leaving this consumer: returns what is done for them and not yet confirmed, and forgets them.
@@ -341,6 +351,7 @@ mod tests {
         let o = Offsets::new("t");
         o.started_at_stored(&BTreeMap::from([(0, 10)]));
         o.assigned(&[0, 1]);
+        assert_eq!(offsets_of(&o.uncommitted().unwrap()), vec![(0, 10)], "the start is committed to Kafka too");
         assert_eq!(o.below_stored(0, 9), Some(true), "first skip of partition 0: logged");
         assert_eq!(o.below_stored(0, 3), Some(false), "then quietly");
         assert_eq!(o.below_stored(0, 10), None);

@@ -1,7 +1,8 @@
 //! Offsets stored in Postgres (`OFFSET_STORE=postgres`): a member newly assigned a partition starts at the offset
 //! stored for it, not at the group's committed offset in Kafka, with both group protocols: classic with
-//! cooperative-sticky (the default) and KIP-848 (`GROUP_PROTOCOL=consumer`). The hard-bounce comparison of the two
-//! stores is in `bounces.rs`.
+//! cooperative-sticky (the default) and KIP-848 (`GROUP_PROTOCOL=consumer`), and when KIP-848 moves partitions
+//! under load. The hard-bounce comparison of the two stores is in `bounces.rs`. (The other group tests read the
+//! group through the classic DescribeGroups, which does not see a KIP-848 group, so they run classic only.)
 
 mod common;
 
@@ -104,5 +105,49 @@ async fn after_a_lost_kafka_commit_only_the_kafka_store_processes_orders_again()
     assert!(again > 0, "{}", kafka.log_path.display());
     assert_eq!(kafka.exit_stat("stored"), Some(0), "the upsert absorbed every one");
     assert_eq!(s.rows().await, rows, "no row changed");
+    s.cleanup().await;
+}
+
+/// KIP-848 moving partitions under load: a second member joins while orders flow, the broker moves partitions
+/// to it, the first member writes what it holds (rows and stored offsets) before they leave, and the second starts
+/// at the stored offsets. Every order is stored once and no member processes one twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_kip_848_partitions_moving_under_load_start_at_the_stored_offsets() {
+    let s = Scenario::new("pg-move-kip848", 4).await;
+    let env = [("OFFSET_STORE", "postgres"), ("GROUP_PROTOCOL", "consumer")];
+    let mut first = s.start_consumer("first", &env);
+    first.wait_for_log("partitions_assigned", TIMEOUT).await;
+    let producer = s.produce_in_background(3_000, 300.0, 53);
+    common::eventually("the first member stores rows", TIMEOUT, || async {
+        let rows = s.rows().await;
+        if rows.count > 0 { Ok(()) } else { Err(format!("{rows:?}")) }
+    })
+    .await;
+    let mut second = s.start_consumer("second", &env);
+    let second_id = second.client_id().await;
+    common::eventually("the second member stores rows", TIMEOUT, || async {
+        let writers = s.writers_per_partition().await;
+        if writers.values().flatten().any(|w| *w == second_id) { Ok(()) } else { Err(format!("{writers:?}")) }
+    })
+    .await;
+    let acked = producer.await.expect("producer task").acked;
+    let rows = s.wait_for_rows(acked as i64, TIMEOUT).await;
+    assert_eq!(rows.distinct, rows.count);
+    let end = s.wait_committed_equals_log_end(TIMEOUT).await;
+    common::eventually("stored offsets = log end", TIMEOUT, || async {
+        let stored = s.stored_offsets().await;
+        if stored == end { Ok(()) } else { Err(format!("stored {stored:?}, log end {end:?}")) }
+    })
+    .await;
+    let moved = second.log().lines().any(|l| l.contains("event=\"start_offsets_read\"") && !l.contains("stored={}"));
+    assert!(moved, "the second member started a partition at a stored offset: {}", second.log_path.display());
+    for c in [&first, &second] {
+        c.terminate();
+    }
+    for c in [&mut first, &mut second] {
+        assert_eq!(c.wait_exit(TIMEOUT).await, Some(0), "{}", c.log_path.display());
+        assert_eq!(c.exit_stat("already_stored"), Some(0), "{}", c.log_path.display());
+        assert_eq!(c.exit_stat("skipped_below_stored"), Some(0), "{}", c.log_path.display());
+    }
     s.cleanup().await;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks the pipeline against its ceilings, in one run on one machine (the local stack), and writes
 # docs/benchmarks.md and results/bench-<time>/bench.json with every figure and the machine it ran on.
-# Measures: (1) the Postgres ceiling, (2) the consumer group end to end with 1, 2, 3 consumers, (3) scaling with
-# simulated work, (4) our producer against kafka-producer-perf-test, (5) latency at a steady rate, (6) peak memory,
+# Measures: (1) the Postgres ceiling, (2) the consumer group end to end with 1, 2, 3 consumers (and 1 with its offsets
+# stored in Postgres, OFFSET_STORE=postgres), (3) scaling with simulated work, (4) our producer against kafka-producer-perf-test, (5) latency at a steady rate, (6) peak memory,
 # (7) growth with N, (8) the knobs: batch size, linger, compression.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -255,6 +255,12 @@ record perftest.rate "$(median "${theirs[@]}")"
 log "(2) consumer group end to end: $ORDERS orders on 3 partitions, 1, 2 and 3 consumers"
 for c in 1 2 3; do
   group_run "group$c" "$c" "$main" "$ORDERS"
+  if ((c == 1)); then
+    # Right after the default run of 1 consumer, so that the cost of storing offsets in Postgres (a second
+    # statement in each batch's transaction) is measured under the same conditions.
+    log "(2) 1 consumer with OFFSET_STORE=postgres"
+    group_run pgoffsets1 1 "$main" "$ORDERS" OFFSET_STORE=postgres
+  fi
 done
 ceiling_db="$LAST_DB"
 log "(2) the same with keys spread wider: $ORDERS orders of $WIDE_CUSTOMERS customers, 3 consumers"
@@ -265,7 +271,7 @@ group_run "wide3" 3 "$wide" "$ORDERS"
 
 if [[ -n "$group_only" ]]; then
   log "group only: producer and consumer group figures"
-  grep -E '^(producer|perftest|group|wide)[0-9]*\.' "$RESULTS" | tee "$out/group-only.txt"
+  grep -E '^(producer|perftest|group|wide|pgoffsets)[0-9]*\.' "$RESULTS" | tee "$out/group-only.txt"
   exit 0
 fi
 

@@ -9,6 +9,26 @@ use shared::secret::Secret;
 /// Default database URL: the local stack's (and the compose stack's, from the host).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://kafka_user:kafka_pass@127.0.0.1:5432/food_orders";
 
+/// Where the offset a partition's next owner starts from is kept (`OFFSET_STORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OffsetStore {
+    /// The group's committed offsets in Kafka: after a crash, the batches written since the last commit are
+    /// delivered again (the upsert absorbs them).
+    Kafka,
+    /// The `consumer_offsets` table, written in the same transaction as the rows: after a crash nothing stored is
+    /// delivered again. Kafka commits still follow, for lag tooling.
+    Postgres,
+}
+
+impl OffsetStore {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kafka => "kafka",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
 /// Every option of `order-consumer`. Defaults work against the local stack.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -102,6 +122,12 @@ pub struct ConsumerSettings {
     #[arg(long, env = "STATIC_MEMBERSHIP", default_value_t = false, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub static_membership: bool,
+
+    /// Where a partition's next owner starts: `kafka` (the group's committed offsets) or `postgres` (the
+    /// `consumer_offsets` table, written in the batch's own transaction, so a crash re-delivers nothing that was
+    /// stored). Offsets are committed to Kafka either way, for lag tooling. See docs/reliability.md.
+    #[arg(long, env = "OFFSET_STORE", value_enum, default_value_t = OffsetStore::Kafka)]
+    pub offset_store: OffsetStore,
 
     /// How long start-up waits for Kafka and Postgres before giving up, e.g. `10s`.
     #[arg(long, env = "CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -207,6 +233,14 @@ mod tests {
         assert_eq!(s.batch_size, 500);
         assert_eq!(s.topic, "food-orders");
         assert_eq!(s.dlq_topic, "food-orders.dlq");
+        assert_eq!(s.offset_store, OffsetStore::Kafka);
+    }
+
+    #[test]
+    fn the_offset_store_is_kafka_or_postgres() {
+        let s = ConsumerSettings::try_parse_from(["order-consumer", "--offset-store", "postgres"]).unwrap();
+        assert_eq!(s.offset_store, OffsetStore::Postgres);
+        assert!(ConsumerSettings::try_parse_from(["order-consumer", "--offset-store", "redis"]).is_err());
     }
 
     #[test]

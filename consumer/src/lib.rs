@@ -4,18 +4,21 @@
 //! The modules follow the data: Kafka → decode → batch → Postgres → commit.
 //! - [`config`]: every option, as a flag and an environment variable, and the librdkafka properties they become.
 //! - [`source`]: the Kafka consumer, and the rebalance callbacks that log assignments and revocations and run the
-//!   hook the pipeline gives them.
+//!   hook the pipeline gives them; new partitions start at the offsets the hook names.
 //! - [`decode`]: a Kafka message becomes an order or a poison message with a classified reason.
 //! - [`batch`]: messages collected up to `BATCH_SIZE` or `BATCH_TIMEOUT_MS`, deduplicated by `order_id`.
-//! - [`store`]: one multi-row upsert per batch; database errors sorted into transient and rejected.
+//! - [`store`]: one multi-row upsert per batch (with `OFFSET_STORE=postgres`, and the batch's next offsets, in one
+//!   transaction); database errors sorted into transient and rejected.
 //! - [`pool`]: the database connection set up (as the working role, migrated as the owner, privileges checked) and
 //!   closed; apart from the hot path.
 //! - [`writer`]: one batch written: dead letters, then rows, then offsets done.
 //! - [`roles`]: the Postgres roles the consumer works and migrates as, passwords from URLs or files.
 //! - [`dead_letter`]: poison messages go to `food-orders.dlq` with headers saying where they came from and why.
-//! - [`offsets`]: **the commit rule**: which offsets may be committed, and when; every commit is made here.
+//! - [`offsets`]: **the commit rule**: which offsets may be committed, and when; every commit is made here. With
+//!   `OFFSET_STORE=postgres`, also where newly assigned partitions start.
 //! - [`rebalance`]: the hook the source runs before a revocation completes: the held batch written, then the leaving
-//!   partitions committed; and the runtime check that makes that write possible.
+//!   partitions committed; with `OFFSET_STORE=postgres`, the stored offsets read before an assignment; and the
+//!   runtime check that makes those database calls possible.
 //! - [`pipeline`]: the loop that ties them together, with retry, pause and shutdown.
 
 // Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).

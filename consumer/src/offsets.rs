@@ -13,6 +13,16 @@
 //! fails (the database is down) are the revoked partitions' waiting messages dropped, never committed, so their
 //! new owner reads them again. A lost assignment (this member was expelled) writes and commits nothing.
 //!
+//! # Offsets stored in Postgres (`OFFSET_STORE=postgres`)
+//! The same done offsets are also written to Postgres, in the transaction that stores the batch's rows
+//! ([`crate::writer`]), and a member newly assigned a partition starts there: the source sets each partition's
+//! stored offset in the assignment itself before librdkafka applies it ([`crate::source`]), the "storing offsets
+//! outside Kafka" pattern. After a crash the new owner then starts right after the last stored row, where Kafka's
+//! committed offset may be behind. The Kafka commits above still follow each batch, for lag tooling; since they
+//! send what the database already holds, a committed offset is never ahead of the stored one. A partition that
+//! starts at a stored offset is done up to it, so the next commit brings Kafka's offset up to there. As a second
+//! line, a message below its partition's stored offset is skipped unprocessed ([`Offsets::below_stored`]).
+//!
 //! Every commit goes through this module ([`Offsets::commit`], [`Offsets::commit_revoked`]) and every broker
 //! answer comes back to it ([`Offsets::commit_answered`]): no other module builds a commit request.
 
@@ -62,6 +72,11 @@ struct State {
     committed: BTreeMap<i32, i64>,
     /// Partitions revoked since the pipeline last asked.
     revoked_since_last_check: Vec<i32>,
+    /// Per owned partition that started at an offset stored in Postgres, that offset: every message below it is
+    /// already stored or dead-lettered.
+    stored_at_start: BTreeMap<i32, i64>,
+    /// Partitions a skipped message was logged for since they were assigned: one line each, not one per message.
+    skip_logged: BTreeSet<i32>,
 }
 
 impl Offsets {
@@ -74,9 +89,18 @@ impl Offsets {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Partitions this consumer now owns (called by the rebalance callback).
+    /// Partitions this consumer now owns (called by the rebalance callback). One that starts at an offset stored in
+    /// Postgres is done up to it: the next commit sends it to Kafka too, so the group's committed offset, which lag
+    /// tooling reads, catches up with where the member starts even before its first batch there.
     pub fn assigned(&self, partitions: &[i32]) {
-        self.state().owned.extend(partitions.iter().copied());
+        let mut state = self.state();
+        for p in partitions {
+            state.owned.insert(*p);
+            if let Some(start) = state.stored_at_start.get(p).copied() {
+                let d = state.done.entry(*p).or_insert(start);
+                *d = (*d).max(start);
+            }
+        }
     }
 
     /// Partitions leaving this consumer: returns what is done for them and not yet confirmed, and forgets them.
@@ -85,6 +109,8 @@ impl Offsets {
         let mut tpl = TopicPartitionList::new();
         for p in partitions {
             state.owned.remove(p);
+            state.stored_at_start.remove(p);
+            state.skip_logged.remove(p);
             let done = state.done.remove(p);
             let committed = state.committed.remove(p);
             if let Some(offset) = done.filter(|d| Some(*d) != committed) {
@@ -93,6 +119,23 @@ impl Offsets {
             state.revoked_since_last_check.push(*p);
         }
         tpl
+    }
+
+    /// Partitions about to be assigned that start at the offset stored for them in Postgres.
+    pub fn started_at_stored(&self, stored: &BTreeMap<i32, i64>) {
+        self.state().stored_at_start.extend(stored);
+    }
+
+    /// Whether the message at `offset` of `partition` is already done: below the offset the partition started at
+    /// (stored in Postgres) or below what this member has written since. librdkafka starts at the stored offset, so
+    /// this should never be true; it is the defensive second check that keeps a re-delivery from being processed.
+    /// `None`: process the message. `Some(first)`: skip it; `first` the first time for this partition since it was
+    /// assigned, so it is logged once. Partitions that started at Kafka's committed offset are not checked.
+    pub fn below_stored(&self, partition: i32, offset: i64) -> Option<bool> {
+        let mut state = self.state();
+        let start = *state.stored_at_start.get(&partition)?;
+        let floor = state.done.get(&partition).map_or(start, |done| start.max(*done));
+        (offset < floor).then(|| state.skip_logged.insert(partition))
     }
 
     /// Partitions taken away without a revocation (this member was expelled): forgotten, nothing committed for
@@ -301,6 +344,25 @@ mod tests {
         assert_eq!(o.take_revoked(), vec![1]);
         o.commit_revoked(&target, &[1]);
         assert!(target.taken().is_empty(), "nothing done for a partition no longer owned");
+    }
+
+    #[test]
+    fn messages_below_the_stored_offset_are_skipped_and_logged_once_per_assignment() {
+        let o = Offsets::new("t");
+        o.started_at_stored(&BTreeMap::from([(0, 10)]));
+        o.assigned(&[0, 1]);
+        assert_eq!(offsets_of(&o.uncommitted().unwrap()), vec![(0, 10)], "the start is committed to Kafka too");
+        assert_eq!(o.below_stored(0, 9), Some(true), "first skip of partition 0: logged");
+        assert_eq!(o.below_stored(0, 3), Some(false), "then quietly");
+        assert_eq!(o.below_stored(0, 10), None);
+        assert_eq!(o.below_stored(1, 0), None, "started at Kafka's committed offset: not checked");
+        o.mark_done(&BTreeMap::from([(0, 15)]));
+        assert_eq!(o.below_stored(0, 12), Some(false), "what this member wrote since is done too");
+        o.commit_revoked(&RecordedCommits::default(), &[0]);
+        assert_eq!(o.below_stored(0, 3), None, "forgotten with the partition");
+        o.started_at_stored(&BTreeMap::from([(0, 15)]));
+        o.assigned(&[0]);
+        assert_eq!(o.below_stored(0, 14), Some(true), "a new assignment logs again");
     }
 
     #[test]

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::batch::{Batch, Entry, Outcome};
-use crate::config::ConsumerSettings;
+use crate::config::{ConsumerSettings, OffsetStore};
 use crate::dead_letter::DeadLetters;
 use crate::decode::decode;
 use crate::offsets::Offsets;
@@ -39,6 +39,7 @@ use crate::pool::{self, ConnectError};
 use crate::rebalance::{self, Handover, UnsupportedRuntime};
 use crate::roles::DatabaseRoles;
 use crate::source::{self, OrderConsumer, SourceError};
+use crate::store::OffsetKey;
 use crate::writer::{Stats, Writer};
 
 /// How long the loop waits for a message when the batch is empty, before it looks at commits and progress. Also
@@ -118,10 +119,12 @@ impl Pipeline {
         info!(event = "consumer_starting", group = %settings.group_id, topic = %settings.topic,
               batch_size = settings.batch_size, batch_timeout_ms = settings.batch_timeout_ms,
               processing_delay_ms = settings.processing_delay_ms, group_protocol = %settings.group_protocol,
+              offset_store = settings.offset_store.as_str(),
               group_instance_id = settings.group_instance_id().as_deref().unwrap_or("-"), "starting");
         let consumer_config = settings.consumer_config(&client_id)?;
         let dead_letter_config = settings.dead_letter_config(&client_id)?;
-        let pool = pool::connect(&DatabaseRoles::of(&settings), settings.connect_timeout).await?;
+        let offsets_table = settings.offset_store == OffsetStore::Postgres;
+        let pool = pool::connect(&DatabaseRoles::of(&settings), settings.connect_timeout, offsets_table).await?;
         match Self::join(settings, client_id, pool.clone(), consumer_config, dead_letter_config).await {
             Ok(pipeline) => Ok(pipeline),
             Err(error) => {
@@ -143,7 +146,9 @@ impl Pipeline {
         let dead_letters = DeadLetters::new(&dead_letter_config, &settings.dlq_topic, &settings.topic, &client_id)
             .map_err(ConsumerError::DeadLetter)?;
         let processing_delay = Duration::from_millis(settings.processing_delay_ms);
-        let writer = Arc::new(Writer::new(pool, dead_letters, client_id, processing_delay));
+        let offset_key = (settings.offset_store == OffsetStore::Postgres)
+            .then(|| OffsetKey { group_id: settings.group_id.clone(), topic: settings.topic.clone() });
+        let writer = Arc::new(Writer::new(pool, dead_letters, client_id, processing_delay, offset_key));
         let offsets = Arc::new(Offsets::new(&settings.topic));
         let handover = Arc::new(Handover::new(Arc::clone(&writer), Arc::clone(&offsets)));
         // From the configuration itself, which a pass-through property may have set it in.
@@ -229,6 +234,20 @@ impl Pipeline {
     /// Turns a consumed message into a batch entry; poison is classified here, sent later with the batch.
     fn push(&mut self, message: &BorrowedMessage<'_>) {
         Stats::add(&self.writer.stats.consumed, 1);
+        let (partition, offset) = (message.partition(), message.offset());
+        if let Some(first) = self.offsets.below_stored(partition, offset) {
+            Stats::add(&self.writer.stats.skipped_below_stored, 1);
+            if first {
+                warn!(
+                    event = "skipped_below_stored",
+                    partition,
+                    offset,
+                    "message below its partition's offset stored in Postgres skipped, it is already done \
+                       (logged once per partition and assignment)"
+                );
+            }
+            return;
+        }
         let outcome = match decode(message.key(), message.payload(), self.settings.max_message_bytes) {
             Ok(order) => Outcome::Order(Box::new(order)),
             Err(poison) => Outcome::Poison { poison, dead_lettered: false },
@@ -399,6 +418,8 @@ impl Pipeline {
             batches = Stats::get(&stats.batches),
             written_on_revoke = Stats::get(&stats.written_on_revoke),
             dropped_on_revoke = Stats::get(&stats.dropped_on_revoke),
+            already_stored = Stats::get(&stats.already_stored),
+            skipped_below_stored = Stats::get(&stats.skipped_below_stored),
             "offsets committed; leaving the group"
         );
         let Pipeline { consumer, writer, static_member, .. } = self;

@@ -36,6 +36,13 @@ pub enum ConnectError {
          (MIGRATION_DATABASE_URL) after creating the role, or grant them (docs/security.md)"
     )]
     Privileges { user: String },
+    /// `OFFSET_STORE=postgres`, and the working role cannot read and write `consumer_offsets`.
+    #[error(
+        "database user '{user}' lacks SELECT, INSERT or UPDATE on table consumer_offsets, which OFFSET_STORE=postgres \
+         needs: run the migrations as the owner (MIGRATION_DATABASE_URL) after creating the role, or grant them \
+         (docs/security.md)"
+    )]
+    OffsetPrivileges { user: String },
     #[error("cannot check the database user's privileges on orders: {0}")]
     PrivilegeCheck(#[source] sqlx::Error),
 }
@@ -46,16 +53,17 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Connects as the working role (retrying for up to `timeout` while the server is unreachable, so consumers may
 /// start before Postgres is ready), applies the migrations (as the migration role when there is one, on a pool
-/// closed right after), and checks that the working role may read and write `orders`. Several consumers starting
-/// at once are safe: sqlx holds an advisory lock while migrating, and the statements are idempotent. When a step
-/// after the connection fails, the pool is closed before the error is returned.
+/// closed right after), and checks that the working role may read and write `orders` (and `consumer_offsets` when
+/// `offsets_table`, i.e. `OFFSET_STORE=postgres`). Several consumers starting at once are safe: sqlx holds an
+/// advisory lock while migrating, and the statements are idempotent. When a step after the connection fails, the
+/// pool is closed before the error is returned.
 ///
 /// # Errors
 /// A malformed URL, wrong credentials, a server still unreachable after `timeout`, a failed migration, or a
 /// working role without the privileges it needs.
-pub async fn connect(roles: &DatabaseRoles, timeout: Duration) -> Result<PgPool, ConnectError> {
+pub async fn connect(roles: &DatabaseRoles, timeout: Duration, offsets_table: bool) -> Result<PgPool, ConnectError> {
     let pool = open(&roles.work, 2, timeout).await?;
-    match prepare(&pool, roles, timeout).await {
+    match prepare(&pool, roles, timeout, offsets_table).await {
         Ok(()) => Ok(pool),
         Err(error) => {
             close(&pool).await;
@@ -65,7 +73,12 @@ pub async fn connect(roles: &DatabaseRoles, timeout: Duration) -> Result<PgPool,
 }
 
 /// The migrations, then the working role's privilege check, on the working role's pool.
-async fn prepare(pool: &PgPool, roles: &DatabaseRoles, timeout: Duration) -> Result<(), ConnectError> {
+async fn prepare(
+    pool: &PgPool,
+    roles: &DatabaseRoles,
+    timeout: Duration,
+    offsets_table: bool,
+) -> Result<(), ConnectError> {
     match &roles.migrate {
         Some(owner) => {
             let owner_pool = open(owner, 1, timeout).await?;
@@ -75,7 +88,7 @@ async fn prepare(pool: &PgPool, roles: &DatabaseRoles, timeout: Duration) -> Res
         }
         None => sqlx::migrate!("../migrations").run(pool).await.map_err(|e| migrate_error(&roles.work, e))?,
     }
-    check_privileges(pool).await
+    check_privileges(pool, offsets_table).await
 }
 
 /// Longest [`close`] waits for a pool's connections to be closed.
@@ -144,16 +157,23 @@ async fn open(role: &Role, connections: u32, timeout: Duration) -> Result<PgPool
     }
 }
 
-/// `has_table_privilege` with several privileges is true when *any* is held, hence three calls.
+/// `has_table_privilege` with several privileges is true when *any* is held, hence three calls per table.
 const PRIVILEGES: &str = "SELECT current_user::text, has_table_privilege('orders', 'SELECT') \
-     AND has_table_privilege('orders', 'INSERT') AND has_table_privilege('orders', 'UPDATE')";
+     AND has_table_privilege('orders', 'INSERT') AND has_table_privilege('orders', 'UPDATE'), \
+     has_table_privilege('consumer_offsets', 'SELECT') AND has_table_privilege('consumer_offsets', 'INSERT') \
+     AND has_table_privilege('consumer_offsets', 'UPDATE')";
 
 /// Fails start-up with one clear line when the working role cannot write orders (say, the role was created after
-/// the grant migration ran), instead of retrying every batch forever as a transient error.
-async fn check_privileges(pool: &PgPool) -> Result<(), ConnectError> {
-    let (user, allowed): (String, bool) =
+/// the grant migration ran), or `consumer_offsets` when `offsets_table` (`OFFSET_STORE=postgres`), instead of
+/// retrying every batch forever as a transient error.
+async fn check_privileges(pool: &PgPool, offsets_table: bool) -> Result<(), ConnectError> {
+    let (user, orders, offsets): (String, bool, bool) =
         sqlx::query_as(PRIVILEGES).fetch_one(pool).await.map_err(ConnectError::PrivilegeCheck)?;
-    if allowed { Ok(()) } else { Err(ConnectError::Privileges { user }) }
+    match (orders, offsets || !offsets_table) {
+        (true, true) => Ok(()),
+        (false, _) => Err(ConnectError::Privileges { user }),
+        (true, false) => Err(ConnectError::OffsetPrivileges { user }),
+    }
 }
 
 /// The server is not there yet (or is starting up); wrong credentials or a missing database are not retried.

@@ -8,12 +8,18 @@
 //! consumed from them stored and committed, and their next owner reads nothing twice. If the write fails, the
 //! batch comes back to the pipeline unwritten, and the pipeline drops the revoked partitions' messages.
 //!
+//! With `OFFSET_STORE=postgres` an assignment needs the database too: before librdkafka applies it, [`Handover`]
+//! reads the newly assigned partitions' stored offsets, which the source sets as their start offsets (see
+//! [`crate::offsets`]). The read blocks the callback the same way, for at most [`ASSIGN_READ_BUDGET`]; if it fails,
+//! the partitions start at Kafka's committed offset (see [`Handover::start_offsets`] for why that is safe).
+//!
 //! # The runtime
 //! The callback is synchronous and the write is not, so the write runs to completion where the callback is
 //! ([`tokio::task::block_in_place`]), which only tokio's multi-thread runtime can do: a current-thread runtime's one
 //! thread is the one blocked in the callback, and the database connections need it to make progress. So
 //! [`check_runtime`] refuses any other runtime at start-up, with an error that says why.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -27,11 +33,16 @@ use tracing::{error, info, warn};
 use crate::batch::Batch;
 use crate::offsets::{CommitTarget, Offsets};
 use crate::source::{GroupContext, GroupHook};
+use crate::store::StoreError;
 use crate::writer::{Stats, WriteError, Writer};
 
 /// Longest a revocation waits for the held batch to be written. Past it the batch's messages of the revoked
 /// partitions are dropped uncommitted, and their next owner reads them again.
 const REVOKE_WRITE_BUDGET: Duration = Duration::from_secs(5);
+
+/// Longest an assignment waits for the stored offsets of its partitions (`OFFSET_STORE=postgres`). Past it they
+/// start at Kafka's committed offset.
+const ASSIGN_READ_BUDGET: Duration = Duration::from_secs(5);
 
 /// The runtime the consumer was started on cannot write a batch inside a rebalance callback.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +84,12 @@ pub trait WriteHeld: Send + Sync {
 
     /// The counters a write before a revocation is counted in.
     fn stats(&self) -> &Stats;
+
+    /// Whether offsets are stored in Postgres, so that an assignment reads them first.
+    fn stores_offsets(&self) -> bool;
+
+    /// The stored next offsets of those of `partitions` that have one, as [`Writer::stored_offsets`].
+    fn stored_offsets(&self, partitions: &[i32]) -> impl Future<Output = Result<BTreeMap<i32, i64>, StoreError>>;
 }
 
 impl WriteHeld for Writer {
@@ -86,6 +103,14 @@ impl WriteHeld for Writer {
 
     fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    fn stores_offsets(&self) -> bool {
+        Writer::stores_offsets(self)
+    }
+
+    fn stored_offsets(&self, partitions: &[i32]) -> impl Future<Output = Result<BTreeMap<i32, i64>, StoreError>> {
+        Writer::stored_offsets(self, partitions)
     }
 }
 
@@ -160,9 +185,63 @@ impl<W: WriteHeld> Handover<W> {
             ),
         }
     }
+
+    /// With `OFFSET_STORE=postgres`: the stored offsets of `partitions`, about to be assigned, read before the
+    /// assignment is applied; those without a row are left out, and start at Kafka's committed offset (or
+    /// `auto.offset.reset`) as with `OFFSET_STORE=kafka`. Empty with `OFFSET_STORE=kafka`.
+    ///
+    /// When the read fails (the database is down or slower than [`ASSIGN_READ_BUDGET`]) all of them start at
+    /// Kafka's committed offset, with a warning. That is safe because of the commit rule: the Kafka commit sends
+    /// only what the database transaction already stored, so the committed offset is never ahead of the stored one
+    /// and nothing is skipped; at worst the batches stored since the last commit are delivered again, and the
+    /// upsert absorbs them (counted as `already_stored`), exactly as with `OFFSET_STORE=kafka`. The stored offset
+    /// never moves back meanwhile (the write only moves it forward). The alternatives are worse: refusing the
+    /// assignment is not possible inside the callback, and starting later (a seek once the database answers) races
+    /// with the fetch librdkafka starts at once. A database that is down cannot take the batches either, so the
+    /// partitions make no progress until it is back whichever offset they start at.
+    fn start_offsets(&self, partitions: &[i32]) -> BTreeMap<i32, i64> {
+        if !self.writer.stores_offsets() {
+            return BTreeMap::new();
+        }
+        let runtime = match multi_thread_runtime() {
+            Ok(handle) => handle,
+            Err(refused) => {
+                error!(event = "stored_offsets_unread", partitions = ?partitions, error = %refused,
+                       "stored offsets not read; the partitions start at Kafka's committed offset");
+                return BTreeMap::new();
+            }
+        };
+        let read = tokio::time::timeout(ASSIGN_READ_BUDGET, self.writer.stored_offsets(partitions));
+        // As for the revocation's write: the assignment waits, blocking this thread, until the read is done.
+        match tokio::task::block_in_place(|| runtime.block_on(read)) {
+            Ok(Ok(stored)) => {
+                self.offsets.started_at_stored(&stored);
+                info!(event = "start_offsets_read", partitions = ?partitions, stored = ?stored,
+                      "partitions start at their offsets stored in Postgres (those without one: Kafka's committed)");
+                stored
+            }
+            Ok(Err(error)) => {
+                warn!(event = "stored_offsets_unread", partitions = ?partitions, %error,
+                      "stored offsets not read; the partitions start at Kafka's committed offset, never ahead of \
+                       the stored one, so some messages may be processed again");
+                BTreeMap::new()
+            }
+            Err(_elapsed) => {
+                warn!(event = "stored_offsets_unread", partitions = ?partitions,
+                      budget_ms = ASSIGN_READ_BUDGET.as_millis() as u64,
+                      "stored offsets not read in time; the partitions start at Kafka's committed offset, never \
+                       ahead of the stored one, so some messages may be processed again");
+                BTreeMap::new()
+            }
+        }
+    }
 }
 
 impl<W: WriteHeld + 'static> GroupHook for Handover<W> {
+    fn start_offsets(&self, partitions: &[i32]) -> BTreeMap<i32, i64> {
+        Handover::start_offsets(self, partitions)
+    }
+
     fn assigned(&self, partitions: &[i32]) {
         self.offsets.assigned(partitions);
     }
@@ -200,6 +279,8 @@ mod tests {
         work_owed: bool,
         writes: AtomicUsize,
         stats: Stats,
+        /// `None`: offsets in Kafka. `Some(Some(offsets))`: these stored in Postgres. `Some(None)`: the read fails.
+        stored: Option<Option<BTreeMap<i32, i64>>>,
     }
 
     impl WriteHeld for StandIn {
@@ -221,6 +302,20 @@ mod tests {
 
         fn stats(&self) -> &Stats {
             &self.stats
+        }
+
+        fn stores_offsets(&self) -> bool {
+            self.stored.is_some()
+        }
+
+        async fn stored_offsets(&self, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, StoreError> {
+            match &self.stored {
+                Some(Some(stored)) => {
+                    Ok(stored.iter().filter(|(p, _)| partitions.contains(p)).map(|(p, o)| (*p, *o)).collect())
+                }
+                Some(None) => Err(StoreError::Transient(sqlx::Error::PoolTimedOut)),
+                None => Ok(BTreeMap::new()),
+            }
         }
     }
 
@@ -300,6 +395,26 @@ mod tests {
         let commits = RecordedCommits::default();
         offsets.commit(&commits, rdkafka::consumer::CommitMode::Sync);
         assert!(commits.taken().is_empty(), "partition 1's done offset was forgotten, not committed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn an_assignment_starts_at_the_stored_offsets_and_skips_what_is_below_them() {
+        let stored = Some(Some(BTreeMap::from([(2, 40), (5, 7)])));
+        let (handover, offsets) = handover(StandIn { stored, ..StandIn::default() });
+        assert_eq!(handover.start_offsets(&[2, 3]), BTreeMap::from([(2, 40)]), "partition 3 has no stored offset");
+        offsets.assigned(&[2, 3]);
+        assert_eq!(offsets.below_stored(2, 39), Some(true));
+        assert_eq!(offsets.below_stored(3, 0), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn an_unreadable_store_or_the_kafka_store_leaves_the_start_to_kafka() {
+        let (failing, offsets) = handover(StandIn { stored: Some(None), ..StandIn::default() });
+        assert!(failing.start_offsets(&[2]).is_empty(), "falls back to Kafka's committed offset");
+        offsets.assigned(&[2]);
+        assert_eq!(offsets.below_stored(2, 0), None, "nothing to skip without a stored offset");
+        let (kafka, _) = handover(StandIn::default());
+        assert!(kafka.start_offsets(&[2]).is_empty());
     }
 
     #[tokio::test]

@@ -3,13 +3,25 @@
 //! This is the first stage, and it knows nothing of the later ones. What they must do when the group moves
 //! partitions (above all, finish what was consumed from partitions before they leave) they declare by handing
 //! [`subscribe`] a [`GroupHook`], which the callbacks run.
+//!
+//! # Start offsets
+//! [`GroupContext`] applies each assignment itself rather than leaving it to rust-rdkafka's default
+//! `ConsumerContext::rebalance`: that default hands `pre_rebalance` the assignment read-only and then calls
+//! `rd_kafka_incremental_assign` (cooperative-sticky, and KIP-848's `GROUP_PROTOCOL=consumer`, which librdkafka
+//! reports as cooperative too) or `rd_kafka_assign` (eager strategies). Here the partitions' start offsets from
+//! [`GroupHook::start_offsets`] are first written into the assignment list, so librdkafka's first fetch of each
+//! partition starts there; a partition left at `Offset::Invalid` starts at the group's committed offset, as by
+//! default. Setting them in the list is race-free, where a seek after the assignment would race with the fetch
+//! librdkafka has already started from the committed offset.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol, StreamConsumer};
-use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::{ClientContext, TopicPartitionList};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{Span, debug, info, warn};
 
 /// The consumer this pipeline uses.
@@ -18,6 +30,10 @@ pub type OrderConsumer = StreamConsumer<GroupContext>;
 /// What the rest of the consumer does at the moments librdkafka's callbacks mark. They run inside `recv()`, on the
 /// pipeline's task, between two batches, so they never overlap the pipeline's own work.
 pub trait GroupHook: Send + Sync {
+    /// Where `partitions`, about to be assigned to this member, start reading; those left out start at the group's
+    /// committed offset (or `auto.offset.reset`). Runs before the assignment is applied.
+    fn start_offsets(&self, partitions: &[i32]) -> BTreeMap<i32, i64>;
+
     /// `partitions` now belong to this member.
     fn assigned(&self, partitions: &[i32]);
 
@@ -66,7 +82,51 @@ impl ClientContext for GroupContext {
     }
 }
 
+impl GroupContext {
+    /// Writes the hook's start offsets into the assignment list `tpl`, before librdkafka applies it.
+    fn set_start_offsets(&self, tpl: &mut TopicPartitionList) {
+        let assigned = partitions(tpl, &self.topic);
+        if assigned.is_empty() {
+            return;
+        }
+        for (partition, offset) in self.hook.start_offsets(&assigned) {
+            if let Err(error) = tpl.set_partition_offset(&self.topic, partition, Offset::Offset(offset)) {
+                warn!(event = "start_offset_not_set", partition, offset, %error,
+                      "partition starts at the group's committed offset instead");
+            }
+        }
+    }
+}
+
 impl ConsumerContext for GroupContext {
+    /// rust-rdkafka's default rebalance, with the start offsets set in the assignment first (see the module's
+    /// header): `pre_rebalance`, then the assignment applied as the protocol requires, then `post_rebalance`.
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let assigning = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+        if assigning {
+            let _span = self.span.enter();
+            self.set_start_offsets(tpl);
+        }
+        let rebalance = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(tpl),
+            other => Rebalance::Error(KafkaError::Rebalance(RDKafkaErrorCode::from(other))),
+        };
+        self.pre_rebalance(consumer, &rebalance);
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let applied = match (assigning, cooperative) {
+            (true, true) => consumer.incremental_assign(tpl),
+            (true, false) => consumer.assign(tpl),
+            (false, true) => consumer.incremental_unassign(tpl),
+            (false, false) => consumer.unassign(),
+        };
+        if let Err(error) = applied {
+            let _span = self.span.enter();
+            warn!(event = "rebalance_not_applied", %error, assigning, "librdkafka refused the assignment change");
+        }
+        self.post_rebalance(consumer, &rebalance);
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let _span = self.span.enter();
         match rebalance {

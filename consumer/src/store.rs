@@ -4,10 +4,15 @@
 //! The upsert keeps the newest version of each order: `ON CONFLICT (order_id) DO UPDATE … WHERE` the stored
 //! version is older. A replay, a duplicate delivery or an older event therefore never adds a row and never
 //! regresses one.
+//!
+//! With `OFFSET_STORE=postgres` the batch's next offsets go to `consumer_offsets` in the same transaction as its
+//! rows ([`write`]), and a member reads them back when it is assigned partitions ([`stored_offsets`]).
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -95,13 +100,108 @@ impl Columns {
     }
 }
 
-/// Upserts the given orders in one statement (its own transaction). Returns the rows inserted or updated; a
-/// duplicate or older version counts 0.
+/// Moves a group's offsets forward, never back: a partition's row changes only when the new offset is higher. That
+/// protects against a late write of an older batch and against a member that started below the stored offset (the
+/// fall-back when the start offsets could not be read). It does not protect against a zombie: a member expelled
+/// from the group that does not know it yet and still writes a batch while the partition's new owner writes too.
+/// Both writes land (rows guarded by their version, the offset by this `WHERE`), so the zombie's batch may apply
+/// orders the new owner then finds already stored. Fencing it out would need the group generation (member epoch)
+/// stored and compared here, which librdkafka does not expose to the application.
+const SAVE_OFFSETS: &str = r#"
+INSERT INTO consumer_offsets (group_id, topic, kafka_partition, next_offset, updated_by)
+SELECT $1, $2, u.kafka_partition, u.next_offset, $5
+  FROM UNNEST($3::int4[], $4::int8[]) AS u(kafka_partition, next_offset)
+ON CONFLICT (group_id, topic, kafka_partition) DO UPDATE SET
+    next_offset = EXCLUDED.next_offset, updated_by = EXCLUDED.updated_by, updated_at = clock_timestamp()
+WHERE consumer_offsets.next_offset < EXCLUDED.next_offset
+"#;
+
+const STORED_OFFSETS: &str = "SELECT kafka_partition, next_offset FROM consumer_offsets \
+     WHERE group_id = $1 AND topic = $2 AND kafka_partition = ANY($3)";
+
+/// The rows of `consumer_offsets` one consumer reads and writes (`OFFSET_STORE=postgres`): its group's, for its
+/// topic.
+#[derive(Debug, Clone)]
+pub struct OffsetKey {
+    pub group_id: String,
+    pub topic: String,
+}
+
+/// Upserts `entries` and, when `offsets` is given, moves those partitions' stored offsets to the given next
+/// offsets, in one transaction: either both land or neither does. Without `offsets` it is the upsert alone, one
+/// statement (its own transaction). Returns the rows inserted or updated; an order already stored at its version
+/// or a newer one counts 0.
+///
+/// # Errors
+/// A [`StoreError`], already classified; nothing was written.
+pub async fn write(
+    pool: &PgPool,
+    entries: &[&Entry],
+    processed_by: &str,
+    offsets: Option<(&OffsetKey, &BTreeMap<i32, i64>)>,
+) -> Result<u64, StoreError> {
+    let Some((key, next)) = offsets.filter(|(_, next)| !next.is_empty()) else {
+        return upsert(pool, entries, processed_by).await;
+    };
+    let mut tx = pool.begin().await.map_err(classify)?;
+    let rows = upsert(&mut *tx, entries, processed_by).await?;
+    save_offsets(&mut *tx, key, next, processed_by).await?;
+    tx.commit().await.map_err(classify)?;
+    Ok(rows)
+}
+
+/// Moves the stored offsets of `next`'s partitions forward (see [`SAVE_OFFSETS`]), on its own or inside
+/// [`write`]'s transaction.
+///
+/// # Errors
+/// A [`StoreError`], already classified.
+#[instrument(skip_all, fields(partitions = next.len()))]
+pub async fn save_offsets(
+    db: impl PgExecutor<'_>,
+    key: &OffsetKey,
+    next: &BTreeMap<i32, i64>,
+    updated_by: &str,
+) -> Result<(), StoreError> {
+    let (partitions, offsets): (Vec<i32>, Vec<i64>) = next.iter().map(|(p, o)| (*p, *o)).unzip();
+    sqlx::query(SAVE_OFFSETS)
+        .bind(&key.group_id)
+        .bind(&key.topic)
+        .bind(&partitions)
+        .bind(&offsets)
+        .bind(updated_by)
+        .execute(db)
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
+/// The stored next offset of each of `partitions` that has one; a partition without a row is left out.
+///
+/// # Errors
+/// A [`StoreError`], already classified.
+#[instrument(skip_all, fields(partitions = partitions.len()))]
+pub async fn stored_offsets(
+    pool: &PgPool,
+    key: &OffsetKey,
+    partitions: &[i32],
+) -> Result<BTreeMap<i32, i64>, StoreError> {
+    let rows: Vec<(i32, i64)> = sqlx::query_as(STORED_OFFSETS)
+        .bind(&key.group_id)
+        .bind(&key.topic)
+        .bind(partitions)
+        .fetch_all(pool)
+        .await
+        .map_err(classify)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Upserts the given orders in one statement. Returns the rows inserted or updated; a duplicate or older version
+/// counts 0.
 ///
 /// # Errors
 /// A [`StoreError`], already classified.
 #[instrument(skip_all, fields(rows = entries.len()))]
-pub async fn upsert(pool: &PgPool, entries: &[&Entry], processed_by: &str) -> Result<u64, StoreError> {
+pub async fn upsert(db: impl PgExecutor<'_>, entries: &[&Entry], processed_by: &str) -> Result<u64, StoreError> {
     if entries.is_empty() {
         return Ok(0);
     }
@@ -121,7 +221,7 @@ pub async fn upsert(pool: &PgPool, entries: &[&Entry], processed_by: &str) -> Re
         .bind(&c.kafka_offset)
         .bind(&c.produced_at)
         .bind(processed_by)
-        .execute(pool)
+        .execute(db)
         .await
         .map_err(classify)?;
     Ok(result.rows_affected())

@@ -1,5 +1,6 @@
 //! Security scenarios: the database password read from a file, and the consumer working as orders_app, a role
-//! that may read and write `orders` and nothing else, while the owner runs the migrations (docs/security.md).
+//! that may read and write `orders` and `consumer_offsets` and nothing else, while the owner runs the migrations
+//! (docs/security.md).
 
 mod common;
 
@@ -83,7 +84,11 @@ async fn the_app_role_stores_orders_but_cannot_change_the_schema_or_delete() {
 
     // Works as orders_app; the owner (the scenario's kafka_user URL) runs the migrations, and its grant.
     let app = app_url(&s);
-    let mut consumer = s.start_consumer("app", &[("DATABASE_URL", &app), ("MIGRATION_DATABASE_URL", &s.database_url)]);
+    // With offsets stored in Postgres, so the role reads and writes consumer_offsets too.
+    let mut consumer = s.start_consumer(
+        "app",
+        &[("DATABASE_URL", &app), ("MIGRATION_DATABASE_URL", &s.database_url), ("OFFSET_STORE", "postgres")],
+    );
     let rows = s.wait_for_rows(summary.acked_new_orders as i64, TIMEOUT).await;
     assert_eq!(rows.distinct, rows.count);
     s.wait_committed_equals_log_end(TIMEOUT).await;
@@ -108,11 +113,23 @@ async fn the_app_role_stores_orders_but_cannot_change_the_schema_or_delete() {
     .await
     .expect("privileges");
     assert_eq!(privileges, (true, true, true, false, false), "SELECT, INSERT, UPDATE and nothing else");
+    let privileges: (bool, bool, bool, bool, bool) = sqlx::query_as(
+        "SELECT has_table_privilege('consumer_offsets', 'SELECT'), has_table_privilege('consumer_offsets', 'INSERT'),
+                has_table_privilege('consumer_offsets', 'UPDATE'), has_table_privilege('consumer_offsets', 'DELETE'),
+                has_table_privilege('consumer_offsets', 'TRUNCATE')",
+    )
+    .fetch_one(&as_app)
+    .await
+    .expect("privileges on consumer_offsets");
+    assert_eq!(privileges, (true, true, true, false, false), "consumer_offsets: SELECT, INSERT, UPDATE only");
+    assert_eq!(s.stored_offsets().await, s.log_end_offsets(), "orders_app stored the offsets");
     for sql in [
         "DROP TABLE orders",
         "CREATE TABLE not_allowed (id int)",
         "DELETE FROM orders",
         "TRUNCATE orders",
+        "DELETE FROM consumer_offsets",
+        "TRUNCATE consumer_offsets",
         "ALTER TABLE orders ADD COLUMN not_allowed int",
         "SELECT * FROM _sqlx_migrations",
     ] {

@@ -1,5 +1,6 @@
 -- The consumer's working role: it logs in and nothing else; the migrations grant it SELECT, INSERT and UPDATE on
--- orders (migrations/20261125000002_grant_orders_app.sql). The same file serves both stacks:
+-- orders and consumer_offsets (migrations/20261125000002_grant_orders_app.sql and
+-- 20261125000003_create_consumer_offsets.sql). The same file serves both stacks:
 --   scripts/stack.sh up        runs it as the superuser on every `up` (idempotent)
 --   docker-compose.yml         mounts it into /docker-entrypoint-initdb.d (first start of an empty volume only)
 -- The password comes from the environment (POSTGRES_APP_PASSWORD), read by psql itself (\getenv, psql 15+) and

@@ -266,6 +266,17 @@ impl Scenario {
             .collect()
     }
 
+    /// Commits `offsets` (one per partition) for the scenario's group, as a member that stopped would have left
+    /// them; the group must have no member.
+    pub fn set_committed_offsets(&self, offsets: &[i64]) {
+        let c = self.plain_consumer(Some(&self.group));
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in offsets.iter().enumerate() {
+            tpl.add_partition_offset(&self.topic, p as i32, Offset::Offset(*o)).expect("tpl");
+        }
+        c.commit(&tpl, rdkafka::consumer::CommitMode::Sync).expect("commit the group's offsets");
+    }
+
     /// Waits until every partition's committed offset equals its log-end offset.
     pub async fn wait_committed_equals_log_end(&self, timeout: Duration) -> Vec<i64> {
         self.wait_group_caught_up(&self.group, timeout).await
@@ -340,6 +351,20 @@ impl Scenario {
             })
             .await;
         Reconciled { rows: rows.count, dead_letters, log_end: log_end.iter().sum(), members }
+    }
+
+    /// The group's offsets stored in Postgres (`OFFSET_STORE=postgres`), per partition (-1 where none is stored).
+    pub async fn stored_offsets(&self) -> Vec<i64> {
+        let rows: Vec<(i32, i64)> = sqlx::query_as(
+            "SELECT kafka_partition, next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2",
+        )
+        .bind(&self.group)
+        .bind(&self.topic)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap_or_default();
+        let stored: BTreeMap<i32, i64> = rows.into_iter().collect();
+        (0..self.partitions).map(|p| stored.get(&p).copied().unwrap_or(-1)).collect()
     }
 
     /// Grows the scenario's topic to `total` partitions.
@@ -508,6 +533,17 @@ impl ConsumerProcess {
         let line = log.lines().find(|l| l.contains("event=\"consumer_stopping\""))?;
         let value = line.split(&format!(" {field}=")).nth(1)?;
         value.split(' ').next()?.parse().ok()
+    }
+
+    /// The sum of `field` over the log's lines of `event` (e.g. `already_stored`, `orders`). Unlike
+    /// [`ConsumerProcess::exit_stat`] it also counts what a process logged before it was killed.
+    pub fn sum_logged(&self, event: &str, field: &str) -> u64 {
+        let tag = format!("event=\"{event}\"");
+        self.log()
+            .lines()
+            .filter(|l| l.contains(&tag))
+            .filter_map(|l| l.split(&format!(" {field}=")).nth(1)?.split(' ').next()?.parse::<u64>().ok())
+            .sum()
     }
 
     /// How many lines of the log contain `needle`.

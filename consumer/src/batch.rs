@@ -17,8 +17,10 @@ pub struct Entry {
     pub offset: i64,
     /// The record's timestamp (CreateTime, set by the producer).
     pub produced_at: Option<DateTime<Utc>>,
-    /// The original key and value, kept so a dead letter carries the bytes exactly as consumed.
+    /// The original key, kept for poison messages only, so a dead letter carries the bytes exactly as consumed. An
+    /// order's key is its `customer_id` (decoding checks it), so an order Postgres rejects gets it back from there.
     pub key: Option<Vec<u8>>,
+    /// The original value, kept for every message: an order Postgres rejects is dead-lettered too, as consumed.
     pub payload: Option<Vec<u8>>,
     pub outcome: Outcome,
 }
@@ -112,10 +114,16 @@ impl Batch {
         self.entries.iter_mut().filter(|e| matches!(e.outcome, Outcome::Poison { dead_lettered: false, .. }))
     }
 
-    /// Turns the order at (`partition`, `offset`) into a poison message, when Postgres refused its row.
+    /// Turns the order at (`partition`, `offset`) into a poison message, when Postgres refused its row; its key,
+    /// not kept for orders, is restored from the order's `customer_id`, which decoding found equal to it.
     pub fn reject(&mut self, partition: i32, offset: i64, poison: Poison) {
         if let Some(e) = self.entries.iter_mut().find(|e| e.partition == partition && e.offset == offset) {
-            e.outcome = Outcome::Poison { poison, dead_lettered: false };
+            let outcome = std::mem::replace(&mut e.outcome, Outcome::Poison { poison, dead_lettered: false });
+            if let Outcome::Order(order) = outcome
+                && e.key.is_none()
+            {
+                e.key = Some(order.customer_id.into_bytes());
+            }
         }
     }
 
@@ -205,6 +213,16 @@ mod tests {
         b.push(entry(0, 12, Outcome::Order(order(2, 1))));
         assert_eq!(b.next_offsets(), BTreeMap::from([(0, 13), (2, 4)]));
         assert_eq!(b.counts(), (2, 1));
+    }
+
+    #[test]
+    fn a_rejected_order_gets_its_key_back_for_the_dead_letter() {
+        let mut b = Batch::default();
+        b.push(entry(0, 1, Outcome::Order(order(1, 1))));
+        b.reject(0, 1, Poison::new(PoisonKind::DbRejected, "no"));
+        let dead: Vec<&mut Entry> = b.undelivered_poison().collect();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].key.as_deref(), Some(&b"CUST-00001"[..]));
     }
 
     #[test]

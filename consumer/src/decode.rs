@@ -171,6 +171,18 @@ mod tests {
     }
 
     #[test]
+    fn amounts_that_are_no_decimal_are_poison() {
+        let key = Some(&b"CUST-00007"[..]);
+        for amount in ["1e40", "123456789012345678901234567890", "\"25.0\"", "null"] {
+            let poison = decode(key, Some(GOOD.replace("25.0", amount).as_bytes()), 1024).expect_err(amount);
+            assert_eq!(poison.kind, PoisonKind::WrongType, "{amount}: {}", poison.reason);
+            assert!(poison.reason.contains("amount") || poison.reason.contains("JSON number"), "{}", poison.reason);
+        }
+        // Read exactly, 25.000000000000000001 is not the items' sum (an f64 would have rounded it to 25).
+        assert_eq!(kind(key, GOOD.replace("25.0", "25.000000000000000001").as_bytes()), PoisonKind::InvalidAmount);
+    }
+
+    #[test]
     fn kind_names_are_stable_snake_case() {
         assert_eq!(PoisonKind::NotUtf8.as_str(), "not_utf8");
         assert_eq!(PoisonKind::DbRejected.as_str(), "db_rejected");

@@ -248,15 +248,16 @@ impl Pipeline {
             }
             return;
         }
-        let outcome = match decode(message.key(), message.payload(), self.settings.max_message_bytes) {
-            Ok(order) => Outcome::Order(Box::new(order)),
-            Err(poison) => Outcome::Poison { poison, dead_lettered: false },
+        // An order's key is its customer id (decode checked it), so only a poison message keeps a copy of its key.
+        let (outcome, key) = match decode(message.key(), message.payload(), self.settings.max_message_bytes) {
+            Ok(order) => (Outcome::Order(Box::new(order)), None),
+            Err(poison) => (Outcome::Poison { poison, dead_lettered: false }, message.key().map(<[u8]>::to_vec)),
         };
         self.batch.push(Entry {
-            partition: message.partition(),
-            offset: message.offset(),
+            partition,
+            offset,
             produced_at: message.timestamp().to_millis().and_then(DateTime::from_timestamp_millis),
-            key: message.key().map(<[u8]>::to_vec),
+            key,
             payload: message.payload().map(<[u8]>::to_vec),
             outcome,
         });

@@ -59,13 +59,14 @@ ON CONFLICT (order_id) DO UPDATE SET
 WHERE orders.version < EXCLUDED.version
 "#;
 
-/// Column arrays for one UNNEST statement.
+/// Column arrays for one UNNEST statement. Text columns borrow from the batch's orders: building them copies no
+/// string, only `items` is written out (as JSON text, which Postgres casts to `jsonb`).
 #[derive(Default)]
-struct Columns {
+struct Columns<'a> {
     order_id: Vec<Uuid>,
-    customer_id: Vec<String>,
-    customer_name: Vec<String>,
-    restaurant: Vec<String>,
+    customer_id: Vec<&'a str>,
+    customer_name: Vec<&'a str>,
+    restaurant: Vec<&'a str>,
     items: Vec<String>,
     total_amount: Vec<Decimal>,
     status: Vec<&'static str>,
@@ -77,15 +78,15 @@ struct Columns {
     produced_at: Vec<Option<DateTime<Utc>>>,
 }
 
-impl Columns {
-    fn from_entries(entries: &[&Entry]) -> Self {
+impl<'a> Columns<'a> {
+    fn from_entries(entries: &[&'a Entry]) -> Self {
         let mut c = Columns::default();
         for entry in entries {
             let Outcome::Order(o) = &entry.outcome else { continue };
             c.order_id.push(o.order_id);
-            c.customer_id.push(o.customer_id.clone());
-            c.customer_name.push(o.customer_name.clone());
-            c.restaurant.push(o.restaurant.clone());
+            c.customer_id.push(&o.customer_id);
+            c.customer_name.push(&o.customer_name);
+            c.restaurant.push(&o.restaurant);
             c.items.push(serde_json::to_string(&o.items).unwrap_or_else(|_| "[]".to_owned()));
             c.total_amount.push(o.total_amount);
             c.status.push(o.status.as_str());

@@ -160,6 +160,10 @@ async fn every_kind_of_poison_message_goes_to_the_dead_letter_topic_with_its_hea
     assert_eq!(found, expected, "each poison message dead-lettered once, under its own kind");
     let not_utf8 = dead.iter().find(|d| d.headers[headers::ERROR_KIND] == "not_utf8").unwrap();
     assert_eq!(not_utf8.payload.as_deref(), Some(&[0xff, 0xfe, 0xfd][..]), "the original bytes are kept");
+    // An order keeps no copy of its key; when Postgres rejects it, the key comes back from its customer id.
+    let rejected = dead.iter().find(|d| d.headers[headers::ERROR_KIND] == "db_rejected").unwrap();
+    assert_eq!(rejected.key, key(9), "a rejected order's dead letter carries its key");
+    assert_eq!(rejected.payload, json(&nul_byte), "and its payload, as produced");
     consumer.terminate();
     s.cleanup().await;
 }

@@ -3,13 +3,19 @@
 //! With a seed, the customers, restaurants, items, amounts and order ids are the same run after run; only
 //! `created_at` follows the clock. With status updates on, about one event in three advances an order already sent
 //! (placed → confirmed → delivered) instead of placing a new one.
+//!
+//! Generation is on the producer's hot path (with the JSON writing, most of its main thread), so it is kept cheap:
+//! `fake` only names the customers and restaurants once, up front; the random numbers come from [`SmallRng`], a
+//! fast non-cryptographic generator that is still reproducible per seed (mock orders need no unpredictability);
+//! and [`OrderGenerator::next_event_ref`] rewrites one event in place, reusing its strings and items, so a new order
+//! costs no allocation once the first few have been made.
 
 use std::collections::VecDeque;
 
 use chrono::Utc;
 use fake::Fake;
 use fake::faker::name::en::{LastName, Name};
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use shared::order::{OrderEvent, OrderItem, OrderStatus, SCHEMA_VERSION, customer_id};
@@ -59,19 +65,21 @@ pub enum EventKind {
 
 /// Produces order events; one per call to [`OrderGenerator::next_event`].
 pub struct OrderGenerator {
-    rng: StdRng,
+    rng: SmallRng,
     customers: Vec<Customer>,
     restaurants: Vec<String>,
     open: VecDeque<OrderEvent>,
     status_updates: bool,
+    /// The event last generated, rewritten in place by the next one so that its buffers are reused.
+    current: OrderEvent,
 }
 
 impl OrderGenerator {
     /// A generator for `customers` customers (CUST-00001 …), reproducible when `seed` is given.
     pub fn new(customers: u32, seed: Option<u64>, status_updates: bool) -> Self {
         let mut rng = match seed {
-            Some(seed) => StdRng::seed_from_u64(seed),
-            None => StdRng::from_os_rng(),
+            Some(seed) => SmallRng::seed_from_u64(seed),
+            None => SmallRng::from_os_rng(),
         };
         let customers = (1..=customers.max(1))
             .map(|n| Customer { id: customer_id(n), name: Name().fake_with_rng(&mut rng), seq: 0 })
@@ -82,55 +90,79 @@ impl OrderGenerator {
                 format!("{owner}'s {}", KITCHENS[rng.random_range(0..KITCHENS.len())])
             })
             .collect();
-        Self { rng, customers, restaurants, open: VecDeque::new(), status_updates }
+        let current = OrderEvent {
+            schema_version: SCHEMA_VERSION,
+            order_id: uuid::Uuid::nil(),
+            customer_id: String::new(),
+            customer_name: String::new(),
+            restaurant: String::new(),
+            items: Vec::new(),
+            total_amount: Decimal::ZERO,
+            status: OrderStatus::Placed,
+            created_at: Utc::now(),
+            customer_seq: 0,
+            version: 1,
+        };
+        Self { rng, customers, restaurants, open: VecDeque::new(), status_updates, current }
     }
 
     /// The next event: usually a new order, sometimes (with status updates on) the next status of an earlier one.
     pub fn next_event(&mut self) -> (EventKind, OrderEvent) {
+        let (kind, event) = self.next_event_ref();
+        (kind, event.clone())
+    }
+
+    /// As [`OrderGenerator::next_event`], without the copy: the event is valid until the next call, which rewrites
+    /// it in place. The same seed gives the same events through either method.
+    pub fn next_event_ref(&mut self) -> (EventKind, &OrderEvent) {
         if self.status_updates && !self.open.is_empty() && self.rng.random_ratio(1, 3) {
             if let Some(update) = self.advance_open_order() {
-                return (EventKind::StatusUpdate, update);
+                self.current = update;
+                return (EventKind::StatusUpdate, &self.current);
             }
         }
-        let order = self.new_order();
+        self.new_order();
         if self.status_updates {
             if self.open.len() == OPEN_ORDERS {
                 self.open.pop_front();
             }
-            self.open.push_back(order.clone());
+            self.open.push_back(self.current.clone());
         }
-        (EventKind::NewOrder, order)
+        (EventKind::NewOrder, &self.current)
     }
 
-    fn new_order(&mut self) -> OrderEvent {
+    /// Rewrites `self.current` as a new order, reusing its strings and items.
+    fn new_order(&mut self) {
         let rng = &mut self.rng;
-        let items: Vec<OrderItem> = (0..rng.random_range(1..=4))
-            .map(|_| OrderItem {
-                name: DISHES[rng.random_range(0..DISHES.len())].to_owned(),
-                quantity: rng.random_range(1..=3),
-                unit_price: Decimal::new(rng.random_range(299..=2_499), 2),
-            })
-            .collect();
-        let restaurant = self.restaurants[rng.random_range(0..self.restaurants.len())].clone();
-        let order_id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
+        let order = &mut self.current;
+        let count = rng.random_range(1..=4);
+        order.items.truncate(count);
+        for i in 0..count {
+            let name = DISHES[rng.random_range(0..DISHES.len())];
+            let quantity = rng.random_range(1..=3);
+            let unit_price = Decimal::new(rng.random_range(299..=2_499), 2);
+            match order.items.get_mut(i) {
+                Some(item) => {
+                    replace(&mut item.name, name);
+                    item.quantity = quantity;
+                    item.unit_price = unit_price;
+                }
+                None => order.items.push(OrderItem { name: name.to_owned(), quantity, unit_price }),
+            }
+        }
+        replace(&mut order.restaurant, &self.restaurants[rng.random_range(0..self.restaurants.len())]);
+        order.order_id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
         let customer_index = rng.random_range(0..self.customers.len());
         let customer = &mut self.customers[customer_index];
         customer.seq += 1;
-        let mut order = OrderEvent {
-            schema_version: SCHEMA_VERSION,
-            order_id,
-            customer_id: customer.id.clone(),
-            customer_name: customer.name.clone(),
-            restaurant,
-            items,
-            total_amount: Decimal::ZERO,
-            status: OrderStatus::Placed,
-            created_at: Utc::now(),
-            customer_seq: customer.seq,
-            version: 1,
-        };
+        replace(&mut order.customer_id, &customer.id);
+        replace(&mut order.customer_name, &customer.name);
+        order.schema_version = SCHEMA_VERSION;
+        order.status = OrderStatus::Placed;
+        order.created_at = Utc::now();
+        order.customer_seq = customer.seq;
+        order.version = 1;
         order.total_amount = order.items_total();
-        order
     }
 
     /// Moves the oldest open order to its next status; an order that reached `delivered` is forgotten.
@@ -146,6 +178,12 @@ impl OrderGenerator {
         }
         Some(order)
     }
+}
+
+/// Overwrites `target` with `value`, keeping `target`'s allocation when it is large enough.
+fn replace(target: &mut String, value: &str) {
+    target.clear();
+    target.push_str(value);
 }
 
 #[cfg(test)]
@@ -173,6 +211,22 @@ mod tests {
             assert_eq!(
                 (x.order_id, &x.customer_id, &x.items, x.total_amount),
                 (y.order_id, &y.customer_id, &y.items, y.total_amount)
+            );
+        }
+    }
+
+    #[test]
+    fn events_rewritten_in_place_stay_valid_and_equal_their_copies() {
+        let mut in_place = OrderGenerator::new(10, Some(5), true);
+        let mut fresh = OrderGenerator::new(10, Some(5), true);
+        for _ in 0..2_000 {
+            let (kind_a, a) = in_place.next_event_ref();
+            let (kind_b, b) = fresh.next_event();
+            assert_eq!(kind_a, kind_b);
+            assert_eq!(a.validate(), Ok(()), "{a:?}");
+            assert_eq!(
+                (a.order_id, &a.customer_id, &a.customer_name, &a.restaurant, &a.items, a.total_amount, a.version),
+                (b.order_id, &b.customer_id, &b.customer_name, &b.restaurant, &b.items, b.total_amount, b.version)
             );
         }
     }

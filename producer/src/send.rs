@@ -109,6 +109,8 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
           count = ?settings.count, customers = settings.customers, "producer started");
 
     let mut generator = OrderGenerator::new(settings.customers, settings.seed, settings.status_updates);
+    // One buffer for every payload: librdkafka copies the bytes on send, so the buffer is free again at once.
+    let mut payload = Vec::new();
     let mut started = Instant::now();
     let mut deadline = settings.duration.map(|d| started + d);
     let interval = (settings.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / settings.rate));
@@ -138,8 +140,8 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
             break;
         }
 
-        let (kind, event) = generator.next_event();
-        let payload = event.to_json();
+        let (kind, event) = generator.next_event_ref();
+        event.write_json(&mut payload);
         let mut record = BaseRecord::with_opaque_to(&settings.topic, usize::from(kind == EventKind::NewOrder))
             .key(event.customer_id.as_bytes())
             .payload(&payload);

@@ -14,6 +14,8 @@ use uuid::Uuid;
 pub const SCHEMA_VERSION: u32 = 1;
 /// Largest total an order may have: `total_amount` is stored as `numeric(10,2)`.
 pub const MAX_TOTAL: Decimal = Decimal::from_parts(99_999_999, 0, 0, false, 0);
+/// Room for a typical event's JSON (a few hundred bytes), so that [`OrderEvent::to_json`] rarely grows its buffer.
+const JSON_CAPACITY: usize = 512;
 
 /// One event in the life of an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,8 +116,20 @@ pub enum InvalidOrder {
 impl OrderEvent {
     /// Serializes to the JSON wire format.
     pub fn to_json(&self) -> Vec<u8> {
-        // Serializing these plain fields to a Vec cannot fail: no map keys, no I/O, no custom error paths.
-        serde_json::to_vec(self).unwrap_or_default()
+        let mut json = Vec::with_capacity(JSON_CAPACITY);
+        self.write_json(&mut json);
+        json
+    }
+
+    /// Serializes to the JSON wire format into `buf`, replacing its contents: a sender that reuses one buffer
+    /// allocates nothing per event once the buffer has grown to the largest event.
+    pub fn write_json(&self, buf: &mut Vec<u8>) {
+        buf.clear();
+        // Serializing these plain fields to a Vec cannot fail: no map keys, no I/O, and the amounts' digits are
+        // valid JSON by construction. Should it ever fail, the buffer is left empty, which consumers dead-letter.
+        if serde_json::to_writer(&mut *buf, self).is_err() {
+            buf.clear();
+        }
     }
 
     /// Sum of the items' `quantity × unit_price`.
@@ -172,19 +186,97 @@ impl OrderEvent {
     }
 }
 
-/// Money amounts travel as JSON numbers (`12.4`), never as strings, and are held as exact decimals.
+/// Money amounts travel as JSON numbers (`12.40`), never as strings, and are held as exact decimals.
+///
+/// Both directions work on the number's text and never on an `f64`, which cannot hold most cents exactly and whose
+/// conversion was the consumer's largest single cost: reading parses the digits as written (serde_json's raw value)
+/// straight into a [`Decimal`], so an amount with more digits than a decimal holds is refused instead of rounded;
+/// writing prints the decimal's own digits, scale included (`12.40`). Reading borrows the raw text, so an order is
+/// deserialized from JSON text (`serde_json::from_slice` or `from_str`): `from_value` and `from_reader` cannot lend
+/// it and fail.
 mod amount {
     use rust_decimal::Decimal;
-    use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use serde::de::{Error as _, Unexpected};
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::value::RawValue;
+
+    /// Room for any decimal: a sign, 29 digits, a point and the zeros of `0.000…` before 28 decimals.
+    const TEXT_LEN: usize = 64;
 
     pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(value.to_f64().unwrap_or(f64::NAN))
+        let mut buf = [0u8; TEXT_LEN];
+        let text = write_digits(value, &mut buf);
+        // Borrowing the digits as a raw value checks them as JSON and makes serde_json write them as they are.
+        let raw: &RawValue = serde_json::from_str(text).map_err(S::Error::custom)?;
+        raw.serialize(serializer)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
-        let number = f64::deserialize(deserializer)?;
-        Decimal::from_f64(number).ok_or_else(|| D::Error::custom(format!("amount {number} is out of range")))
+        let raw = <&'de RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        let unexpected = match text.as_bytes().first() {
+            Some(b'-' | b'0'..=b'9') => None,
+            Some(b'"') => Some(Unexpected::Other("string")),
+            Some(b't') => Some(Unexpected::Bool(true)),
+            Some(b'f') => Some(Unexpected::Bool(false)),
+            Some(b'[') => Some(Unexpected::Seq),
+            Some(b'{') => Some(Unexpected::Map),
+            _ => Some(Unexpected::Other("null")),
+        };
+        if let Some(unexpected) = unexpected {
+            return Err(D::Error::invalid_type(unexpected, &"a JSON number"));
+        }
+        let parsed =
+            if text.contains(['e', 'E']) { Decimal::from_scientific(text) } else { Decimal::from_str_exact(text) };
+        parsed.map_err(|e| D::Error::custom(format_args!("amount {text} does not fit a decimal exactly: {e}")))
+    }
+
+    /// Writes `value`'s digits into `buf`: its mantissa, with a point `scale` digits from the right.
+    fn write_digits<'b>(value: &Decimal, buf: &'b mut [u8; TEXT_LEN]) -> &'b str {
+        const TEN_POW_19: u128 = 10_000_000_000_000_000_000;
+        let mantissa = value.mantissa();
+        let scale = value.scale() as usize;
+        // The digits, least significant first, computed in u64 (a mantissa has at most 96 bits, so two u64 halves
+        // of 19 digits hold it): u128 division is a library call, several times slower, and amounts fit a u64.
+        let abs = mantissa.unsigned_abs();
+        let (mut high, mut low) = match u64::try_from(abs) {
+            Ok(low) => (0, low),
+            Err(_) => (u64::try_from(abs / TEN_POW_19).unwrap_or(u64::MAX), (abs % TEN_POW_19) as u64),
+        };
+        let mut digits = [0u8; TEXT_LEN / 2];
+        let mut n = 0;
+        loop {
+            digits[n] = (low % 10) as u8;
+            low /= 10;
+            n += 1;
+            let done = if high == 0 { low == 0 } else { n == 19 };
+            if done {
+                break;
+            }
+        }
+        while high > 0 {
+            digits[n] = (high % 10) as u8;
+            high /= 10;
+            n += 1;
+        }
+        // At least one digit before the point: 0.05, not .05.
+        n = n.max(scale + 1);
+        let mut len = 0;
+        if mantissa < 0 {
+            buf[0] = b'-';
+            len = 1;
+        }
+        for i in (0..n).rev() {
+            buf[len] = b'0' + digits[i];
+            len += 1;
+            if i == scale && scale > 0 {
+                buf[len] = b'.';
+                len += 1;
+            }
+        }
+        // Only ASCII digits, '.' and '-' were written.
+        std::str::from_utf8(&buf[..len]).unwrap_or("0")
     }
 }
 
@@ -275,14 +367,95 @@ mod tests {
         assert_eq!(OrderStatus::Delivered.next(), None);
     }
 
+    /// Orders are read from JSON text, as the consumer reads them.
+    fn parse(v: &serde_json::Value) -> Result<OrderEvent, serde_json::Error> {
+        serde_json::from_slice(&serde_json::to_vec(v).unwrap())
+    }
+
     #[test]
     fn unknown_fields_and_wrong_types_do_not_parse() {
         let mut v: serde_json::Value = serde_json::from_slice(&order().to_json()).unwrap();
+        assert_eq!(parse(&v).unwrap(), order());
         v["total_amount"] = "30.79".into();
-        assert!(serde_json::from_value::<OrderEvent>(v.clone()).is_err());
+        let err = parse(&v).unwrap_err().to_string();
+        assert!(err.starts_with("invalid type: string, expected a JSON number"), "{err}");
         v["total_amount"] = 30.79.into();
         v["extra"] = 1.into();
-        assert!(serde_json::from_value::<OrderEvent>(v).is_err());
+        assert!(parse(&v).is_err());
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Amount {
+        #[serde(with = "amount")]
+        a: Decimal,
+    }
+
+    fn read_amount(text: &str) -> Result<Decimal, String> {
+        serde_json::from_str::<Amount>(&format!("{{\"a\":{text}}}")).map(|x| x.a).map_err(|e| e.to_string())
+    }
+
+    fn write_amount(a: Decimal) -> String {
+        serde_json::to_string(&Amount { a }).unwrap()
+    }
+
+    #[test]
+    fn amounts_are_read_from_their_digits_exactly() {
+        assert_eq!(read_amount("0.1"), Ok(dec!(0.1)));
+        assert_eq!(read_amount("12.40").map(|d| d.to_string()), Ok("12.40".to_owned()));
+        assert_eq!(read_amount("-25.0"), Ok(dec!(-25)));
+        assert_eq!(read_amount("7"), Ok(dec!(7)));
+        assert_eq!(read_amount("1.5e2"), Ok(dec!(150)));
+        assert_eq!(read_amount("99999999.99"), Ok(dec!(99999999.99)));
+        // An f64 would round this to 12.4 and let it pass as a price of two decimals.
+        assert_eq!(read_amount("12.4000000000000001"), Ok(dec!(12.4000000000000001)));
+    }
+
+    #[test]
+    fn amounts_out_of_range_or_not_numbers_are_errors() {
+        for text in ["1e40", "123456789012345678901234567890", "-79228162514264337593543950336"] {
+            let err = read_amount(text).expect_err(text);
+            assert!(err.contains(&format!("amount {text} does not fit a decimal exactly")), "{err}");
+        }
+        for (text, found) in [("\"12.40\"", "string"), ("true", "boolean"), ("null", "null"), ("[1]", "sequence")] {
+            let err = read_amount(text).expect_err(text);
+            assert!(err.starts_with(&format!("invalid type: {found}")), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_over_precise_price_is_an_invalid_order_not_a_rounded_one() {
+        let json = String::from_utf8(order().to_json()).unwrap().replace("12.40", "12.4000000000000001");
+        let o: OrderEvent = serde_json::from_str(&json).unwrap();
+        assert!(matches!(o.validate(), Err(InvalidOrder::BadUnitPrice { .. })));
+    }
+
+    #[test]
+    fn amounts_are_written_with_the_decimals_own_digits() {
+        assert_eq!(write_amount(dec!(12.40)), r#"{"a":12.40}"#);
+        assert_eq!(write_amount(dec!(30.79)), r#"{"a":30.79}"#);
+        assert_eq!(write_amount(dec!(-0.05)), r#"{"a":-0.05}"#);
+        assert_eq!(write_amount(dec!(0)), r#"{"a":0}"#);
+        assert_eq!(write_amount(dec!(0.00)), r#"{"a":0.00}"#);
+        assert_eq!(write_amount(dec!(120)), r#"{"a":120}"#);
+        assert_eq!(write_amount(Decimal::MAX), format!(r#"{{"a":{}}}"#, Decimal::MAX));
+        assert_eq!(write_amount(Decimal::MIN), format!(r#"{{"a":{}}}"#, Decimal::MIN));
+        let twenty_digits = Decimal::from_i128_with_scale(i128::from(u64::MAX), 2);
+        assert_eq!(write_amount(twenty_digits), r#"{"a":184467440737095516.15}"#);
+        let past_u64 = Decimal::from_i128_with_scale(i128::from(u64::MAX) + 1, 0);
+        assert_eq!(write_amount(past_u64), r#"{"a":18446744073709551616}"#);
+        let tiny = Decimal::new(1, 28);
+        assert_eq!(write_amount(tiny), format!(r#"{{"a":{tiny}}}"#));
+        for a in [dec!(12.40), Decimal::MAX, tiny, dec!(-3.5), twenty_digits, past_u64, dec!(100000000000000000000.5)] {
+            let back: Amount = serde_json::from_str(&write_amount(a)).unwrap();
+            assert_eq!(back.a.to_string(), a.to_string(), "the digits and the scale survive the wire");
+        }
+    }
+
+    #[test]
+    fn write_json_reuses_the_buffer() {
+        let mut buf = b"left over".to_vec();
+        order().write_json(&mut buf);
+        assert_eq!(buf, order().to_json());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 # prod-rate.sh OUT STAMP: 3 alternating runs each of the producer before and after, 1,000,000 orders at --rate 0.
 set -euo pipefail
 out=$1 stamp=$2
-kt=(/work/main/scripts/kafka.sh kafka-topics --bootstrap-server 127.0.0.1:9092)
+kt=(scripts/kafka.sh kafka-topics --bootstrap-server 127.0.0.1:9092)
 topic="prof-rate-$stamp"
 "${kt[@]}" --create --topic "$topic" --partitions 3 --replication-factor 1
 : >"$out/producer-rates.txt"

@@ -4,7 +4,7 @@ set -euo pipefail
 phase=$1 bin=$2 out=$3 stamp=$4
 work=/tmp/hp/work-$phase
 mkdir -p "$out" "$work"
-kt=(/work/main/scripts/kafka.sh kafka-topics --bootstrap-server 127.0.0.1:9092)
+kt=(scripts/kafka.sh kafka-topics --bootstrap-server 127.0.0.1:9092)
 prod_topic="prof-prod-$phase-$stamp"
 "${kt[@]}" --create --topic "$prod_topic" --partitions 3 --replication-factor 1
 echo "+ perf record -F 999 -g -o $work/prod.perf $bin/order-producer --topic $prod_topic --count 1000000 --rate 0 --seed 3"

@@ -4,7 +4,7 @@ set -euo pipefail
 phase=$1 bin=$2 out=$3 cons_topic=$4 orders=$5 stamp=$6
 mkdir -p "$out" /tmp/hp/work-$phase
 work=/tmp/hp/work-$phase
-kt=(/work/main/scripts/kafka.sh kafka-topics --bootstrap-server 127.0.0.1:9092)
+kt=(scripts/kafka.sh kafka-topics --bootstrap-server 127.0.0.1:9092)
 pg=postgres://kafka_user:kafka_pass@127.0.0.1:5432
 db="prof_${phase}_${stamp,,}"
 group="prof-$phase-$stamp-final"

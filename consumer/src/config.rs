@@ -6,8 +6,7 @@ use rdkafka::ClientConfig;
 use shared::kafka::{KafkaArgs, ProtectedProperty};
 use shared::secret::Secret;
 
-/// Default database URL: the local stack's (and the compose stack's, from the host).
-pub const DEFAULT_DATABASE_URL: &str = "postgres://kafka_user:kafka_pass@127.0.0.1:5432/food_orders";
+pub use shared::DEFAULT_DATABASE_URL;
 
 /// Where the offset a partition's next owner starts from is kept (`OFFSET_STORE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -25,6 +24,53 @@ impl OffsetStore {
         match self {
             Self::Kafka => "kafka",
             Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// How the group assigns partitions (`GROUP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupProtocol {
+    /// The classic protocol: the group leader, a client, assigns with `ASSIGNMENT_STRATEGY`.
+    Classic,
+    /// KIP-848: the broker assigns, and members take and give up partitions one heartbeat at a time.
+    Consumer,
+}
+
+impl GroupProtocol {
+    /// librdkafka's `group.protocol` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::Consumer => "consumer",
+        }
+    }
+}
+
+impl std::fmt::Display for GroupProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the classic protocol's leader spreads partitions (`ASSIGNMENT_STRATEGY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AssignmentStrategy {
+    /// Incremental: only the partitions that move are revoked.
+    CooperativeSticky,
+    /// Eager: every member gives up everything at each rebalance; ranges of each topic's partitions.
+    Range,
+    /// Eager, partitions dealt one by one.
+    Roundrobin,
+}
+
+impl AssignmentStrategy {
+    /// librdkafka's `partition.assignment.strategy` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CooperativeSticky => "cooperative-sticky",
+            Self::Range => "range",
+            Self::Roundrobin => "roundrobin",
         }
     }
 }
@@ -104,13 +150,12 @@ pub struct ConsumerSettings {
     pub heartbeat_interval_ms: u64,
 
     /// Group protocol: `classic` (client-side assignment) or `consumer` (KIP-848, broker-side assignment).
-    #[arg(long, env = "GROUP_PROTOCOL", default_value = "classic", value_parser = ["classic", "consumer"])]
-    pub group_protocol: String,
+    #[arg(long, env = "GROUP_PROTOCOL", value_enum, default_value_t = GroupProtocol::Classic)]
+    pub group_protocol: GroupProtocol,
 
     /// Assignment strategy for the classic protocol: cooperative-sticky, range or roundrobin.
-    #[arg(long, env = "ASSIGNMENT_STRATEGY", default_value = "cooperative-sticky",
-          value_parser = ["cooperative-sticky", "range", "roundrobin"])]
-    pub assignment_strategy: String,
+    #[arg(long, env = "ASSIGNMENT_STRATEGY", value_enum, default_value_t = AssignmentStrategy::CooperativeSticky)]
+    pub assignment_strategy: AssignmentStrategy,
 
     /// Static membership id (`group.instance.id`); a restart within the session timeout keeps the partitions.
     /// Each member needs its own.
@@ -169,7 +214,7 @@ impl ConsumerSettings {
             .set("bootstrap.servers", &self.kafka.bootstrap_servers)
             .set("client.id", client_id)
             .set("group.id", &self.group_id)
-            .set("group.protocol", &self.group_protocol)
+            .set("group.protocol", self.group_protocol.as_str())
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
@@ -185,9 +230,9 @@ impl ConsumerSettings {
             .set("fetch.max.bytes", "1048576")
             .set("max.partition.fetch.bytes", "262144")
             .set("fetch.queue.backoff.ms", "5");
-        if self.group_protocol == "classic" {
+        if self.group_protocol == GroupProtocol::Classic {
             config
-                .set("partition.assignment.strategy", &self.assignment_strategy)
+                .set("partition.assignment.strategy", self.assignment_strategy.as_str())
                 .set("session.timeout.ms", self.session_timeout_ms.to_string())
                 .set("heartbeat.interval.ms", self.heartbeat_interval_ms.to_string());
         }

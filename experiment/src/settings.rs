@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The local stack's database as its owner, the default of every tool in this crate.
-pub const DEFAULT_DATABASE_URL: &str = "postgres://kafka_user:kafka_pass@127.0.0.1:5432/food_orders";
+pub use shared::DEFAULT_DATABASE_URL;
 
 /// Every option of `scaling-experiment` (`scripts/experiment.sh` passes its arguments through).
 #[derive(Debug, Clone, clap::Parser)]

@@ -30,3 +30,5 @@ pub const DLQ_TOPIC: &str = "food-orders.dlq";
 pub const CONSUMER_GROUP: &str = "order-processors";
 /// Default Kafka bootstrap servers: the local stack (and the compose stack's host listener).
 pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
+/// Default database URL: the local stack's (and the compose stack's, from the host), owned by `kafka_user`.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://kafka_user:kafka_pass@127.0.0.1:5432/food_orders";

@@ -18,7 +18,7 @@
 //! ([`crate::writer`]), and a member newly assigned a partition starts there: the source sets each partition's
 //! stored offset in the assignment itself before librdkafka applies it ([`crate::source`]), the "storing offsets
 //! outside Kafka" pattern. After a crash the new owner then starts right after the last stored row, where Kafka's
-//! committed offset may be behind. The Kafka commits above still follow each batch, for lag tooling; since they
+//! committed offset may be behind. The Kafka commits above still follow the batches, for lag tooling; since they
 //! send what the database already holds, a committed offset is never ahead of the stored one. A partition that
 //! starts at a stored offset is done up to it, so the next commit brings Kafka's offset up to there. As a second
 //! line, a message below its partition's stored offset is skipped unprocessed ([`Offsets::below_stored`]).

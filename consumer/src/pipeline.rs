@@ -123,9 +123,11 @@ impl Pipeline {
               group_instance_id = settings.group_instance_id().as_deref().unwrap_or("-"), "starting");
         let consumer_config = settings.consumer_config(&client_id)?;
         let dead_letter_config = settings.dead_letter_config(&client_id)?;
-        let offsets_table = settings.offset_store == OffsetStore::Postgres;
-        let pool = pool::connect(&DatabaseRoles::of(&settings), settings.connect_timeout, offsets_table).await?;
-        match Self::join(settings, client_id, pool.clone(), consumer_config, dead_letter_config).await {
+        // `OFFSET_STORE=postgres`: the group's rows of `consumer_offsets`, which the pool must be allowed to use.
+        let offset_key = (settings.offset_store == OffsetStore::Postgres)
+            .then(|| OffsetKey { group_id: settings.group_id.clone(), topic: settings.topic.clone() });
+        let pool = pool::connect(&DatabaseRoles::of(&settings), settings.connect_timeout, offset_key.is_some()).await?;
+        match Self::join(settings, client_id, pool.clone(), offset_key, consumer_config, dead_letter_config).await {
             Ok(pipeline) => Ok(pipeline),
             Err(error) => {
                 // Start-up failed: the pool's sessions end now, not whenever the process exits.
@@ -140,14 +142,13 @@ impl Pipeline {
         settings: ConsumerSettings,
         client_id: String,
         pool: PgPool,
+        offset_key: Option<OffsetKey>,
         consumer_config: ClientConfig,
         dead_letter_config: ClientConfig,
     ) -> Result<Self, ConsumerError> {
         let dead_letters = DeadLetters::new(&dead_letter_config, &settings.dlq_topic, &settings.topic, &client_id)
             .map_err(ConsumerError::DeadLetter)?;
         let processing_delay = Duration::from_millis(settings.processing_delay_ms);
-        let offset_key = (settings.offset_store == OffsetStore::Postgres)
-            .then(|| OffsetKey { group_id: settings.group_id.clone(), topic: settings.topic.clone() });
         let writer = Arc::new(Writer::new(pool, dead_letters, client_id, processing_delay, offset_key));
         let offsets = Arc::new(Offsets::new(&settings.topic));
         let handover = Arc::new(Handover::new(Arc::clone(&writer), Arc::clone(&offsets)));

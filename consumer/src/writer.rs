@@ -128,7 +128,8 @@ impl Writer {
             }
             Err(StoreError::Rejected(error)) => {
                 warn!(event = "batch_rejected", %error, "Postgres rejected the batch; writing its orders one by one");
-                let rows = self.isolate_rejected(batch).await?;
+                let (rows, already_stored) = self.isolate_rejected(batch).await?;
+                self.count_already_stored(already_stored, &next);
                 self.dead_letter(batch).await?;
                 // The rare path: the orders went one statement each, and the offsets go now, once the rejected
                 // ones are dead letters. A crash before this line re-delivers the batch; the upsert absorbs it.
@@ -165,13 +166,13 @@ impl Writer {
     }
 
     /// After the database rejected a batch: writes each order alone; those Postgres rejects on their own become
-    /// poison (`db_rejected`). Returns the rows written.
-    async fn isolate_rejected(&self, batch: &mut Batch) -> Result<u64, WriteError> {
-        let mut rows = 0;
+    /// poison (`db_rejected`). Returns the rows written, and the orders found already stored.
+    async fn isolate_rejected(&self, batch: &mut Batch) -> Result<(u64, u64), WriteError> {
+        let (mut rows, mut already_stored) = (0, 0);
         let mut rejected = Vec::new();
         for entry in batch.orders() {
             match store::upsert(&self.pool, &[entry], &self.client_id).await {
-                Ok(0) => Stats::add(&self.stats.already_stored, 1),
+                Ok(0) => already_stored += 1,
                 Ok(n) => rows += n,
                 Err(StoreError::Rejected(error)) => {
                     rejected.push((
@@ -186,7 +187,7 @@ impl Writer {
         for (partition, offset, poison) in rejected {
             batch.reject(partition, offset, poison);
         }
-        Ok(rows)
+        Ok((rows, already_stored))
     }
 
     /// Closes the database connections (see [`pool::close`]); the dead-letter producer flushes as it drops.

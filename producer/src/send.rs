@@ -111,25 +111,23 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
     let mut generator = OrderGenerator::new(settings.customers, settings.seed, settings.status_updates);
     // One buffer for every payload: librdkafka copies the bytes on send, so the buffer is free again at once.
     let mut payload = Vec::new();
-    let mut started = Instant::now();
-    let mut deadline = settings.duration.map(|d| started + d);
+    let mut clock = Clock::starting_now(settings);
     let interval = (settings.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / settings.rate));
-    let mut next_progress = started + settings.progress_interval;
     let mut shutdown = std::pin::pin!(shutdown.fuse());
     let mut sent: u64 = 0;
-    let mut last_progress = (started, 0u64);
+    let mut last_progress = (clock.started, 0u64);
 
     'send: while settings.count.is_none_or(|count| sent < count) {
         let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
+        if clock.deadline.is_some_and(|d| now >= d) {
             break;
         }
-        if now >= next_progress {
+        if now >= clock.next_progress {
             progress(&producer, sent, &mut last_progress);
-            next_progress += settings.progress_interval;
+            clock.next_progress += settings.progress_interval;
         }
         if let Some(interval) = interval {
-            let due = started + interval.mul_f64(sent as f64);
+            let due = clock.started + interval.mul_f64(sent as f64);
             if due > now {
                 tokio::select! {
                     _ = &mut shutdown => break 'send,
@@ -171,10 +169,8 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
                           "first order not acknowledged yet; sending the rest anyway");
                 }
             }
-            started = Instant::now();
-            deadline = settings.duration.map(|d| started + d);
-            next_progress = started + settings.progress_interval;
-            last_progress = (started, last_progress.1);
+            clock = Clock::starting_now(settings);
+            last_progress.0 = clock.started;
         }
     }
 
@@ -187,7 +183,7 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
         acked: counter.acked.load(Ordering::Relaxed),
         acked_new_orders: counter.acked_new_orders.load(Ordering::Relaxed),
         failed: counter.failed.load(Ordering::Relaxed),
-        elapsed_ms: started.elapsed().as_millis() as u64,
+        elapsed_ms: clock.started.elapsed().as_millis() as u64,
     };
     summary.log();
     let incomplete = match flushed {
@@ -204,6 +200,25 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
     match incomplete {
         None => Ok(summary),
         Some(left) => Err(ProducerError::FlushTimeout(left)),
+    }
+}
+
+/// The send loop's clock: started at launch, and again once the first order is acknowledged (see the module's
+/// header), so that the rate, `--duration` and the progress lines count from there.
+struct Clock {
+    started: Instant,
+    deadline: Option<Instant>,
+    next_progress: Instant,
+}
+
+impl Clock {
+    fn starting_now(settings: &ProducerSettings) -> Self {
+        let started = Instant::now();
+        Self {
+            started,
+            deadline: settings.duration.map(|d| started + d),
+            next_progress: started + settings.progress_interval,
+        }
     }
 }
 

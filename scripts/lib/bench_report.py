@@ -10,6 +10,7 @@ run's report with this code: bench_report.py docs/benchmarks.json docs/benchmark
 """
 import json
 import os
+import statistics
 import sys
 
 
@@ -69,12 +70,6 @@ def keyed(r, prefix, skip=None):
     return sorted(keys, key=lambda k: int(k[len(prefix):]))
 
 
-def median(values):
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
 def latency_runs(r):
     """The repeated latency runs at the steady rate: latency, latency2, latency3 …"""
     return [k for k in ["latency"] + keyed(r, "latency") if k in r]
@@ -117,8 +112,8 @@ def derive(r):
         p99s = sorted(r[k]["p99_ms"] for k in runs)
         f["latency_runs"] = {
             "runs": len(runs),
-            "median_p50_ms": exact(median(p50s)),
-            "median_p99_ms": exact(median(p99s)),
+            "median_p50_ms": exact(statistics.median(p50s)),
+            "median_p99_ms": exact(statistics.median(p99s)),
             "worst_p99_ms": p99s[-1],
             "runs_over_100_ms": sum(1 for v in p99s if v > 100),
         }

@@ -109,6 +109,11 @@ impl Batch {
         orders
     }
 
+    /// When each order of the batch was produced (its record's timestamp), where the record has one.
+    pub fn produced_times(&self) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.entries.iter().filter(|e| matches!(e.outcome, Outcome::Order(_))).filter_map(|e| e.produced_at)
+    }
+
     /// Poison messages not yet acknowledged by the dead-letter topic.
     pub fn undelivered_poison(&mut self) -> impl Iterator<Item = &mut Entry> {
         self.entries.iter_mut().filter(|e| matches!(e.outcome, Outcome::Poison { dead_lettered: false, .. }))

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use shared::kafka::{KafkaArgs, ProtectedProperty};
+use shared::metrics::MetricsArgs;
 use shared::secret::Secret;
 
 pub use shared::DEFAULT_DATABASE_URL;
@@ -85,6 +86,9 @@ impl AssignmentStrategy {
 pub struct ConsumerSettings {
     #[command(flatten)]
     pub kafka: KafkaArgs,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 
     /// Topic to consume.
     #[arg(long, env = "KAFKA_TOPIC", default_value = shared::ORDERS_TOPIC)]
@@ -229,7 +233,9 @@ impl ConsumerSettings {
             .set("queued.min.messages", "5000")
             .set("fetch.max.bytes", "1048576")
             .set("max.partition.fetch.bytes", "262144")
-            .set("fetch.queue.backoff.ms", "5");
+            .set("fetch.queue.backoff.ms", "5")
+            // Statistics every 5 s: the lag of each owned partition, served as `kafka_consumergroup_lag`.
+            .set("statistics.interval.ms", "5000");
         if self.group_protocol == GroupProtocol::Classic {
             config
                 .set("partition.assignment.strategy", self.assignment_strategy.as_str())

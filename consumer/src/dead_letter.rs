@@ -7,10 +7,11 @@ use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::sync::Arc;
 use std::time::Duration;
-use tracing::warn;
 
 use crate::batch::{Entry, Outcome};
+use crate::events::{DeadLettered, Metrics};
 
 /// Header names; scripts and tests read them.
 pub mod headers {
@@ -40,6 +41,7 @@ pub struct DeadLetters {
     topic: String,
     source_topic: String,
     consumer_id: String,
+    metrics: Arc<Metrics>,
 }
 
 impl DeadLetters {
@@ -50,12 +52,14 @@ impl DeadLetters {
         topic: &str,
         source_topic: &str,
         consumer_id: &str,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, KafkaError> {
         Ok(Self {
             producer: config.create_with_context(DlqContext)?,
             topic: topic.to_owned(),
             source_topic: source_topic.to_owned(),
             consumer_id: consumer_id.to_owned(),
+            metrics,
         })
     }
 
@@ -94,8 +98,12 @@ impl DeadLetters {
                 Ok(_) => {
                     if let Outcome::Poison { dead_lettered, poison } = &mut entry.outcome {
                         *dead_lettered = true;
-                        warn!(event = "dead_lettered", kind = poison.kind.as_str(), reason = %poison.reason,
-                              partition = entry.partition, offset = entry.offset, "message sent to the dead-letter topic");
+                        self.metrics.emit(DeadLettered {
+                            kind: poison.kind,
+                            reason: &poison.reason,
+                            partition: entry.partition,
+                            offset: entry.offset,
+                        });
                     }
                     sent += 1;
                 }

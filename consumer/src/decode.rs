@@ -37,6 +37,24 @@ pub enum PoisonKind {
 }
 
 impl PoisonKind {
+    /// Every kind, for metrics that start each reason's series at 0.
+    pub const ALL: [Self; 14] = [
+        Self::TooLarge,
+        Self::MissingKey,
+        Self::EmptyPayload,
+        Self::NotUtf8,
+        Self::NotJson,
+        Self::WrongShape,
+        Self::MissingField,
+        Self::UnknownField,
+        Self::WrongType,
+        Self::InvalidCustomer,
+        Self::InvalidAmount,
+        Self::InvalidOrder,
+        Self::KeyMismatch,
+        Self::DbRejected,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TooLarge => "too_large",

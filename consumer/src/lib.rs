@@ -20,6 +20,8 @@
 //!   partitions committed; with `OFFSET_STORE=postgres`, the stored offsets read before an assignment; and the
 //!   runtime check that makes those database calls possible.
 //! - [`pipeline`]: the loop that ties them together, with retry, pause and shutdown.
+//! - [`events`]: every observable event as a type that logs it and updates the metrics `/metrics` serves.
+//! - [`health`]: what `/readyz` answers: the database reachable and this process a group member.
 
 // Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
@@ -28,6 +30,8 @@ pub mod batch;
 pub mod config;
 pub mod dead_letter;
 pub mod decode;
+pub mod events;
+pub mod health;
 pub mod offsets;
 pub mod pipeline;
 pub mod pool;

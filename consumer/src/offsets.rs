@@ -27,13 +27,15 @@
 //! answer comes back to it ([`Offsets::commit_answered`]): no other module builds a commit request.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::util::AsyncRuntime;
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::{debug, warn};
+use tracing::debug;
+
+use crate::events::{CommitFailed, Committed, Metrics};
 
 /// Where a commit request goes: the Kafka consumer, or a recorder in tests.
 pub trait CommitTarget {
@@ -61,6 +63,7 @@ impl<C: ConsumerContext, R: AsyncRuntime> CommitTarget for StreamConsumer<C, R> 
 pub struct Offsets {
     topic: String,
     state: Mutex<State>,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, Default)]
@@ -80,8 +83,8 @@ struct State {
 }
 
 impl Offsets {
-    pub fn new(topic: impl Into<String>) -> Self {
-        Self { topic: topic.into(), state: Mutex::new(State::default()) }
+    pub fn new(topic: impl Into<String>, metrics: Arc<Metrics>) -> Self {
+        Self { topic: topic.into(), state: Mutex::new(State::default()), metrics }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -151,9 +154,10 @@ impl Offsets {
         // Built before committing, so the state's lock is not held while the commit serves callbacks.
         let Some(tpl) = self.uncommitted() else { return };
         if let Err(error) = target.commit_offsets(&tpl, mode) {
-            warn!(event = "commit_failed", %error, "offset commit failed; retried later");
+            self.metrics.emit(CommitFailed { error: &error, on_revoke: false });
         } else if matches!(mode, CommitMode::Sync) {
             self.confirmed(&tpl);
+            self.metrics.emit(Committed { offsets: &tpl, on_revoke: false });
         }
     }
 
@@ -165,9 +169,8 @@ impl Offsets {
             return;
         }
         match target.commit_offsets(&done, CommitMode::Sync) {
-            Ok(()) => debug!(event = "offsets_committed_on_revoke", offsets = ?done),
-            Err(error) => warn!(event = "commit_on_revoke_failed", %error,
-                                 "the new owner will re-read some messages; the upsert absorbs them"),
+            Ok(()) => self.metrics.emit(Committed { offsets: &done, on_revoke: true }),
+            Err(error) => self.metrics.emit(CommitFailed { error: &error, on_revoke: true }),
         }
     }
 
@@ -176,7 +179,7 @@ impl Offsets {
         match result {
             Ok(()) => {
                 self.confirmed(offsets);
-                debug!(event = "offsets_committed", offsets = ?offsets);
+                self.metrics.emit(Committed { offsets, on_revoke: false });
             }
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             // Refused because a rebalance is under way: the offsets are committed again after it (or on revoke).
@@ -186,7 +189,7 @@ impl Offsets {
                 | RDKafkaErrorCode::UnknownMemberId
                 | RDKafkaErrorCode::StaleMemberEpoch,
             )) => debug!(event = "commit_deferred", "commit refused during a rebalance; committed again after it"),
-            Err(error) => warn!(event = "commit_failed", %error, "offset commit failed; retried with the next batch"),
+            Err(error) => self.metrics.emit(CommitFailed { error: &error, on_revoke: false }),
         }
     }
 
@@ -273,7 +276,7 @@ mod tests {
 
     #[test]
     fn only_owned_partitions_are_ever_marked_done() {
-        let o = Offsets::new("t");
+        let o = Offsets::new("t", Arc::default());
         o.assigned(&[0, 1]);
         o.mark_done(&BTreeMap::from([(0, 10), (2, 5)]));
         assert_eq!(offsets_of(&o.uncommitted().unwrap()), vec![(0, 10)]);
@@ -281,7 +284,7 @@ mod tests {
 
     #[test]
     fn revocation_hands_back_what_is_done_and_forgets_the_partition() {
-        let o = Offsets::new("t");
+        let o = Offsets::new("t", Arc::default());
         o.assigned(&[0, 1]);
         o.mark_done(&BTreeMap::from([(0, 10), (1, 7)]));
         assert_eq!(offsets_of(&o.revoked(&[1])), vec![(1, 7)]);
@@ -294,7 +297,7 @@ mod tests {
 
     #[test]
     fn confirmed_offsets_are_not_committed_again() {
-        let o = Offsets::new("t");
+        let o = Offsets::new("t", Arc::default());
         o.assigned(&[0]);
         o.mark_done(&BTreeMap::from([(0, 10)]));
         let tpl = o.uncommitted().unwrap();
@@ -307,7 +310,7 @@ mod tests {
 
     #[test]
     fn a_synchronous_commit_is_confirmed_at_once_an_asynchronous_one_by_the_brokers_answer() {
-        let (o, target) = (Offsets::new("t"), RecordedCommits::default());
+        let (o, target) = (Offsets::new("t", Arc::default()), RecordedCommits::default());
         o.assigned(&[0]);
         o.mark_done(&BTreeMap::from([(0, 10)]));
         o.commit(&target, CommitMode::Async);
@@ -325,7 +328,7 @@ mod tests {
 
     #[test]
     fn a_refused_commit_stays_uncommitted() {
-        let (o, target) = (Offsets::new("t"), RecordedCommits { refuse: true, ..Default::default() });
+        let (o, target) = (Offsets::new("t", Arc::default()), RecordedCommits { refuse: true, ..Default::default() });
         o.assigned(&[0]);
         o.mark_done(&BTreeMap::from([(0, 10)]));
         o.commit(&target, CommitMode::Sync);
@@ -336,7 +339,7 @@ mod tests {
 
     #[test]
     fn revoked_partitions_are_committed_synchronously_then_forgotten() {
-        let (o, target) = (Offsets::new("t"), RecordedCommits::default());
+        let (o, target) = (Offsets::new("t", Arc::default()), RecordedCommits::default());
         o.assigned(&[0, 1]);
         o.mark_done(&BTreeMap::from([(0, 10), (1, 7)]));
         o.commit_revoked(&target, &[1]);
@@ -348,7 +351,7 @@ mod tests {
 
     #[test]
     fn messages_below_the_stored_offset_are_skipped_and_logged_once_per_assignment() {
-        let o = Offsets::new("t");
+        let o = Offsets::new("t", Arc::default());
         o.started_at_stored(&BTreeMap::from([(0, 10)]));
         o.assigned(&[0, 1]);
         assert_eq!(offsets_of(&o.uncommitted().unwrap()), vec![(0, 10)], "the start is committed to Kafka too");
@@ -367,7 +370,7 @@ mod tests {
 
     #[test]
     fn lost_partitions_are_forgotten_and_never_committed() {
-        let (o, target) = (Offsets::new("t"), RecordedCommits::default());
+        let (o, target) = (Offsets::new("t", Arc::default()), RecordedCommits::default());
         o.assigned(&[0, 1]);
         o.mark_done(&BTreeMap::from([(0, 10), (1, 7)]));
         o.lost(&[1]);

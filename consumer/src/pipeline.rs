@@ -26,21 +26,24 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use shared::client_id::client_id;
 use shared::kafka::ProtectedProperty;
+use shared::metrics::{MetricsError, MetricsServer};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, error, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::batch::{Batch, Entry, Outcome};
 use crate::config::{ConsumerSettings, OffsetStore};
 use crate::dead_letter::DeadLetters;
 use crate::decode::decode;
+use crate::events::{BatchWriteFailed, Consumed, DroppedOnRevoke, Metrics, SkippedBelowStored};
+use crate::health::Health;
 use crate::offsets::Offsets;
 use crate::pool::{self, ConnectError};
 use crate::rebalance::{self, Handover, UnsupportedRuntime};
 use crate::roles::DatabaseRoles;
 use crate::source::{self, OrderConsumer, SourceError};
 use crate::store::OffsetKey;
-use crate::writer::{Stats, Writer};
+use crate::writer::Writer;
 
 /// How long the loop waits for a message when the batch is empty, before it looks at commits and progress. Also
 /// the longest a message can wait when `recv()` misses a wake-up: the consumer queue carries commit results and
@@ -71,6 +74,8 @@ pub enum ConsumerError {
     #[error(transparent)]
     Config(#[from] ProtectedProperty),
     #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error(transparent)]
     Database(#[from] ConnectError),
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -87,7 +92,13 @@ pub async fn run(settings: ConsumerSettings, shutdown: impl Future<Output = ()>)
     rebalance::check_runtime()?;
     let client_id = client_id(&settings.client_id_base);
     let span = info_span!("consumer", client_id = %client_id);
-    let pipeline = Pipeline::start(settings, client_id).instrument(span.clone()).await?;
+    let (metrics, health) = (Arc::new(Metrics::new()), Arc::new(Health::default()));
+    metrics.identify(&client_id, &settings.group_id, &settings.topic);
+    // Listening first, so a taken port fails start-up before anything is connected; served until `run` returns.
+    let _server = MetricsServer::start(&settings.metrics, metrics.registry(), Arc::clone(&health) as _)
+        .instrument(span.clone())
+        .await?;
+    let pipeline = Pipeline::start(settings, client_id, metrics, health).instrument(span.clone()).await?;
     let stop = CancellationToken::new();
     let running = pipeline.run(stop.clone()).instrument(span);
     tokio::pin!(running);
@@ -96,6 +107,12 @@ pub async fn run(settings: ConsumerSettings, shutdown: impl Future<Output = ()>)
         () = shutdown => stop.cancel(),
     }
     running.await
+}
+
+/// The two Kafka clients' configurations, checked before anything is connected.
+struct Clients {
+    consumer: ClientConfig,
+    dead_letter: ClientConfig,
 }
 
 struct Pipeline {
@@ -112,10 +129,17 @@ struct Pipeline {
     static_member: bool,
     /// When the last asynchronous commit after a write was sent (see [`COMMIT_INTERVAL`]).
     last_commit: Instant,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
 }
 
 impl Pipeline {
-    async fn start(settings: ConsumerSettings, client_id: String) -> Result<Self, ConsumerError> {
+    async fn start(
+        settings: ConsumerSettings,
+        client_id: String,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Result<Self, ConsumerError> {
         info!(event = "consumer_starting", group = %settings.group_id, topic = %settings.topic,
               batch_size = settings.batch_size, batch_timeout_ms = settings.batch_timeout_ms,
               processing_delay_ms = settings.processing_delay_ms, group_protocol = %settings.group_protocol,
@@ -127,7 +151,9 @@ impl Pipeline {
         let offset_key = (settings.offset_store == OffsetStore::Postgres)
             .then(|| OffsetKey { group_id: settings.group_id.clone(), topic: settings.topic.clone() });
         let pool = pool::connect(&DatabaseRoles::of(&settings), settings.connect_timeout, offset_key.is_some()).await?;
-        match Self::join(settings, client_id, pool.clone(), offset_key, consumer_config, dead_letter_config).await {
+        health.connected(&pool);
+        let clients = Clients { consumer: consumer_config, dead_letter: dead_letter_config };
+        match Self::join(settings, client_id, pool.clone(), offset_key, clients, metrics, health).await {
             Ok(pipeline) => Ok(pipeline),
             Err(error) => {
                 // Start-up failed: the pool's sessions end now, not whenever the process exits.
@@ -143,14 +169,19 @@ impl Pipeline {
         client_id: String,
         pool: PgPool,
         offset_key: Option<OffsetKey>,
-        consumer_config: ClientConfig,
-        dead_letter_config: ClientConfig,
+        clients: Clients,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
     ) -> Result<Self, ConsumerError> {
-        let dead_letters = DeadLetters::new(&dead_letter_config, &settings.dlq_topic, &settings.topic, &client_id)
-            .map_err(ConsumerError::DeadLetter)?;
+        let Clients { consumer: consumer_config, dead_letter: dead_letter_config } = clients;
+        let dlq_metrics = Arc::clone(&metrics);
+        let dead_letters =
+            DeadLetters::new(&dead_letter_config, &settings.dlq_topic, &settings.topic, &client_id, dlq_metrics)
+                .map_err(ConsumerError::DeadLetter)?;
         let processing_delay = Duration::from_millis(settings.processing_delay_ms);
-        let writer = Arc::new(Writer::new(pool, dead_letters, client_id, processing_delay, offset_key));
-        let offsets = Arc::new(Offsets::new(&settings.topic));
+        let writer_metrics = Arc::clone(&metrics);
+        let writer = Arc::new(Writer::new(pool, dead_letters, client_id, processing_delay, offset_key, writer_metrics));
+        let offsets = Arc::new(Offsets::new(&settings.topic, Arc::clone(&metrics)));
         let handover = Arc::new(Handover::new(Arc::clone(&writer), Arc::clone(&offsets)));
         // From the configuration itself, which a pass-through property may have set it in.
         let static_member = consumer_config.get("group.instance.id").is_some_and(|id| !id.is_empty());
@@ -160,8 +191,10 @@ impl Pipeline {
             &settings.kafka.bootstrap_servers,
             settings.connect_timeout,
             Arc::clone(&handover) as Arc<dyn source::GroupHook>,
+            Arc::clone(&metrics),
         )
         .await?;
+        health.member(true);
         info!(event = "consumer_started", group = %settings.group_id, topic = %settings.topic, "joined; waiting for partitions");
         Ok(Self {
             settings,
@@ -173,6 +206,8 @@ impl Pipeline {
             consume_errors: 0,
             static_member,
             last_commit: Instant::now(),
+            metrics,
+            health,
         })
     }
 
@@ -234,19 +269,10 @@ impl Pipeline {
 
     /// Turns a consumed message into a batch entry; poison is classified here, sent later with the batch.
     fn push(&mut self, message: &BorrowedMessage<'_>) {
-        Stats::add(&self.writer.stats.consumed, 1);
+        self.metrics.emit(Consumed);
         let (partition, offset) = (message.partition(), message.offset());
         if let Some(first) = self.offsets.below_stored(partition, offset) {
-            Stats::add(&self.writer.stats.skipped_below_stored, 1);
-            if first {
-                warn!(
-                    event = "skipped_below_stored",
-                    partition,
-                    offset,
-                    "message below its partition's offset stored in Postgres skipped, it is already done \
-                       (logged once per partition and assignment)"
-                );
-            }
+            self.metrics.emit(SkippedBelowStored { partition, offset, first });
             return;
         }
         // An order's key is its customer id (decode checked it), so only a poison message keeps a copy of its key.
@@ -269,11 +295,7 @@ impl Pipeline {
         let revoked = self.offsets.take_revoked();
         if !revoked.is_empty() {
             let dropped = self.batch.drop_partitions(&revoked);
-            Stats::add(&self.writer.stats.dropped_on_revoke, dropped as u64);
-            if dropped > 0 {
-                info!(event = "batch_trimmed_on_revoke", partitions = ?revoked, dropped,
-                      "unwritten messages of revoked partitions dropped; their new owner reads them again");
-            }
+            self.metrics.emit(DroppedOnRevoke { partitions: &revoked, dropped });
         }
     }
 
@@ -309,8 +331,11 @@ impl Pipeline {
                     if budget.is_some_and(|b| Instant::now() + backoff > b) {
                         return false;
                     }
-                    error!(event = "batch_write_failed", %error, retry_in_ms = backoff.as_millis() as u64,
-                           messages = self.batch.len(), "batch not written; partitions paused, retrying");
+                    self.metrics.emit(BatchWriteFailed {
+                        error: &error,
+                        retry_in: backoff,
+                        messages: self.batch.len(),
+                    });
                     self.pause(&mut paused);
                     if !self.poll_paused_until(Instant::now() + backoff, stop, budget.is_none()).await {
                         self.resume(&mut paused);
@@ -383,8 +408,8 @@ impl Pipeline {
 
     /// Logs a progress line when something was consumed since the last one.
     fn progress(&self, last: &mut (Instant, u64)) {
-        let stats = &self.writer.stats;
-        let consumed = Stats::get(&stats.consumed);
+        let m = &self.metrics;
+        let consumed = m.records_consumed.get();
         if consumed == last.1 {
             *last = (Instant::now(), last.1);
             return;
@@ -392,8 +417,8 @@ impl Pipeline {
         let secs = last.0.elapsed().as_secs_f64().max(0.001);
         let rate = ((consumed - last.1) as f64 / secs).round();
         *last = (Instant::now(), consumed);
-        info!(event = "consumer_progress", rate, consumed, stored = Stats::get(&stats.stored),
-              dead_lettered = Stats::get(&stats.dead_lettered), batches = Stats::get(&stats.batches),
+        info!(event = "consumer_progress", rate, consumed, stored = m.rows_stored.get(),
+              dead_lettered = m.dead_lettered(), batches = m.batches_written.get(),
               partitions = ?self.offsets.owned(), "progress");
     }
 
@@ -411,17 +436,18 @@ impl Pipeline {
             }
         }
         self.commit(CommitMode::Sync);
-        let stats = &self.writer.stats;
+        self.health.member(false);
+        let m = &self.metrics;
         info!(
             event = "consumer_stopping",
-            consumed = Stats::get(&stats.consumed),
-            stored = Stats::get(&stats.stored),
-            dead_lettered = Stats::get(&stats.dead_lettered),
-            batches = Stats::get(&stats.batches),
-            written_on_revoke = Stats::get(&stats.written_on_revoke),
-            dropped_on_revoke = Stats::get(&stats.dropped_on_revoke),
-            already_stored = Stats::get(&stats.already_stored),
-            skipped_below_stored = Stats::get(&stats.skipped_below_stored),
+            consumed = m.records_consumed.get(),
+            stored = m.rows_stored.get(),
+            dead_lettered = m.dead_lettered(),
+            batches = m.batches_written.get(),
+            written_on_revoke = m.written_on_revoke.get(),
+            dropped_on_revoke = m.dropped_on_revoke.get(),
+            already_stored = m.already_stored.get(),
+            skipped_below_stored = m.skipped_below_stored.get(),
             "offsets committed; leaving the group"
         );
         let Pipeline { consumer, writer, static_member, .. } = self;

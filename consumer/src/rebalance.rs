@@ -31,10 +31,11 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tracing::{error, info, warn};
 
 use crate::batch::Batch;
+use crate::events::{Metrics, WrittenOnRevoke};
 use crate::offsets::{CommitTarget, Offsets};
 use crate::source::{GroupContext, GroupHook};
 use crate::store::StoreError;
-use crate::writer::{Stats, WriteError, Writer};
+use crate::writer::{WriteError, Writer};
 
 /// Longest a revocation waits for the held batch to be written. Past it the batch's messages of the revoked
 /// partitions are dropped uncommitted, and their next owner reads them again.
@@ -82,8 +83,8 @@ pub trait WriteHeld: Send + Sync {
     /// Writes `batch` whole and marks its offsets done, as [`Writer::write`] does.
     fn write_batch(&self, batch: &mut Batch, offsets: &Offsets) -> impl Future<Output = Result<(), WriteError>>;
 
-    /// The counters a write before a revocation is counted in.
-    fn stats(&self) -> &Stats;
+    /// The metrics a write before a revocation is counted in.
+    fn metrics(&self) -> &Metrics;
 
     /// Whether offsets are stored in Postgres, so that an assignment reads them first.
     fn stores_offsets(&self) -> bool;
@@ -101,8 +102,8 @@ impl WriteHeld for Writer {
         self.write(batch, offsets)
     }
 
-    fn stats(&self) -> &Stats {
-        &self.stats
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     fn stores_offsets(&self) -> bool {
@@ -171,11 +172,7 @@ impl<W: WriteHeld> Handover<W> {
         // is written. block_in_place first hands this worker's other tasks to another thread.
         let written = tokio::task::block_in_place(|| runtime.block_on(write));
         match written {
-            Ok(Ok(())) => {
-                Stats::add(&self.writer.stats().written_on_revoke, messages as u64);
-                info!(event = "batch_written_on_revoke", partitions = ?revoked, messages,
-                      "held batch written before the partitions leave");
-            }
+            Ok(Ok(())) => self.writer.metrics().emit(WrittenOnRevoke { partitions: revoked, messages }),
             Ok(Err(error)) => warn!(event = "batch_write_on_revoke_failed", %error,
                                     "held batch not written; the next owner reads those messages again"),
             Err(_elapsed) => warn!(
@@ -278,7 +275,7 @@ mod tests {
         fails: bool,
         work_owed: bool,
         writes: AtomicUsize,
-        stats: Stats,
+        metrics: Metrics,
         /// `None`: offsets in Kafka. `Some(Some(offsets))`: these stored in Postgres. `Some(None)`: the read fails.
         stored: Option<Option<BTreeMap<i32, i64>>>,
     }
@@ -300,8 +297,8 @@ mod tests {
             Ok(())
         }
 
-        fn stats(&self) -> &Stats {
-            &self.stats
+        fn metrics(&self) -> &Metrics {
+            &self.metrics
         }
 
         fn stores_offsets(&self) -> bool {
@@ -334,7 +331,7 @@ mod tests {
     /// A handover for partitions 0 and 1, partition 1 done up to offset 3, holding offsets 3 and 4 of partition 1
     /// and offset 9 of partition 0.
     fn handover(writer: StandIn) -> (Handover<StandIn>, Arc<Offsets>) {
-        let offsets = Arc::new(Offsets::new("t"));
+        let offsets = Arc::new(Offsets::new("t", Arc::default()));
         offsets.assigned(&[0, 1]);
         offsets.mark_done(&BTreeMap::from([(1, 3)]));
         let handover = Handover::new(Arc::new(writer), Arc::clone(&offsets));
@@ -352,7 +349,7 @@ mod tests {
         let commits = RecordedCommits::default();
         handover.revoke(&commits, &[1]);
         assert_eq!(handover.writer.writes.load(Ordering::Relaxed), 1);
-        assert_eq!(Stats::get(&handover.writer.stats.written_on_revoke), 3, "the whole batch, all partitions");
+        assert_eq!(handover.writer.metrics.written_on_revoke.get(), 3, "the whole batch, all partitions");
         assert_eq!(commits.taken(), vec![(vec![(1, 5)], true)], "partition 1 up to the written batch, synchronously");
         assert!(handover.take_back().is_empty());
         assert_eq!(offsets.take_revoked(), vec![1]);

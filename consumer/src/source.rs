@@ -20,9 +20,12 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use tracing::{Span, debug, info, warn};
+use tracing::{Span, debug, warn};
+
+use crate::events::{LagReported, Metrics, PartitionsAssigned, PartitionsRevoked, RebalanceError};
 
 /// The consumer this pipeline uses.
 pub type OrderConsumer = StreamConsumer<GroupContext>;
@@ -50,17 +53,19 @@ pub trait GroupHook: Send + Sync {
     fn commit_answered(&self, result: KafkaResult<()>, offsets: &TopicPartitionList);
 }
 
-/// Callbacks librdkafka runs inside `recv()`: each logs what happened and runs the hook.
+/// Callbacks librdkafka runs inside `recv()`: each logs what happened, counts it and runs the hook.
 pub struct GroupContext {
     topic: String,
+    group: String,
     hook: Arc<dyn GroupHook>,
+    metrics: Arc<Metrics>,
     /// The pipeline's span (it carries the client id), so callback lines carry it too.
     span: Span,
 }
 
 impl GroupContext {
-    pub fn new(topic: &str, hook: Arc<dyn GroupHook>, span: Span) -> Self {
-        Self { topic: topic.to_owned(), hook, span }
+    pub fn new(topic: &str, group: &str, hook: Arc<dyn GroupHook>, metrics: Arc<Metrics>, span: Span) -> Self {
+        Self { topic: topic.to_owned(), group: group.to_owned(), hook, metrics, span }
     }
 }
 
@@ -79,6 +84,14 @@ impl ClientContext for GroupContext {
     fn error(&self, error: KafkaError, reason: &str) {
         let _span = self.span.enter();
         shared::telemetry::log_client_error(&error, reason);
+    }
+
+    /// librdkafka's statistics (every `statistics.interval.ms`): the lag of each partition this member owns.
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else { return };
+        let lags = topic.partitions.values().filter(|p| p.desired && p.partition >= 0);
+        let lags = lags.map(|p| (p.partition, p.consumer_lag)).collect();
+        self.metrics.emit(LagReported { group: &self.group, topic: &self.topic, lags });
     }
 }
 
@@ -132,17 +145,17 @@ impl ConsumerContext for GroupContext {
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 let revoked = partitions(tpl, &self.topic);
-                if consumer.assignment_lost() {
+                let lost = consumer.assignment_lost();
+                if lost {
                     self.hook.lost(&revoked);
-                    warn!(event = "partitions_lost", partitions = ?revoked,
-                          "assignment lost (expelled from the group): nothing committed, unwritten messages dropped");
-                    return;
+                } else {
+                    self.hook.revoking(consumer, &revoked);
                 }
-                self.hook.revoking(consumer, &revoked);
-                info!(event = "partitions_revoked", topic = self.topic.as_str(), partitions = ?revoked, "partitions revoked");
+                let (topic, group) = (self.topic.as_str(), self.group.as_str());
+                self.metrics.emit(PartitionsRevoked { topic, partitions: &revoked, lost, group });
             }
             Rebalance::Assign(_) => {}
-            Rebalance::Error(error) => warn!(event = "rebalance_error", %error, "rebalance error"),
+            Rebalance::Error(error) => self.metrics.emit(RebalanceError { error }),
         }
     }
 
@@ -152,12 +165,7 @@ impl ConsumerContext for GroupContext {
             let added = partitions(tpl, &self.topic);
             self.hook.assigned(&added);
             let now = consumer.assignment().map(|a| partitions(&a, &self.topic)).unwrap_or_default();
-            if added.is_empty() {
-                debug!(event = "partitions_assigned", assignment = ?now, "rebalance left this member's partitions as they were");
-                return;
-            }
-            info!(event = "partitions_assigned", topic = self.topic.as_str(), partitions = ?added, assignment = ?now,
-                  "partitions assigned");
+            self.metrics.emit(PartitionsAssigned { topic: &self.topic, added: &added, now: &now });
         }
     }
 
@@ -188,8 +196,10 @@ pub async fn subscribe(
     servers: &str,
     timeout: Duration,
     hook: Arc<dyn GroupHook>,
+    metrics: Arc<Metrics>,
 ) -> Result<Arc<OrderConsumer>, SourceError> {
-    let context = GroupContext::new(topic, hook, Span::current());
+    let group = config.get("group.id").unwrap_or_default().to_owned();
+    let context = GroupContext::new(topic, &group, hook, metrics, Span::current());
     let consumer = Arc::new(config.create_with_context::<_, OrderConsumer>(context).map_err(SourceError::Client)?);
     let probe = Arc::clone(&consumer);
     let (owned_topic, owned_servers) = (topic.to_owned(), servers.to_owned());

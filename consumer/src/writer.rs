@@ -10,19 +10,18 @@
 //! pipeline holds, with the same [`Writer::write`].
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-use rdkafka::error::KafkaError;
-use sqlx::PgPool;
-use tracing::{debug, info, warn};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
 use crate::dead_letter::DeadLetters;
 use crate::decode::{Poison, PoisonKind};
+use crate::events::{AlreadyStored, BatchRejected, BatchWritten, Metrics};
 use crate::offsets::Offsets;
 use crate::pool;
 use crate::store::{self, OffsetKey, StoreError};
+use rdkafka::error::KafkaError;
+use sqlx::PgPool;
 
 /// Why a batch could not be written this time. Both are retried; neither moves an offset.
 #[derive(Debug, thiserror::Error)]
@@ -31,33 +30,6 @@ pub enum WriteError {
     DeadLetter(#[source] KafkaError),
     #[error(transparent)]
     Database(StoreError),
-}
-
-/// Counters of one consumer's life, logged in progress lines and at exit.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub consumed: AtomicU64,
-    pub stored: AtomicU64,
-    pub dead_lettered: AtomicU64,
-    pub batches: AtomicU64,
-    pub written_on_revoke: AtomicU64,
-    pub dropped_on_revoke: AtomicU64,
-    /// Orders the upsert found already stored at their version or a newer one. Versions of an order arrive in
-    /// order within its partition, so each is a message delivered and processed again (after a crash, a lost
-    /// assignment, a replay): what `OFFSET_STORE=postgres` brings to 0 after a crash.
-    pub already_stored: AtomicU64,
-    /// Messages below their partition's stored offset, skipped unprocessed (`OFFSET_STORE=postgres`).
-    pub skipped_below_stored: AtomicU64,
-}
-
-impl Stats {
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
 }
 
 /// Everything a write needs besides the batch.
@@ -69,7 +41,7 @@ pub struct Writer {
     processing_delay: Duration,
     /// Where the group's offsets are stored in Postgres, with `OFFSET_STORE=postgres`; `None` with `kafka`.
     offset_key: Option<OffsetKey>,
-    pub stats: Stats,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Writer {
@@ -79,8 +51,9 @@ impl Writer {
         client_id: String,
         processing_delay: Duration,
         offset_key: Option<OffsetKey>,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        Self { pool, dead_letters, client_id, processing_delay, offset_key, stats: Stats::default() }
+        Self { pool, dead_letters, client_id, processing_delay, offset_key, metrics }
     }
 
     /// Whether offsets are stored in Postgres (`OFFSET_STORE=postgres`).
@@ -112,6 +85,7 @@ impl Writer {
     /// A transient failure of the dead-letter topic or the database; the batch is kept as it is for a retry
     /// (dead letters already acknowledged are not sent again).
     pub async fn write(&self, batch: &mut Batch, offsets: &Offsets) -> Result<(), WriteError> {
+        let began = Instant::now();
         self.dead_letter(batch).await?;
         // The same offsets the commit rule marks done below; a rejected order turning into a dead letter changes
         // no message's offset.
@@ -123,13 +97,13 @@ impl Writer {
         };
         let stored = match written {
             Ok(rows) => {
-                self.count_already_stored(upserted - rows.min(upserted), &next);
+                self.metrics.emit(AlreadyStored { orders: upserted - rows.min(upserted), offsets: &next });
                 rows
             }
             Err(StoreError::Rejected(error)) => {
-                warn!(event = "batch_rejected", %error, "Postgres rejected the batch; writing its orders one by one");
+                self.metrics.emit(BatchRejected { error: &error });
                 let (rows, already_stored) = self.isolate_rejected(batch).await?;
-                self.count_already_stored(already_stored, &next);
+                self.metrics.emit(AlreadyStored { orders: already_stored, offsets: &next });
                 self.dead_letter(batch).await?;
                 // The rare path: the orders went one statement each, and the offsets go now, once the rejected
                 // ones are dead letters. A crash before this line re-delivers the batch; the upsert absorbs it.
@@ -140,28 +114,14 @@ impl Writer {
             }
             Err(transient) => return Err(WriteError::Database(transient)),
         };
-        let (orders, poison) = batch.counts();
         offsets.mark_done(&next);
-        Stats::add(&self.stats.stored, stored);
-        Stats::add(&self.stats.batches, 1);
-        debug!(event = "batch_written", orders, poison, rows = stored, offsets = ?next);
+        self.metrics.emit(BatchWritten { batch, rows: stored, offsets: &next, took: began.elapsed() });
         batch.clear();
         Ok(())
     }
 
-    /// Counts orders the upsert found already stored, and says so in one line per batch: these lines survive a
-    /// SIGKILL, where the exit line's counters do not.
-    fn count_already_stored(&self, orders: u64, next: &BTreeMap<i32, i64>) {
-        if orders > 0 {
-            Stats::add(&self.stats.already_stored, orders);
-            info!(event = "already_stored", orders, offsets = ?next,
-                  "orders found already stored at their version or newer: delivered and processed again");
-        }
-    }
-
     async fn dead_letter(&self, batch: &mut Batch) -> Result<(), WriteError> {
-        let sent = self.dead_letters.send(batch.undelivered_poison()).await.map_err(WriteError::DeadLetter)?;
-        Stats::add(&self.stats.dead_lettered, sent as u64);
+        self.dead_letters.send(batch.undelivered_poison()).await.map_err(WriteError::DeadLetter)?;
         Ok(())
     }
 

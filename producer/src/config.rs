@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use shared::kafka::{KafkaArgs, ProtectedProperty};
+use shared::metrics::MetricsArgs;
 
 /// Every option of `order-producer`. Defaults work against the local stack.
 #[derive(Debug, Clone, clap::Parser)]
@@ -12,6 +13,9 @@ use shared::kafka::{KafkaArgs, ProtectedProperty};
 pub struct ProducerSettings {
     #[command(flatten)]
     pub kafka: KafkaArgs,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 
     /// Topic the orders go to.
     #[arg(long, env = "KAFKA_TOPIC", default_value = shared::ORDERS_TOPIC)]

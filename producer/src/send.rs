@@ -14,7 +14,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -23,9 +22,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use shared::client_id::client_id;
-use tracing::{error, info, warn};
+use shared::metrics::{MetricsError, MetricsServer};
+use tracing::{info, warn};
 
 use crate::ProducerSettings;
+use crate::events::{Acked, DeliveryFailed, Metrics, SendFailed, Sent};
 use crate::generator::{EventKind, OrderGenerator};
 use crate::summary::{Summary, SummaryFileError};
 
@@ -47,16 +48,15 @@ pub enum ProducerError {
     /// `--summary-file` could not be written.
     #[error(transparent)]
     SummaryFile(#[from] SummaryFileError),
+    /// The metrics server could not start (`METRICS_ADDR`).
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 /// Counts delivery reports; runs on librdkafka's delivery-report thread.
 #[derive(Default)]
 pub struct DeliveryCounter {
-    acked: AtomicU64,
-    acked_new_orders: AtomicU64,
-    failed: AtomicU64,
-    /// Set by the first delivery report, acknowledged or failed.
-    delivered_any: AtomicBool,
+    metrics: Arc<Metrics>,
     first_delivery: tokio::sync::Notify,
 }
 
@@ -76,17 +76,20 @@ impl ProducerContext for DeliveryCounter {
 
     fn delivery(&self, result: &DeliveryResult<'_>, is_new_order: usize) {
         match result {
-            Ok(_) => {
-                self.acked.fetch_add(1, Ordering::Relaxed);
-                self.acked_new_orders.fetch_add(is_new_order as u64, Ordering::Relaxed);
+            Ok(message) => {
+                let sent_at = message.timestamp().to_millis().and_then(|ms| u64::try_from(ms).ok());
+                let waited = sent_at.and_then(|ms| {
+                    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+                    now.checked_sub(Duration::from_millis(ms))
+                });
+                self.metrics.emit(Acked { new_order: is_new_order == 1, waited });
             }
             Err((error, message)) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
                 let key = message.key().map(String::from_utf8_lossy).unwrap_or_default();
-                error!(event = "delivery_failed", %error, key = %key, partition = message.partition(), "order not delivered");
+                self.metrics.emit(DeliveryFailed { error, key: &key, partition: message.partition() });
             }
         }
-        if !self.delivered_any.load(Ordering::Relaxed) && !self.delivered_any.swap(true, Ordering::Relaxed) {
+        if self.metrics.first_delivery() {
             self.first_delivery.notify_one();
         }
     }
@@ -98,12 +101,14 @@ impl ProducerContext for DeliveryCounter {
 /// Bad configuration, an unreachable broker, a missing topic, or records left unacknowledged by the final flush.
 pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>) -> Result<Summary, ProducerError> {
     let client_id = client_id(&settings.client_id_base);
-    let producer: Arc<ThreadedProducer<DeliveryCounter>> = Arc::new(
-        settings
-            .client_config(&client_id)?
-            .create_with_context(DeliveryCounter::default())
-            .map_err(ProducerError::Client)?,
-    );
+    let metrics = Arc::new(Metrics::default());
+    metrics.rate_target.set(settings.rate);
+    let config = settings.client_config(&client_id)?;
+    // Listening first, so a taken port fails start-up before anything is connected; served until `run` returns.
+    let _server = MetricsServer::start(&settings.metrics, metrics.registry(), Arc::clone(&metrics) as _).await?;
+    let counter = DeliveryCounter { metrics: Arc::clone(&metrics), first_delivery: tokio::sync::Notify::new() };
+    let producer: Arc<ThreadedProducer<DeliveryCounter>> =
+        Arc::new(config.create_with_context(counter).map_err(ProducerError::Client)?);
     check_topic(&producer, settings).await?;
     info!(event = "producer_started", client_id = %client_id, topic = %settings.topic, rate = settings.rate,
           count = ?settings.count, customers = settings.customers, "producer started");
@@ -145,7 +150,10 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
             .payload(&payload);
         loop {
             match producer.send(record) {
-                Ok(()) => break,
+                Ok(()) => {
+                    metrics.emit(Sent);
+                    break;
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                     record = returned;
                     tokio::select! {
@@ -154,8 +162,7 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
                     }
                 }
                 Err((error, _)) => {
-                    producer.context().failed.fetch_add(1, Ordering::Relaxed);
-                    error!(event = "send_failed", %error, order_id = %event.order_id, "order not sent");
+                    metrics.emit(SendFailed { error: &error, order_id: &event.order_id });
                     break;
                 }
             }
@@ -177,12 +184,11 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
     info!(event = "producer_flushing", in_flight = producer.in_flight_count(), "flushing");
     let flusher = Arc::clone(&producer);
     let flushed = tokio::task::spawn_blocking(move || flusher.flush(Duration::from_secs(60))).await;
-    let counter = producer.context();
     let summary = Summary {
         sent,
-        acked: counter.acked.load(Ordering::Relaxed),
-        acked_new_orders: counter.acked_new_orders.load(Ordering::Relaxed),
-        failed: counter.failed.load(Ordering::Relaxed),
+        acked: metrics.acked.get(),
+        acked_new_orders: metrics.acked_new_orders.get(),
+        failed: metrics.failed.get(),
         elapsed_ms: clock.started.elapsed().as_millis() as u64,
     };
     summary.log();
@@ -226,12 +232,12 @@ impl Clock {
 async fn wait_for_first_delivery(producer: &ThreadedProducer<DeliveryCounter>, timeout: Duration) -> bool {
     let counter = producer.context();
     let notified = counter.first_delivery.notified();
-    counter.delivered_any.load(Ordering::Relaxed) || tokio::time::timeout(timeout, notified).await.is_ok()
+    counter.metrics.delivered_any() || tokio::time::timeout(timeout, notified).await.is_ok()
 }
 
 fn progress(producer: &ThreadedProducer<DeliveryCounter>, sent: u64, last: &mut (Instant, u64)) {
-    let counter = producer.context();
-    let acked = counter.acked.load(Ordering::Relaxed);
+    let metrics = &producer.context().metrics;
+    let acked = metrics.acked.get();
     let secs = last.0.elapsed().as_secs_f64().max(0.001);
     let rate = ((acked - last.1) as f64 / secs).round();
     *last = (Instant::now(), acked);
@@ -240,7 +246,7 @@ fn progress(producer: &ThreadedProducer<DeliveryCounter>, sent: u64, last: &mut 
         rate,
         sent,
         acked,
-        failed = counter.failed.load(Ordering::Relaxed),
+        failed = metrics.failed.get(),
         in_flight = producer.in_flight_count(),
         "progress"
     );

@@ -5,6 +5,7 @@
 //! - [`client_id`]: the `{base}-{hostname}-{uuid8}` client id every Kafka client of this project uses.
 //! - [`group`]: the consumer group as the broker sees it (members, client ids, partitions).
 //! - [`kafka`]: bootstrap servers and librdkafka pass-through properties, shared command-line arguments.
+//! - [`metrics`]: the `/metrics`, `/healthz` and `/readyz` server both binaries run on `METRICS_ADDR`.
 //! - [`partitioner`]: Kafka's default key partitioner (murmur2), to predict where a customer's orders land.
 //! - [`secret`]: a wrapper that keeps passwords out of `Debug` output and logs.
 //! - [`shutdown`]: the SIGINT/SIGTERM future the binaries pass to their `run`.
@@ -16,6 +17,7 @@
 pub mod client_id;
 pub mod group;
 pub mod kafka;
+pub mod metrics;
 pub mod order;
 pub mod partitioner;
 pub mod secret;

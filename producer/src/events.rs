@@ -1,0 +1,180 @@
+//! The producer's observable events, each a small type that logs its fixed fields once and updates its metrics
+//! (as in the consumer's `events`), and [`Metrics`], the registry `/metrics` serves (see [`shared::metrics`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use shared::metrics::Readiness;
+use tracing::error;
+
+/// The producer's metrics, and the registry that serves them.
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub sent: Counter,
+    pub acked: Counter,
+    pub acked_new_orders: Counter,
+    pub failed: Counter,
+    pub in_flight: Gauge,
+    pub delivery_seconds: Histogram,
+    pub rate_target: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Set by the first delivery report: the broker answers, so `/readyz` says ready.
+    delivered_any: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = Self {
+            registry: Arc::default(),
+            sent: Counter::default(),
+            acked: Counter::default(),
+            acked_new_orders: Counter::default(),
+            failed: Counter::default(),
+            in_flight: Gauge::default(),
+            // 0.5 ms to 16 s.
+            delivery_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            rate_target: Gauge::default(),
+            delivered_any: AtomicBool::new(false),
+        };
+        let mut r = Registry::default();
+        r.register("order_producer_orders_sent", "Records handed to librdkafka", m.sent.clone());
+        r.register("order_producer_orders_acked", "Records acknowledged by all in-sync replicas", m.acked.clone());
+        r.register(
+            "order_producer_new_orders_acked",
+            "Of the acknowledged records, new orders (the rest are status updates)",
+            m.acked_new_orders.clone(),
+        );
+        r.register("order_producer_orders_failed", "Records librdkafka gave up on", m.failed.clone());
+        r.register("order_producer_in_flight", "Records sent and not yet acknowledged or failed", m.in_flight.clone());
+        r.register(
+            "order_producer_delivery_seconds",
+            "From the record's timestamp (its send) to its acknowledgement",
+            m.delivery_seconds.clone(),
+        );
+        r.register(
+            "order_producer_rate_target",
+            "Orders per second asked for (0: as fast as possible)",
+            m.rate_target.clone(),
+        );
+        Self { registry: Arc::new(r), ..m }
+    }
+}
+
+impl Metrics {
+    /// The registry `/metrics` serves.
+    pub fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry)
+    }
+
+    pub fn emit(&self, event: impl Event) {
+        event.emit(self);
+    }
+
+    /// Whether any delivery report came (acknowledged or failed). Returns true the first time only.
+    pub fn first_delivery(&self) -> bool {
+        !self.delivered_any.load(Ordering::Relaxed) && !self.delivered_any.swap(true, Ordering::Relaxed)
+    }
+
+    pub fn delivered_any(&self) -> bool {
+        self.delivered_any.load(Ordering::Relaxed)
+    }
+}
+
+impl Readiness for Metrics {
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        let ready =
+            if self.delivered_any() { Ok(()) } else { Err("no delivery report from the broker yet".to_owned()) };
+        Box::pin(std::future::ready(ready))
+    }
+}
+
+/// Something that happened: logged, and counted in [`Metrics`].
+pub trait Event {
+    fn emit(self, metrics: &Metrics);
+}
+
+/// A record handed to librdkafka (not logged: thousands a second).
+pub struct Sent;
+
+impl Event for Sent {
+    fn emit(self, m: &Metrics) {
+        m.sent.inc();
+        m.in_flight.inc();
+    }
+}
+
+/// A record acknowledged; `waited` from its timestamp, when it has one.
+pub struct Acked {
+    pub new_order: bool,
+    pub waited: Option<Duration>,
+}
+
+impl Event for Acked {
+    fn emit(self, m: &Metrics) {
+        m.acked.inc();
+        m.in_flight.dec();
+        if self.new_order {
+            m.acked_new_orders.inc();
+        }
+        if let Some(waited) = self.waited {
+            m.delivery_seconds.observe(waited.as_secs_f64());
+        }
+    }
+}
+
+/// librdkafka gave up on a record after its retries.
+pub struct DeliveryFailed<'a> {
+    pub error: &'a dyn std::fmt::Display,
+    pub key: &'a str,
+    pub partition: i32,
+}
+
+impl Event for DeliveryFailed<'_> {
+    fn emit(self, m: &Metrics) {
+        m.failed.inc();
+        m.in_flight.dec();
+        error!(event = "delivery_failed", error = %self.error, key = %self.key, partition = self.partition,
+               "order not delivered");
+    }
+}
+
+/// librdkafka refused a record outright (it never went in flight).
+pub struct SendFailed<'a> {
+    pub error: &'a dyn std::fmt::Display,
+    pub order_id: &'a dyn std::fmt::Display,
+}
+
+impl Event for SendFailed<'_> {
+    fn emit(self, m: &Metrics) {
+        m.failed.inc();
+        error!(event = "send_failed", error = %self.error, order_id = %self.order_id, "order not sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::encoding::text::encode;
+
+    use super::*;
+
+    #[test]
+    fn in_flight_is_what_was_sent_and_not_yet_answered() {
+        let m = Metrics::default();
+        for _ in 0..3 {
+            m.emit(Sent);
+        }
+        m.emit(Acked { new_order: true, waited: Some(Duration::from_millis(3)) });
+        m.emit(DeliveryFailed { error: &"timed out", key: "CUST-00001", partition: 0 });
+        let mut text = String::new();
+        encode(&mut text, &m.registry()).unwrap();
+        assert!(text.contains("order_producer_in_flight 1\n"), "{text}");
+        assert!(text.contains("order_producer_orders_sent_total 3\n"), "{text}");
+        assert!(text.contains("order_producer_orders_failed_total 1\n"), "{text}");
+        assert!(text.contains("order_producer_delivery_seconds_count 1\n"), "{text}");
+    }
+}

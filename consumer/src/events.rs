@@ -166,7 +166,7 @@ impl Metrics {
             "Unwritten messages of revoked partitions dropped for their next owner",
             m.dropped_on_revoke.clone(),
         );
-        r.register("order_consumer", "This member's client id, group and topic", m.info.clone());
+        r.register("order_consumer_info", "This member's client id, group and topic, as a constant 1", m.info.clone());
         // Every reason's and kind's series from 0, so that rates and alerts see the first one.
         for kind in PoisonKind::ALL {
             m.dead_letters.get_or_create(&ReasonLabel { reason: kind.as_str() }).inc_by(0);

@@ -29,10 +29,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use rdkafka::client::Client;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::util::AsyncRuntime;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::debug;
 
 use crate::events::{CommitFailed, Committed, Metrics};
@@ -54,7 +55,36 @@ impl<C: ConsumerContext> CommitTarget for BaseConsumer<C> {
 
 impl<C: ConsumerContext, R: AsyncRuntime> CommitTarget for StreamConsumer<C, R> {
     fn commit_offsets(&self, offsets: &TopicPartitionList, mode: CommitMode) -> KafkaResult<()> {
-        Consumer::commit(self, offsets, mode)
+        match mode {
+            CommitMode::Sync => Consumer::commit(self, offsets, mode),
+            CommitMode::Async => commit_async_answered(self.client(), offsets),
+        }
+    }
+}
+
+/// An asynchronous commit whose answer comes back. rust-rdkafka's (`rd_kafka_commit(…, async)`) names no reply
+/// queue, and librdkafka then posts the broker's answer only to a native `offset_commit_cb`, which rust-rdkafka
+/// does not set: [`ConsumerContext::commit_callback`] never runs (fede1024/rust-rdkafka#856, reproduced with
+/// 0.39.0 and librdkafka 2.12.1). Unconfirmed, every commit would be sent again at each idle tick, 20 times a
+/// second. `rd_kafka_commit_queue` with the consumer's own queue, the fix proposed upstream (#857), posts the
+/// answer to the queue `recv()` serves, where rust-rdkafka turns it into `commit_callback`.
+fn commit_async_answered<C: ClientContext>(client: &Client<C>, offsets: &TopicPartitionList) -> KafkaResult<()> {
+    let rk = client.native_ptr();
+    // SAFETY: `rk` is the live client's handle. `rd_kafka_queue_get_consumer` returns a new reference to the
+    // consumer queue (null only for a client that is not a consumer), released right after: the commit request
+    // holds its own. `rd_kafka_commit_queue` copies `offsets` and returns at once when given a queue.
+    let error = unsafe {
+        let queue = rdkafka::bindings::rd_kafka_queue_get_consumer(rk);
+        if queue.is_null() {
+            return Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::InvalidArgument));
+        }
+        let error = rdkafka::bindings::rd_kafka_commit_queue(rk, offsets.ptr(), queue, None, std::ptr::null_mut());
+        rdkafka::bindings::rd_kafka_queue_destroy(queue);
+        error
+    };
+    match RDKafkaErrorCode::from(error) {
+        RDKafkaErrorCode::NoError => Ok(()),
+        code => Err(KafkaError::ConsumerCommit(code)),
     }
 }
 

@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::scrape::{get, scrape};
 use common::{Scenario, TIMEOUT, eventually, stack_command};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,6 +27,8 @@ async fn postgres_restarted_then_down_for_30s_the_consumer_pauses_stays_in_the_g
         }
     };
     rows_at_least(200).await;
+    let metrics_addr = consumer.metrics_addr().await;
+    assert_eq!(get(&metrics_addr, "/readyz").await.expect("readyz").0, 200, "ready before the outage");
 
     // A restart: the pool's connections die; the next batch fails, is retried, and lands.
     stack_command(&["postgres-stop"]);
@@ -37,7 +40,7 @@ async fn postgres_restarted_then_down_for_30s_the_consumer_pauses_stays_in_the_g
     // The outage itself: 30 s of orders arriving with no database.
     let outage = tokio::time::sleep(Duration::from_secs(30));
     tokio::pin!(outage);
-    let mut checks = 0;
+    let (mut checks, mut outage_seen) = (0, false);
     loop {
         tokio::select! {
             () = &mut outage => break,
@@ -49,13 +52,31 @@ async fn postgres_restarted_then_down_for_30s_the_consumer_pauses_stays_in_the_g
                     assert_eq!(m.partitions, [0, 1], "still owns its partitions");
                     checks += 1;
                 }
+                // A scrape during the outage answers and shows it (checked until seen: /readyz waits up to 2 s
+                // for the database).
+                if outage_seen {
+                    continue;
+                }
+                let (status, body) = get(&metrics_addr, "/readyz").await.expect("readyz answers during the outage");
+                let paused = scrape(&metrics_addr).await.expect("scrape").sum("order_consumer_paused_for_outage");
+                if status == 503 && body.contains("database") && paused == Some(1.0) {
+                    outage_seen = true;
+                }
             }
         }
     }
     assert!(checks >= 10, "group checked during the outage ({checks} checks)");
+    assert!(outage_seen, "/readyz said not ready (the database) while the paused gauge was 1");
     stack_command(&["postgres-start"]);
 
     let acked = producer.await.expect("producer task").acked;
+    eventually("the paused gauge back to 0", TIMEOUT, || async {
+        match scrape(&metrics_addr).await?.sum("order_consumer_paused_for_outage") {
+            Some(0.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
     let done = s.reconcile(acked, 1).await;
     assert_eq!(done.rows as u64, acked, "every order stored once");
     assert_eq!(s.rows().await.consumers, 1, "the same consumer stored everything");

@@ -3,6 +3,8 @@
 //! would check: rows, dead letters, committed offsets, the group's assignment.
 #![allow(dead_code)]
 
+pub mod scrape;
+
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
@@ -176,6 +178,8 @@ impl Scenario {
     /// Starts a real `order-consumer` process in this scenario's group; its log goes to target/test-logs.
     pub fn start_consumer(&self, label: &str, extra_env: &[(&str, &str)]) -> ConsumerProcess {
         let log_path = self.log_dir.join(format!("{label}.log"));
+        let metrics_addr_file = self.log_dir.join(format!("{label}.metrics-addr"));
+        let _stale = std::fs::remove_file(&metrics_addr_file);
         let log = std::fs::File::create(&log_path).expect("consumer log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_order-consumer"));
         cmd.env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
@@ -186,6 +190,8 @@ impl Scenario {
             .env("CLIENT_ID_BASE", label)
             .env("SESSION_TIMEOUT_MS", "6000")
             .env("RUST_LOG", "info")
+            .env("METRICS_ADDR", "127.0.0.1:0")
+            .env("METRICS_ADDR_FILE", &metrics_addr_file)
             .env_remove("KAFKA_PROPERTIES")
             .env_remove("KAFKA_SASL_PASSWORD_FILE")
             .env_remove("DATABASE_PASSWORD_FILE")
@@ -199,7 +205,7 @@ impl Scenario {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start order-consumer");
-        ConsumerProcess { label: label.into(), child, log_path }
+        ConsumerProcess { label: label.into(), child, log_path, metrics_addr_file }
     }
 
     /// Row statistics of the scenario's `orders` table (0s before the consumer created it).
@@ -474,6 +480,8 @@ pub struct ConsumerProcess {
     pub label: String,
     child: Child,
     pub log_path: PathBuf,
+    /// Where the process writes its metrics server's address (`METRICS_ADDR_FILE`).
+    pub metrics_addr_file: PathBuf,
 }
 
 impl ConsumerProcess {
@@ -512,6 +520,11 @@ impl ConsumerProcess {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The address of the process's `/metrics` server, once it listens.
+    pub async fn metrics_addr(&self) -> String {
+        scrape::metrics_addr(&self.metrics_addr_file).await
     }
 
     /// The full client id the consumer logged at start (`{label}-{hostname}-{uuid8}`).

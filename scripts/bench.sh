@@ -24,6 +24,7 @@ COMPRESSIONS="none lz4 zstd"
 KNOB_ORDERS=200000
 KNOB_LATENCY_SECONDS=15
 PRODUCER_RUNS=3
+METRICS_COST_RUNS=3
 DOC="$ROOT_DIR/docs/benchmarks.md"
 small=""
 group_only=""
@@ -68,6 +69,7 @@ if [[ -n "$small" ]]; then
   KNOB_ORDERS=5000
   KNOB_LATENCY_SECONDS=4
   PRODUCER_RUNS=1
+  METRICS_COST_RUNS=1
 fi
 
 cd "$ROOT_DIR"
@@ -262,6 +264,20 @@ for c in 1 2 3; do
     group_run pgoffsets1 1 "$main" "$ORDERS" OFFSET_STORE=postgres
   fi
 done
+# The cost of metrics: 1 consumer with METRICS_ADDR=off (nothing served, nothing counted) and with its default
+# metrics, alternating, on the same topic; the medians count (every run is recorded).
+log "(2) the cost of metrics: 1 consumer, METRICS_ADDR=off and default, $METRICS_COST_RUNS runs each, alternating"
+off=() on=()
+for i in $(seq 1 "$METRICS_COST_RUNS"); do
+  group_run "metricsoff$i" 1 "$main" "$ORDERS" METRICS_ADDR=off
+  off+=("$(value_of "metricsoff$i.rows_per_s")")
+  group_run "metricson$i" 1 "$main" "$ORDERS"
+  on+=("$(value_of "metricson$i.rows_per_s")")
+done
+record metrics_cost.runs "$METRICS_COST_RUNS"
+record metrics_cost.off_rows_per_s "$(median "${off[@]}")"
+record metrics_cost.on_rows_per_s "$(median "${on[@]}")"
+record metrics_cost.on_to_off "$(awk -v a="$(median "${on[@]}")" -v b="$(median "${off[@]}")" 'BEGIN { printf "%.3f", a / b }')"
 ceiling_db="$LAST_DB"
 log "(2) the same with keys spread wider: $ORDERS orders of $WIDE_CUSTOMERS customers, 3 consumers"
 wide="bench-$id-wide"
@@ -271,7 +287,7 @@ group_run "wide3" 3 "$wide" "$ORDERS"
 
 if [[ -n "$group_only" ]]; then
   log "group only: producer and consumer group figures"
-  grep -E '^(producer|perftest|group|wide|pgoffsets)[0-9]*\.' "$RESULTS" | tee "$out/group-only.txt"
+  grep -E '^(producer|perftest|group|wide|pgoffsets|metrics_?[a-z]*)[0-9]*\.' "$RESULTS" | tee "$out/group-only.txt"
   exit 0
 fi
 

@@ -10,6 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # Host ports of this test's compose stack: beside the local stack's 9092 and 5432, never on them.
 export KAFKA_HOST_PORT="${COMPOSE_TEST_KAFKA_PORT:-29092}"
 export POSTGRES_HOST_PORT="${COMPOSE_TEST_POSTGRES_PORT:-25432}"
+export PROMETHEUS_HOST_PORT="${COMPOSE_TEST_PROMETHEUS_PORT:-29090}"
 export COMPOSE_PROJECT_NAME="${COMPOSE_TEST_PROJECT:-food-orders-compose-test}"
 clis=(v1 v2)
 experiment=1
@@ -20,7 +21,8 @@ usage() {
 Usage: scripts/compose-test.sh [--only v1|v2] [--skip-experiment] [--keep-engine]
 
 Brings docker-compose.yml up as the README does (detached, on the stand-in images of scripts/docker.sh) and
-checks: 1 partition and 3 consumers (one owner, two idle); partitions raised to 3 under load (one each); 5 consumers
+checks: 1 partition and 3 consumers (one owner, two idle); partitions raised to 3 under load (one each), and the
+monitoring profile's Prometheus scraping the 3 consumers; 5 consumers
 (two idle); docker kill of an owner (taken over within the session timeout + 5 s); docker-compose restart kafka
 under load; scale to 1; producer stopped, drained and reconciled with the seed's own psql query; consumers run as
 uid 10001 and exit 0 on stop. Then scripts/experiment.sh --stack compose --short.
@@ -29,8 +31,9 @@ uid 10001 and exit 0 on stop. Then scripts/experiment.sh --stack compose --short
 --skip-experiment skip the scaling experiment on the compose stack
 --keep-engine     leave the Docker engine running afterwards (the stack is taken down anyway)
 
-Host ports: Kafka 127.0.0.1:$KAFKA_HOST_PORT, Postgres 127.0.0.1:$POSTGRES_HOST_PORT (COMPOSE_TEST_KAFKA_PORT,
-COMPOSE_TEST_POSTGRES_PORT); project $COMPOSE_PROJECT_NAME. Reports: results/compose-test-<time>/.
+Host ports: Kafka 127.0.0.1:$KAFKA_HOST_PORT, Postgres 127.0.0.1:$POSTGRES_HOST_PORT, Prometheus
+127.0.0.1:$PROMETHEUS_HOST_PORT (COMPOSE_TEST_KAFKA_PORT, COMPOSE_TEST_POSTGRES_PORT, COMPOSE_TEST_PROMETHEUS_PORT);
+project $COMPOSE_PROJECT_NAME. Reports: results/compose-test-<time>/.
 USAGE
 }
 
@@ -50,7 +53,7 @@ require_int COMPOSE_TEST_KAFKA_PORT "$KAFKA_HOST_PORT" 1
 require_int COMPOSE_TEST_POSTGRES_PORT "$POSTGRES_HOST_PORT" 1
 
 # Refuse before anything starts.
-for port in "$KAFKA_HOST_PORT" "$POSTGRES_HOST_PORT"; do
+for port in "$KAFKA_HOST_PORT" "$POSTGRES_HOST_PORT" "$PROMETHEUS_HOST_PORT"; do
   ! port_open 127.0.0.1 "$port" ||
     die "port $port is taken on 127.0.0.1 (ss -ltnp | grep $port); stop what holds it, or set COMPOSE_TEST_KAFKA_PORT / COMPOSE_TEST_POSTGRES_PORT"
 done
@@ -63,8 +66,8 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
-    docker compose -f "$ROOT_DIR/docker-compose.yml" down -v --remove-orphans >/dev/null 2>&1 ||
-      docker-compose -f "$ROOT_DIR/docker-compose.yml" down -v --remove-orphans >/dev/null 2>&1 || true
+    docker compose -f "$ROOT_DIR/docker-compose.yml" --profile monitoring down -v --remove-orphans >/dev/null 2>&1 ||
+      docker-compose -f "$ROOT_DIR/docker-compose.yml" --profile monitoring down -v --remove-orphans >/dev/null 2>&1 || true
   fi
   [[ -n "$keep_engine" ]] || "${docker_cli[@]}" down || true
   exit "$status"
@@ -74,7 +77,7 @@ trap 'exit 130' INT TERM
 
 run "${docker_cli[@]}" up
 eval "$("${docker_cli[@]}" env)"
-for image in "$KAFKA_IMAGE" "$POSTGRES_IMAGE" "$RUST_IMAGE" "$RUNTIME_IMAGE"; do
+for image in "$KAFKA_IMAGE" "$POSTGRES_IMAGE" "$PROMETHEUS_IMAGE" "$RUST_IMAGE" "$RUNTIME_IMAGE"; do
   docker image inspect "$image" >/dev/null 2>&1 || die "image $image is missing from the engine: build it with scripts/docker.sh images"
 done
 if [[ " ${clis[*]} " == *" v2 "* ]]; then

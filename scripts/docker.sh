@@ -5,6 +5,7 @@
 #   local/rust:1.95-slim-bookworm    this machine's Rust 1.95 toolchain on it, crates of Cargo.lock seeded
 #   local/kafka:4.1.1                Kafka's jars from Maven Central on Debian's Java 17 (apache/kafka's contract)
 #   local/postgres:15                Debian's PostgreSQL 15 (postgres's contract)
+#   local/prometheus:2.42            Debian's Prometheus (prom/prometheus's contract)
 # Everything is cached in the engine's data root (.local/docker/data): a second `up` only starts the daemon.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -23,6 +24,7 @@ BASE_IMAGE=local/debian:bookworm
 RUST_IMAGE="local/rust:$RUST_VERSION-slim-bookworm"
 KAFKA_IMAGE="local/kafka:$KAFKA_VERSION_PIN"
 POSTGRES_IMAGE=local/postgres:15
+PROMETHEUS_IMAGE=local/prometheus:2.42
 
 usage() {
   cat <<USAGE
@@ -32,7 +34,7 @@ Commands:
   up          install Debian's docker.io, docker-compose and debootstrap when missing (root), start a Docker
               engine of our own (data in $ENGINE_DIR, socket $SOCKET) and build the
               local images; uses an engine that already answers (DOCKER_HOST or the default socket) instead
-  images      build the local images that are missing or out of date (base, rust, kafka, postgres)
+  images      build the local images that are missing or out of date (base, rust, kafka, postgres, prometheus)
   compose-v2  build Compose v2 ($COMPOSE_V2_VERSION) from the Go module proxy as a CLI plugin ($ENGINE_DIR/config)
   env         print the variables that point docker, docker-compose and docker-compose.yml at this engine and
               these images: eval "\$(scripts/docker.sh env)"
@@ -61,17 +63,9 @@ install_engine() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   ((${#missing[@]} > 0)) || return 0
   [[ $EUID -eq 0 ]] || die "missing: ${missing[*]}, and not root, so they cannot be installed here; install them (Debian: sudo apt-get install ${missing[*]}) or start a Docker engine and set DOCKER_HOST"
-  # docker.io's install script starts the distribution's daemon; a policy-rc.d that says 101 stops it, so the
-  # only engine is the one this script starts and stops by pid. A policy the machine already has is put back after.
-  local policy=/usr/sbin/policy-rc.d saved=/usr/sbin/policy-rc.d.food-orders-saved
-  [[ ! -e "$policy" ]] || mv "$policy" "$saved"
-  printf '#!/bin/sh\nexit 101\n' >"$policy"
-  chmod +x "$policy"
-  local status=0
-  install_packages "${missing[@]}" || status=$?
-  rm -f "$policy"
-  [[ ! -e "$saved" ]] || mv "$saved" "$policy"
-  return "$status"
+  # docker.io's install script would start the distribution's daemon; install_packages keeps it from starting, so
+  # the only engine is the one this script starts and stops by pid.
+  install_packages "${missing[@]}"
 }
 
 start_engine() {
@@ -202,12 +196,17 @@ build_postgres() {
   build_image "$POSTGRES_IMAGE" "$(inputs_hash "$ROOT_DIR"/stack/containers/postgres/*)" "$ROOT_DIR/stack/containers/postgres"
 }
 
+build_prometheus() {
+  build_image "$PROMETHEUS_IMAGE" "$(inputs_hash "$ROOT_DIR"/stack/containers/prometheus/*)" "$ROOT_DIR/stack/containers/prometheus"
+}
+
 build_images() {
   mkdir -p "$ENGINE_DIR/logs"
   build_base
   build_rust
   build_kafka
   build_postgres
+  build_prometheus
 }
 
 # Compose v2 as a CLI plugin, built from its module on the Go proxy (about 4 minutes the first time).
@@ -238,6 +237,7 @@ print_env() {
 export DOCKER_CONFIG=$ENGINE_DIR/config
 export KAFKA_IMAGE=$KAFKA_IMAGE
 export POSTGRES_IMAGE=$POSTGRES_IMAGE
+export PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE
 export RUST_IMAGE=$RUST_IMAGE
 export RUNTIME_IMAGE=$BASE_IMAGE
 export BUILD_NETWORK=host
@@ -272,7 +272,7 @@ case "$command" in
   env) print_env ;;
   status)
     if engine_answers; then echo "engine: answers at ${DOCKER_HOST:-the default socket}"; else echo "engine: not running"; fi
-    for image in "$BASE_IMAGE" "$RUST_IMAGE" "$KAFKA_IMAGE" "$POSTGRES_IMAGE"; do
+    for image in "$BASE_IMAGE" "$RUST_IMAGE" "$KAFKA_IMAGE" "$POSTGRES_IMAGE" "$PROMETHEUS_IMAGE"; do
       if docker image inspect "$image" >/dev/null 2>&1; then echo "image $image: built"; else echo "image $image: missing"; fi
     done
     ;;

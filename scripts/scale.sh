@@ -40,7 +40,12 @@ local_consumers() {
     n="${f##*/consumer-}"
     n="${n%.pid}"
     pid="$(cat "$f")"
-    if kill -0 "$pid" 2>/dev/null; then echo "$n $pid"; else rm -f "$f"; fi
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "$n $pid"
+    else
+      rm -f "$f"
+      unregister_metrics_target order-consumer "consumer-$n"
+    fi
   done | sort -n
 }
 
@@ -58,15 +63,20 @@ start_local() {
   fi
   n=$(($(cat "$CONSUMERS_DIR/next" 2>/dev/null || echo 0) + 1))
   echo "$n" >"$CONSUMERS_DIR/next"
-  nohup "$binary" >"$CONSUMERS_DIR/consumer-$n.log" 2>&1 &
+  rm -f "$CONSUMERS_DIR/consumer-$n.metrics-addr"
+  # /metrics on a free port, written where Prometheus' discovery finds it (scripts/stack.sh up --monitoring).
+  METRICS_ADDR=127.0.0.1:0 METRICS_ADDR_FILE="$CONSUMERS_DIR/consumer-$n.metrics-addr" \
+    nohup "$binary" >"$CONSUMERS_DIR/consumer-$n.log" 2>&1 &
   echo $! >"$CONSUMERS_DIR/consumer-$n.pid"
   log "started consumer $n (pid $!, log $CONSUMERS_DIR/consumer-$n.log)"
+  register_metrics_target order-consumer "consumer-$n" "$CONSUMERS_DIR/consumer-$n.metrics-addr"
 }
 
 stop_local() {
   log "stopping consumer $1 (pid $2): SIGTERM, it commits and leaves the group"
   stop_process "$2" "consumer $1"
   rm -f "$CONSUMERS_DIR/consumer-$1.pid"
+  unregister_metrics_target order-consumer "consumer-$1"
 }
 
 scale_local() {

@@ -13,14 +13,19 @@ KAFKA_HEAP="${KAFKA_HEAP:-512M}"
 READY_TIMEOUT="${READY_TIMEOUT:-90}"
 PARTITIONS="${PARTITIONS:-1}"
 PARTITIONS_GIVEN=""
+PROMETHEUS_DIR="$LOCAL_DIR/prometheus"
+PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
+MONITORING=""
 
 usage() {
   cat <<USAGE
-Usage: scripts/stack.sh COMMAND [--partitions N]
+Usage: scripts/stack.sh COMMAND [--partitions N] [--monitoring]
 
 Commands:
-  up       fetch what is missing, start Kafka $KAFKA_VERSION_PIN and PostgreSQL, create database and topics
-  down     stop both (data is kept)
+  up       fetch what is missing, start Kafka $KAFKA_VERSION_PIN and PostgreSQL, create database and topics;
+           with --monitoring also Prometheus on 127.0.0.1:$PROMETHEUS_PORT (Debian's package), which scrapes every
+           consumer scripts/scale.sh starts and evaluates stack/monitoring/rules/alerts.yml
+  down     stop everything (data is kept)
   reset    stop both and delete their data
   status   say what is running
   fetch    download the Kafka jars with Maven into stack/kafka/lib
@@ -32,6 +37,7 @@ Commands:
 
 Options:
   --partitions N   partitions of '$ORDERS_TOPIC' when up creates it (default \$PARTITIONS or 1)
+  --monitoring     up: start Prometheus too (PROMETHEUS_PORT, default 9090)
 
 Environment (defaults match docker-compose.yml):
   KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP  PGPORT=$PGPORT  POSTGRES_DB=$POSTGRES_DB
@@ -122,6 +128,46 @@ create_topics() {
   fi
 }
 
+# ----------------------------------------------------------------------------------------------------- Prometheus
+
+prometheus_pid() {
+  local pid
+  pid="$(cat "$PROMETHEUS_DIR/prometheus.pid" 2>/dev/null)" || return 1
+  kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+prometheus_ready() { curl -sf "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"; }
+
+start_prometheus() {
+  ensure_packages prometheus:prometheus curl:curl
+  if prometheus_pid >/dev/null; then
+    log "Prometheus already running (pid $(prometheus_pid))"
+    return
+  fi
+  ! port_open 127.0.0.1 "$PROMETHEUS_PORT" || die "port $PROMETHEUS_PORT is taken by another process; stop it (ss -ltnp | grep $PROMETHEUS_PORT) or set PROMETHEUS_PORT"
+  # The repo's configuration and rules, beside the target files the scripts write (file-based discovery).
+  mkdir -p "$PROMETHEUS_DIR/data" "$PROMETHEUS_TARGETS"
+  cp "$ROOT_DIR/stack/monitoring/prometheus.yml" "$PROMETHEUS_DIR/prometheus.yml"
+  rm -rf "$PROMETHEUS_DIR/rules"
+  cp -r "$ROOT_DIR/stack/monitoring/rules" "$PROMETHEUS_DIR/rules"
+  log "starting Prometheus on 127.0.0.1:$PROMETHEUS_PORT, log: $PROMETHEUS_DIR/prometheus.log"
+  nohup prometheus --config.file="$PROMETHEUS_DIR/prometheus.yml" --storage.tsdb.path="$PROMETHEUS_DIR/data" \
+    --storage.tsdb.retention.time=2d --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
+    >"$PROMETHEUS_DIR/prometheus.log" 2>&1 &
+  echo $! >"$PROMETHEUS_DIR/prometheus.pid"
+  wait_until "$READY_TIMEOUT" "Prometheus (see $PROMETHEUS_DIR/prometheus.log)" prometheus_ready
+  log "Prometheus ready: http://127.0.0.1:$PROMETHEUS_PORT/graph (lag: kafka_consumergroup_lag)"
+}
+
+stop_prometheus() {
+  local pid
+  if pid="$(prometheus_pid)"; then
+    log "stopping Prometheus (pid $pid)"
+    stop_process "$pid" Prometheus
+  fi
+  rm -f "$PROMETHEUS_DIR/prometheus.pid"
+}
+
 # ----------------------------------------------------------------------------------------------------- PostgreSQL
 
 pg_bin() {
@@ -205,6 +251,7 @@ shift
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --partitions) PARTITIONS="${2:-}"; PARTITIONS_GIVEN=1; shift 2 || die "--partitions needs a number" ;;
+    --monitoring) MONITORING=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option '$1' (see scripts/stack.sh --help)" ;;
   esac
@@ -219,21 +266,25 @@ case "$command" in
     start_postgres
     start_kafka
     create_topics
-    log "local stack up: Kafka $KAFKA_BOOTSTRAP, PostgreSQL $PGHOST:$PGPORT/$POSTGRES_DB"
+    [[ -z "$MONITORING" ]] || start_prometheus
+    log "local stack up: Kafka $KAFKA_BOOTSTRAP, PostgreSQL $PGHOST:$PGPORT/$POSTGRES_DB${MONITORING:+, Prometheus 127.0.0.1:$PROMETHEUS_PORT}"
     ;;
   down)
+    stop_prometheus
     stop_kafka
     stop_postgres
     ;;
   reset)
+    stop_prometheus
     stop_kafka
     stop_postgres
-    log "deleting $KAFKA_DIR and $PG_DIR"
-    rm -rf "$KAFKA_DIR" "$PG_DIR"
+    log "deleting $KAFKA_DIR, $PG_DIR and $PROMETHEUS_DIR"
+    rm -rf "$KAFKA_DIR" "$PG_DIR" "$PROMETHEUS_DIR"
     ;;
   status)
     if pid="$(kafka_pid)"; then echo "kafka: running (pid $pid) on $KAFKA_BOOTSTRAP"; else echo "kafka: stopped"; fi
     if [[ -f "$PG_DIR/data/PG_VERSION" ]] && pg_running; then echo "postgres: running on $PGHOST:$PGPORT"; else echo "postgres: stopped"; fi
+    if pid="$(prometheus_pid)"; then echo "prometheus: running (pid $pid) on 127.0.0.1:$PROMETHEUS_PORT"; else echo "prometheus: stopped"; fi
     ;;
   fetch) fetch_kafka ;;
   postgres-stop) stop_postgres ;;

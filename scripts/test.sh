@@ -12,6 +12,7 @@ Usage: scripts/test.sh [CARGO TEST ARGS...]
 
 Starts the local stack (scripts/stack.sh up), then runs:
   cargo fmt --check, cargo clippy -D warnings, cargo machete (unused dependencies), shellcheck on scripts/, the script tests (scripts/tests/),
+  promtool's check of the Prometheus configuration and unit tests of the alert rules (stack/monitoring),
   cargo test --workspace (unit tests, and integration tests against the real broker and database),
   the scaling experiment in short mode (scripts/experiment.sh --short), the benchmark at small N
   (scripts/bench.sh --small), the rebalance benchmark's smoke run (scripts/rebalance-bench.sh --quick), and the
@@ -41,6 +42,10 @@ run shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/tests/*.sh .ci/run stack
 for t in scripts/tests/*_args.sh; do
   run bash "$t"
 done
+# Prometheus (Debian's package): its configurations and the alert rules' unit tests; the Rust tests run it too.
+ensure_packages prometheus:prometheus promtool:prometheus
+run promtool check config stack/monitoring/prometheus.yml stack/monitoring/prometheus-compose.yml
+run promtool test rules stack/monitoring/rules/alerts.test.yml
 run cargo test --workspace --locked "$@"
 # The scaling experiment, short: fails on any broken expectation.
 run "$ROOT_DIR/scripts/experiment.sh" --short

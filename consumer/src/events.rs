@@ -35,6 +35,12 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+/// A topic.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabel {
+    pub topic: String,
+}
+
 /// One partition of the group's lag, labelled as the common Kafka exporter labels it.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LagLabels {
@@ -54,6 +60,8 @@ pub struct InfoLabels {
 /// One consumer's metrics, and the registry that serves them.
 pub struct Metrics {
     registry: Arc<Registry>,
+    /// False with `METRICS_ADDR=off`: nothing is served, so nothing is counted.
+    recording: bool,
     pub records_consumed: Counter,
     pub rows_stored: Counter,
     pub dead_letters: Family<ReasonLabel, Counter>,
@@ -63,7 +71,8 @@ pub struct Metrics {
     pub produce_to_row_seconds: Histogram,
     pub commits: Counter,
     pub commit_failures: Counter,
-    pub assigned_partitions: Gauge,
+    pub assigned_partitions: Family<TopicLabel, Gauge>,
+    pub topic_partitions: Family<TopicLabel, Gauge>,
     pub rebalances: Family<KindLabel, Counter>,
     pub paused_for_outage: Gauge,
     pub lag: Family<LagLabels, Gauge>,
@@ -90,6 +99,7 @@ impl Metrics {
     pub fn new() -> Self {
         let m = Self {
             registry: Arc::default(),
+            recording: true,
             records_consumed: Counter::default(),
             rows_stored: Counter::default(),
             dead_letters: Family::default(),
@@ -102,7 +112,8 @@ impl Metrics {
             produce_to_row_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
             commits: Counter::default(),
             commit_failures: Counter::default(),
-            assigned_partitions: Gauge::default(),
+            assigned_partitions: Family::default(),
+            topic_partitions: Family::default(),
             rebalances: Family::default(),
             paused_for_outage: Gauge::default(),
             lag: Family::default(),
@@ -135,6 +146,11 @@ impl Metrics {
         r.register("order_consumer_commits", "Offset commits the broker confirmed", m.commits.clone());
         r.register("order_consumer_commit_failures", "Offset commits that failed", m.commit_failures.clone());
         r.register("order_consumer_assigned_partitions", "Partitions this member owns", m.assigned_partitions.clone());
+        r.register(
+            "kafka_topic_partitions",
+            "Partitions of the topic, as this member's metadata has it",
+            m.topic_partitions.clone(),
+        );
         r.register("order_consumer_rebalances", "Rebalance events, by what they did here", m.rebalances.clone());
         r.register(
             "order_consumer_paused_for_outage",
@@ -189,8 +205,17 @@ impl Metrics {
         self.info.get_or_create(&labels).set(1);
     }
 
+    /// Logs `event` and, unless recording is off, counts it.
     pub fn emit(&self, event: impl Event) {
-        event.emit(self);
+        if self.recording {
+            event.count(self);
+        }
+        event.log();
+    }
+
+    /// Metrics that are never updated (`METRICS_ADDR=off`): the events are only logged.
+    pub fn off() -> Self {
+        Self { recording: false, ..Self::new() }
     }
 
     /// Dead letters of every reason.
@@ -200,16 +225,20 @@ impl Metrics {
     }
 }
 
-/// Something that happened: logged, and counted in [`Metrics`].
+/// Something that happened: logged, and counted in [`Metrics`] (unless recording is off, `METRICS_ADDR=off`).
 pub trait Event {
-    fn emit(self, metrics: &Metrics);
+    /// Updates the metrics.
+    fn count(&self, _metrics: &Metrics) {}
+
+    /// Logs the event's line, if it has one.
+    fn log(&self) {}
 }
 
 /// A Kafka record received (not logged: there are thousands a second).
 pub struct Consumed;
 
 impl Event for Consumed {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.records_consumed.inc();
     }
 }
@@ -223,8 +252,11 @@ pub struct SkippedBelowStored {
 }
 
 impl Event for SkippedBelowStored {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.skipped_below_stored.inc();
+    }
+
+    fn log(&self) {
         if self.first {
             warn!(
                 event = "skipped_below_stored",
@@ -246,8 +278,11 @@ pub struct DeadLettered<'a> {
 }
 
 impl Event for DeadLettered<'_> {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.dead_letters.get_or_create(&ReasonLabel { reason: self.kind.as_str() }).inc();
+    }
+
+    fn log(&self) {
         warn!(event = "dead_lettered", kind = self.kind.as_str(), reason = %self.reason, partition = self.partition,
               offset = self.offset, "message sent to the dead-letter topic");
     }
@@ -262,8 +297,7 @@ pub struct BatchWritten<'a> {
 }
 
 impl Event for BatchWritten<'_> {
-    fn emit(self, m: &Metrics) {
-        let (orders, poison) = self.batch.counts();
+    fn count(&self, m: &Metrics) {
         m.rows_stored.inc_by(self.rows);
         m.batches_written.inc();
         m.batch_messages.observe(self.batch.len() as f64);
@@ -274,6 +308,10 @@ impl Event for BatchWritten<'_> {
             let waited = (now - produced).num_microseconds().unwrap_or(i64::MAX).max(0);
             m.produce_to_row_seconds.observe(waited as f64 / 1e6);
         }
+    }
+
+    fn log(&self) {
+        let (orders, poison) = self.batch.counts();
         debug!(event = "batch_written", orders, poison, rows = self.rows, offsets = ?self.offsets);
     }
 }
@@ -286,9 +324,12 @@ pub struct AlreadyStored<'a> {
 }
 
 impl Event for AlreadyStored<'_> {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
+        m.already_stored.inc_by(self.orders);
+    }
+
+    fn log(&self) {
         if self.orders > 0 {
-            m.already_stored.inc_by(self.orders);
             info!(event = "already_stored", orders = self.orders, offsets = ?self.offsets,
                   "orders found already stored at their version or newer: delivered and processed again");
         }
@@ -301,7 +342,7 @@ pub struct BatchRejected<'a> {
 }
 
 impl Event for BatchRejected<'_> {
-    fn emit(self, _: &Metrics) {
+    fn log(&self) {
         warn!(event = "batch_rejected", error = %self.error, "Postgres rejected the batch; writing its orders one by one");
     }
 }
@@ -314,8 +355,11 @@ pub struct BatchWriteFailed<'a> {
 }
 
 impl Event for BatchWriteFailed<'_> {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.paused_for_outage.set(1);
+    }
+
+    fn log(&self) {
         error!(event = "batch_write_failed", error = %self.error, retry_in_ms = self.retry_in.as_millis() as u64,
                messages = self.messages, "batch not written; partitions paused, retrying");
     }
@@ -328,8 +372,11 @@ pub struct WrittenOnRevoke<'a> {
 }
 
 impl Event for WrittenOnRevoke<'_> {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.written_on_revoke.inc_by(self.messages as u64);
+    }
+
+    fn log(&self) {
         info!(event = "batch_written_on_revoke", partitions = ?self.partitions, messages = self.messages,
               "held batch written before the partitions leave");
     }
@@ -342,9 +389,12 @@ pub struct DroppedOnRevoke<'a> {
 }
 
 impl Event for DroppedOnRevoke<'_> {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
+        m.dropped_on_revoke.inc_by(self.dropped as u64);
+    }
+
+    fn log(&self) {
         if self.dropped > 0 {
-            m.dropped_on_revoke.inc_by(self.dropped as u64);
             info!(event = "batch_trimmed_on_revoke", partitions = ?self.partitions, dropped = self.dropped,
                   "unwritten messages of revoked partitions dropped; their new owner reads them again");
         }
@@ -358,8 +408,11 @@ pub struct Committed<'a> {
 }
 
 impl Event for Committed<'_> {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.commits.inc();
+    }
+
+    fn log(&self) {
         if self.on_revoke {
             debug!(event = "offsets_committed_on_revoke", offsets = ?self.offsets);
         } else {
@@ -375,8 +428,11 @@ pub struct CommitFailed<'a> {
 }
 
 impl Event for CommitFailed<'_> {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.commit_failures.inc();
+    }
+
+    fn log(&self) {
         if self.on_revoke {
             warn!(event = "commit_on_revoke_failed", error = %self.error,
                   "the new owner will re-read some messages; the upsert absorbs them");
@@ -394,16 +450,22 @@ pub struct PartitionsAssigned<'a> {
 }
 
 impl Event for PartitionsAssigned<'_> {
-    fn emit(self, m: &Metrics) {
-        m.assigned_partitions.set(self.now.len() as i64);
+    fn count(&self, m: &Metrics) {
+        let topic = TopicLabel { topic: self.topic.to_owned() };
+        m.assigned_partitions.get_or_create(&topic).set(self.now.len() as i64);
+        if !self.added.is_empty() {
+            m.rebalances.get_or_create(&KindLabel { kind: "assigned" }).inc();
+        }
+    }
+
+    fn log(&self) {
         if self.added.is_empty() {
             debug!(event = "partitions_assigned", assignment = ?self.now,
                    "rebalance left this member's partitions as they were");
-            return;
+        } else {
+            info!(event = "partitions_assigned", topic = self.topic, partitions = ?self.added,
+                  assignment = ?self.now, "partitions assigned");
         }
-        m.rebalances.get_or_create(&KindLabel { kind: "assigned" }).inc();
-        info!(event = "partitions_assigned", topic = self.topic, partitions = ?self.added, assignment = ?self.now,
-              "partitions assigned");
     }
 }
 
@@ -416,8 +478,9 @@ pub struct PartitionsRevoked<'a> {
 }
 
 impl Event for PartitionsRevoked<'_> {
-    fn emit(self, m: &Metrics) {
-        m.assigned_partitions.dec_by(self.partitions.len() as i64);
+    fn count(&self, m: &Metrics) {
+        let topic = TopicLabel { topic: self.topic.to_owned() };
+        m.assigned_partitions.get_or_create(&topic).dec_by(self.partitions.len() as i64);
         for partition in self.partitions {
             m.lag.remove(&LagLabels {
                 consumergroup: self.group.to_owned(),
@@ -425,12 +488,15 @@ impl Event for PartitionsRevoked<'_> {
                 partition: partition.to_string(),
             });
         }
+        let kind = if self.lost { "lost" } else { "revoked" };
+        m.rebalances.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    fn log(&self) {
         if self.lost {
-            m.rebalances.get_or_create(&KindLabel { kind: "lost" }).inc();
             warn!(event = "partitions_lost", partitions = ?self.partitions,
                   "assignment lost (expelled from the group): nothing committed, unwritten messages dropped");
         } else {
-            m.rebalances.get_or_create(&KindLabel { kind: "revoked" }).inc();
             info!(event = "partitions_revoked", topic = self.topic, partitions = ?self.partitions,
                   "partitions revoked");
         }
@@ -443,24 +509,30 @@ pub struct RebalanceError<'a> {
 }
 
 impl Event for RebalanceError<'_> {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.rebalances.get_or_create(&KindLabel { kind: "error" }).inc();
+    }
+
+    fn log(&self) {
         warn!(event = "rebalance_error", error = %self.error, "rebalance error");
     }
 }
 
-/// librdkafka's statistics: the lag of each partition this member owns (log-end minus the group's committed
-/// offset; librdkafka reports -1 until it knows both). Not logged: it comes every few seconds.
+/// librdkafka's statistics: the topic's partition count, and the lag of each partition this member owns (log-end
+/// minus the group's committed offset; librdkafka reports -1 until it knows both). Not logged: it comes every few
+/// seconds.
 pub struct LagReported<'a> {
     pub group: &'a str,
     pub topic: &'a str,
+    pub partitions: usize,
     /// (partition, lag) of the owned partitions.
     pub lags: Vec<(i32, i64)>,
 }
 
 impl Event for LagReported<'_> {
-    fn emit(self, m: &Metrics) {
-        for (partition, lag) in self.lags {
+    fn count(&self, m: &Metrics) {
+        m.topic_partitions.get_or_create(&TopicLabel { topic: self.topic.to_owned() }).set(self.partitions as i64);
+        for &(partition, lag) in &self.lags {
             let labels = LagLabels {
                 consumergroup: self.group.to_owned(),
                 topic: self.topic.to_owned(),
@@ -491,14 +563,15 @@ mod tests {
     fn a_revocation_takes_the_partitions_out_of_the_gauge_and_the_lag() {
         let m = Metrics::new();
         m.emit(PartitionsAssigned { topic: "t", added: &[0, 1, 2], now: &[0, 1, 2] });
-        m.emit(LagReported { group: "g", topic: "t", lags: vec![(0, 5), (1, 0), (2, -1)] });
+        m.emit(LagReported { group: "g", topic: "t", partitions: 4, lags: vec![(0, 5), (1, 0), (2, -1)] });
         let text = scrape(&m);
-        assert!(text.contains("order_consumer_assigned_partitions 3"), "{text}");
+        assert!(text.contains(r#"order_consumer_assigned_partitions{topic="t"} 3"#), "{text}");
+        assert!(text.contains(r#"kafka_topic_partitions{topic="t"} 4"#), "{text}");
         assert!(text.contains(r#"kafka_consumergroup_lag{consumergroup="g",topic="t",partition="0"} 5"#), "{text}");
         assert!(!text.contains(r#"partition="2""#), "an unknown lag is not reported as a number: {text}");
         m.emit(PartitionsRevoked { topic: "t", partitions: &[0], lost: false, group: "g" });
         let text = scrape(&m);
-        assert!(text.contains("order_consumer_assigned_partitions 2"), "{text}");
+        assert!(text.contains(r#"order_consumer_assigned_partitions{topic="t"} 2"#), "{text}");
         assert!(!text.contains(r#"partition="0""#), "{text}");
         assert!(text.contains(r#"order_consumer_rebalances_total{kind="revoked"} 1"#), "{text}");
     }

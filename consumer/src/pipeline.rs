@@ -92,7 +92,9 @@ pub async fn run(settings: ConsumerSettings, shutdown: impl Future<Output = ()>)
     rebalance::check_runtime()?;
     let client_id = client_id(&settings.client_id_base);
     let span = info_span!("consumer", client_id = %client_id);
-    let (metrics, health) = (Arc::new(Metrics::new()), Arc::new(Health::default()));
+    // METRICS_ADDR=off: nothing served, so nothing counted (the events are still logged).
+    let metrics = Arc::new(if settings.metrics.is_off() { Metrics::off() } else { Metrics::new() });
+    let health = Arc::new(Health::default());
     metrics.identify(&client_id, &settings.group_id, &settings.topic);
     // Listening first, so a taken port fails start-up before anything is connected; served until `run` returns.
     let _server = MetricsServer::start(&settings.metrics, metrics.registry(), Arc::clone(&health) as _)

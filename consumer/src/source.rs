@@ -89,9 +89,10 @@ impl ClientContext for GroupContext {
     /// librdkafka's statistics (every `statistics.interval.ms`): the lag of each partition this member owns.
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.topic) else { return };
-        let lags = topic.partitions.values().filter(|p| p.desired && p.partition >= 0);
-        let lags = lags.map(|p| (p.partition, p.consumer_lag)).collect();
-        self.metrics.emit(LagReported { group: &self.group, topic: &self.topic, lags });
+        let known = topic.partitions.values().filter(|p| p.partition >= 0);
+        let partitions = known.clone().count();
+        let lags = known.filter(|p| p.desired).map(|p| (p.partition, p.consumer_lag)).collect();
+        self.metrics.emit(LagReported { group: &self.group, topic: &self.topic, partitions, lags });
     }
 }
 

@@ -109,3 +109,52 @@ async fn a_taken_metrics_port_fails_start_up_with_a_clear_error() {
     assert!(s.group_members().unwrap_or_default().is_empty(), "it never joined the group");
     s.cleanup().await;
 }
+
+/// Every metric name in `text` (a dashboard, a rules file): the words that start like this project's metrics.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| ["order_consumer_", "order_producer_", "kafka_"].iter().any(|p| word.starts_with(p)))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_the_dashboard_and_the_alerts_use_exists_in_a_real_scrape() {
+    let s = Scenario::new("metrics-names", 2).await;
+    let consumer = s.start_consumer("names", &[]);
+    s.wait_for_assignment(1, |m| m[0].partitions.len() == 2).await;
+    let producer_addr_file = consumer.metrics_addr_file.with_file_name("producer.metrics-addr");
+    let mut settings = order_producer::ProducerSettings::for_servers(&common::bootstrap(), &s.topic);
+    (settings.count, settings.rate, settings.seed) = (Some(600), 50.0, Some(3));
+    settings.metrics.metrics_addr_file = Some(producer_addr_file.clone());
+    let producer = tokio::spawn(async move { order_producer::run(&settings, std::future::pending()).await });
+    let producer_scrape = scrape(&common::scrape::metrics_addr(&producer_addr_file).await).await.expect("producer");
+
+    let consumer_addr = consumer.metrics_addr().await;
+    // The lag and partition count come with librdkafka's first statistics, 5 s after start.
+    let consumer_scrape = eventually("the consumer's lag reported", TIMEOUT, || async {
+        let scraped = scrape(&consumer_addr).await?;
+        match scraped.sum("kafka_consumergroup_lag") {
+            Some(_) => Ok(scraped),
+            None => Err("no lag yet".to_owned()),
+        }
+    })
+    .await;
+
+    let root = common::repo_root().join("stack/monitoring");
+    for file in ["grafana/dashboards/pipeline.json", "rules/alerts.yml"] {
+        let text = std::fs::read_to_string(root.join(file)).expect("monitoring file");
+        let used = metric_names(&text);
+        assert!(used.len() >= 4, "{file} uses {used:?}");
+        for name in used {
+            let scraped = consumer_scrape.sum(&name).or_else(|| producer_scrape.sum(&name));
+            assert!(scraped.is_some(), "{file} uses {name}, which no real scrape has");
+        }
+    }
+    let summary = producer.await.expect("producer task").expect("producer run");
+    assert_eq!(summary.acked, 600);
+    let mut consumer = consumer;
+    consumer.terminate();
+    assert_eq!(consumer.wait_exit(TIMEOUT).await, Some(0));
+    s.cleanup().await;
+}

@@ -43,6 +43,10 @@ pub struct ScenarioSettings {
     #[arg(long)]
     pub results: Option<PathBuf>,
 
+    /// Prometheus' host port in the `monitoring` profile (127.0.0.1:PROMETHEUS_HOST_PORT).
+    #[arg(long, env = "PROMETHEUS_HOST_PORT", default_value_t = 9090)]
+    pub prometheus_port: u16,
+
     /// Kafka's host listener (127.0.0.1:KAFKA_HOST_PORT), from which the takeover after `docker kill` is timed
     /// by asking the group coordinator every 250 ms (`kafka-consumer-groups` takes ~3 s per look).
     #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = shared::DEFAULT_BOOTSTRAP)]
@@ -250,6 +254,18 @@ impl Compose {
 }
 
 /// The single number of a `psql -c` result table.
+/// The value of a PromQL query that returns one series, through Prometheus' HTTP API.
+async fn prometheus_value(prometheus: &str, promql: &str) -> Option<f64> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
+    let url = format!("http://{prometheus}/api/v1/query");
+    let text = client.get(url).query(&[("query", promql)]).send().await.ok()?.text().await.ok()?;
+    let body: serde_json::Value = serde_json::from_str(&text).ok()?;
+    match body["data"]["result"].as_array()?.as_slice() {
+        [series] => series["value"][1].as_str()?.parse().ok(),
+        _ => None,
+    }
+}
+
 fn psql_number(text: &str) -> Option<i64> {
     text.lines().filter_map(|l| l.trim().parse().ok()).next()
 }
@@ -294,14 +310,14 @@ pub async fn run(settings: ScenarioSettings) -> anyhow::Result<ScenarioReport> {
     let mut report = ScenarioReport { compose_cli: cli[..cli.len() - 2].join(" "), ..Default::default() };
     let start = Instant::now();
 
-    compose.run(&["down", "-v", "--remove-orphans"]).await?;
+    compose.run(&["--profile", "monitoring", "down", "-v", "--remove-orphans"]).await?;
     let outcome = steps(&settings, &compose, &scripts, &mut report).await;
     if let Err(error) = &outcome {
         eprintln!("error: {error:#}");
         let _ = compose.run(&["ps", "-a"]).await;
         let _ = compose.run(&["logs", "--no-color", "--tail", "30"]).await;
     }
-    let down = compose.run(&["down", "-v", "--remove-orphans"]).await;
+    let down = compose.run(&["--profile", "monitoring", "down", "-v", "--remove-orphans"]).await;
     report.wall_s = start.elapsed().as_secs_f64();
 
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -358,6 +374,22 @@ async fn steps(
         "the producer uses the new partitions without a restart",
         true,
         format!("log-end {:?}", offsets.values().map(|o| o.1).collect::<Vec<_>>()),
+    );
+
+    // The monitoring profile's Prometheus finds every replica through the engine's DNS and sees the assignment.
+    compose.run(&["--profile", "monitoring", "up", "-d", "prometheus"]).await?;
+    let prometheus = format!("127.0.0.1:{}", settings.prometheus_port);
+    let query = r#"count(up{job="order-consumer"} == 1) * 100 + sum(order_consumer_assigned_partitions)"#;
+    let (seen, _) =
+        wait_for("Prometheus scraping 3 consumers owning 3 partitions", Duration::from_secs(90), async || {
+            prometheus_value(&prometheus, query).await.filter(|v| *v == 303.0)
+        })
+        .await?;
+    report.check(
+        2,
+        "Prometheus (profile monitoring) scrapes all 3 consumers, which own the 3 partitions",
+        true,
+        format!("{seen} = 100 × consumers up + partitions owned"),
     );
 
     // 3. Five consumers on three partitions: two idle.

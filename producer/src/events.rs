@@ -71,8 +71,10 @@ impl Metrics {
         Arc::clone(&self.registry)
     }
 
+    /// Counts `event` and logs it. The producer always counts: its summary reads these counters.
     pub fn emit(&self, event: impl Event) {
-        event.emit(self);
+        event.count(self);
+        event.log();
     }
 
     /// Whether any delivery report came (acknowledged or failed). Returns true the first time only.
@@ -95,14 +97,18 @@ impl Readiness for Metrics {
 
 /// Something that happened: logged, and counted in [`Metrics`].
 pub trait Event {
-    fn emit(self, metrics: &Metrics);
+    /// Updates the metrics.
+    fn count(&self, _metrics: &Metrics) {}
+
+    /// Logs the event's line, if it has one.
+    fn log(&self) {}
 }
 
 /// A record handed to librdkafka (not logged: thousands a second).
 pub struct Sent;
 
 impl Event for Sent {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.sent.inc();
         m.in_flight.inc();
     }
@@ -115,7 +121,7 @@ pub struct Acked {
 }
 
 impl Event for Acked {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.acked.inc();
         m.in_flight.dec();
         if self.new_order {
@@ -135,9 +141,12 @@ pub struct DeliveryFailed<'a> {
 }
 
 impl Event for DeliveryFailed<'_> {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.failed.inc();
         m.in_flight.dec();
+    }
+
+    fn log(&self) {
         error!(event = "delivery_failed", error = %self.error, key = %self.key, partition = self.partition,
                "order not delivered");
     }
@@ -150,8 +159,11 @@ pub struct SendFailed<'a> {
 }
 
 impl Event for SendFailed<'_> {
-    fn emit(self, m: &Metrics) {
+    fn count(&self, m: &Metrics) {
         m.failed.inc();
+    }
+
+    fn log(&self) {
         error!(event = "send_failed", error = %self.error, order_id = %self.order_id, "order not sent");
     }
 }

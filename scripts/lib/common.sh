@@ -176,11 +176,41 @@ install_packages() {
       run apt-get update -qq >/dev/null
       APT_UPDATED=1
     fi
-    DEBIAN_FRONTEND=noninteractive run apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    # Packages with a daemon (docker.io, prometheus) start the distribution's service on install; a policy-rc.d
+    # that says 101 stops that, so the only daemons are those the scripts start and stop by pid. A policy the
+    # machine already has is put back after.
+    local policy=/usr/sbin/policy-rc.d saved=/usr/sbin/policy-rc.d.food-orders-saved status=0
+    [[ ! -e "$policy" ]] || mv "$policy" "$saved"
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    DEBIAN_FRONTEND=noninteractive run apt-get install -y -qq --no-install-recommends "$@" >/dev/null || status=$?
+    rm -f "$policy"
+    [[ ! -e "$saved" ]] || mv "$saved" "$policy"
+    return "$status"
   else
     die "missing: $*; install them (Debian: sudo apt-get install $*)"
   fi
 }
+
+# Prometheus' file-based discovery (stack/monitoring/prometheus.yml): one target file per running process.
+PROMETHEUS_TARGETS="$LOCAL_DIR/prometheus/targets"
+
+# register_metrics_target JOB NAME ADDR_FILE: waits (up to 30 s) for the address a process writes to its
+# METRICS_ADDR_FILE once its /metrics server listens, then writes the target file Prometheus discovers it by.
+register_metrics_target() {
+  local job="$1" name="$2" addr_file="$3" addr
+  if ! poll_until 30 test -s "$addr_file"; then
+    warn "$name wrote no metrics address to $addr_file within 30 s; Prometheus will not scrape it"
+    return 0
+  fi
+  addr="$(<"$addr_file")"
+  mkdir -p "$PROMETHEUS_TARGETS"
+  printf '[{"targets": ["%s"], "labels": {"process": "%s"}}]\n' "$addr" "$name" >"$PROMETHEUS_TARGETS/.$job-$name.json"
+  mv "$PROMETHEUS_TARGETS/.$job-$name.json" "$PROMETHEUS_TARGETS/$job-$name.json"
+}
+
+# unregister_metrics_target JOB NAME: the process stopped; Prometheus forgets it.
+unregister_metrics_target() { rm -f "$PROMETHEUS_TARGETS/$1-$2.json"; }
 
 # ensure_packages CMD:PACKAGE...: installs the package of each command missing from PATH.
 ensure_packages() {

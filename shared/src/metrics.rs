@@ -26,13 +26,21 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 /// Where the server listens.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MetricsArgs {
-    /// Address of the `/metrics`, `/healthz` and `/readyz` server; port 0 takes a free port, which is logged.
+    /// Address of the `/metrics`, `/healthz` and `/readyz` server; port 0 takes a free port, which is logged;
+    /// `off`: no server.
     #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:0")]
     pub metrics_addr: String,
 
     /// File to write the server's address to once it listens (host:port), for scripts and Prometheus discovery.
     #[arg(long, env = "METRICS_ADDR_FILE")]
     pub metrics_addr_file: Option<PathBuf>,
+}
+
+impl MetricsArgs {
+    /// `METRICS_ADDR=off`: no server.
+    pub fn is_off(&self) -> bool {
+        self.metrics_addr.eq_ignore_ascii_case("off")
+    }
 }
 
 /// What `/readyz` asks: `Ok` when ready, else why not.
@@ -43,7 +51,7 @@ pub trait Readiness: Send + Sync + 'static {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error("METRICS_ADDR '{addr}' is not an address: {source}")]
+    #[error("METRICS_ADDR '{addr}' is not an address (host:port, or off): {source}")]
     Address { addr: String, source: std::net::AddrParseError },
     #[error(
         "cannot listen on METRICS_ADDR {addr}: {source} (is another process using the port? port 0 takes a free one)"
@@ -61,7 +69,8 @@ pub struct MetricsServer {
 }
 
 impl MetricsServer {
-    /// Binds `args.metrics_addr` at once (so a taken port fails start-up) and serves `registry` from then on.
+    /// Binds `args.metrics_addr` at once (so a taken port fails start-up) and serves `registry` from then on;
+    /// `None` with `METRICS_ADDR=off`.
     ///
     /// # Errors
     /// An address that does not parse, a port that cannot be bound, an address file that cannot be written.
@@ -69,7 +78,11 @@ impl MetricsServer {
         args: &MetricsArgs,
         registry: Arc<Registry>,
         readiness: Arc<dyn Readiness>,
-    ) -> Result<Self, MetricsError> {
+    ) -> Result<Option<Self>, MetricsError> {
+        if args.is_off() {
+            tracing::info!(event = "metrics_off", "METRICS_ADDR=off: no /metrics, /healthz or /readyz");
+            return Ok(None);
+        }
         let wanted: SocketAddr = args
             .metrics_addr
             .parse()
@@ -91,7 +104,7 @@ impl MetricsServer {
             }
         });
         tracing::info!(event = "metrics_listening", %addr, "serving /metrics, /healthz and /readyz");
-        Ok(Self { addr, addr_file: args.metrics_addr_file.clone(), task })
+        Ok(Some(Self { addr, addr_file: args.metrics_addr_file.clone(), task }))
     }
 
     pub fn addr(&self) -> SocketAddr {

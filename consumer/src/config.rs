@@ -178,6 +178,12 @@ pub struct ConsumerSettings {
     #[arg(long, env = "OFFSET_STORE", value_enum, default_value_t = OffsetStore::Kafka)]
     pub offset_store: OffsetStore,
 
+    /// Apply the database migrations (as MIGRATION_DATABASE_URL's role when set), check DATABASE_URL's privileges,
+    /// and exit without joining the group: a Kubernetes Job, or any step that must migrate before consumers start.
+    #[arg(long, env = "MIGRATE_ONLY", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    pub migrate_only: bool,
+
     /// How long start-up waits for Kafka and Postgres before giving up, e.g. `10s`.
     #[arg(long, env = "CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,

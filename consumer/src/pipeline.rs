@@ -90,6 +90,9 @@ pub enum ConsumerError {
 /// configuration, Kafka or Postgres unreachable, the topic missing, a failed migration.
 pub async fn run(settings: ConsumerSettings, shutdown: impl Future<Output = ()>) -> Result<(), ConsumerError> {
     rebalance::check_runtime()?;
+    if settings.migrate_only {
+        return migrate_only(&settings).await;
+    }
     let client_id = client_id(&settings.client_id_base);
     let span = info_span!("consumer", client_id = %client_id);
     // METRICS_ADDR=off: nothing served, so nothing counted (the events are still logged).
@@ -115,6 +118,15 @@ pub async fn run(settings: ConsumerSettings, shutdown: impl Future<Output = ()>)
 struct Clients {
     consumer: ClientConfig,
     dead_letter: ClientConfig,
+}
+
+/// `--migrate-only`: the connection's set-up alone (migrations, then the working role's privileges), then exit.
+async fn migrate_only(settings: &ConsumerSettings) -> Result<(), ConsumerError> {
+    let offsets_table = settings.offset_store == OffsetStore::Postgres;
+    let pool = pool::connect(&DatabaseRoles::of(settings), settings.connect_timeout, offsets_table).await?;
+    pool::close(&pool).await;
+    info!(event = "migrated", "migrations applied and privileges checked; exiting without joining the group");
+    Ok(())
 }
 
 struct Pipeline {

@@ -198,3 +198,23 @@ async fn a_sasl_ssl_configuration_is_accepted_and_no_secret_reaches_even_the_tra
     let _ = (std::fs::remove_file(db_file), std::fs::remove_file(sasl_file));
     s.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_only_applies_the_migrations_as_the_owner_and_exits_without_joining() {
+    let s = Scenario::new("migrate-only", 1).await;
+    let app = app_url(&s);
+    let env = [("DATABASE_URL", app.as_str()), ("MIGRATION_DATABASE_URL", &s.database_url), ("MIGRATE_ONLY", "true")];
+    let mut job = s.start_consumer("migrate-job", &env);
+    assert_eq!(job.wait_exit(TIMEOUT).await, Some(0), "{}", job.log());
+    let owner: String = sqlx::query_scalar("SELECT tableowner::text FROM pg_tables WHERE tablename = 'orders'")
+        .fetch_one(&s.pool)
+        .await
+        .expect("the orders table exists");
+    let (owner_url, _) = split_password(&s.database_url);
+    let owner_name = owner_url.split("://").nth(1).and_then(|r| r.split('@').next()).expect("a user");
+    assert_eq!(owner, owner_name, "created by the migration role");
+    assert!(job.log().contains("event=\"migrated\""), "{}", job.log());
+    assert!(s.group_members().unwrap_or_default().is_empty(), "it never joined the group");
+    wait_app_sessions_gone(&s).await;
+    s.cleanup().await;
+}

@@ -11,6 +11,7 @@ usage() {
   cat <<USAGE
 Usage: scripts/scale.sh [--stack local|compose] N          run N consumers (start or stop the difference)
        scripts/scale.sh [--stack local|compose] status     list the running consumers
+       scripts/scale.sh [--stack local|compose] count      print how many consumers run (the autoscaler reads it)
        scripts/scale.sh [--stack local|compose] kill ID    SIGKILL one consumer (its client id, or a local pid)
 
 Local consumers inherit this shell's environment (KAFKA_TOPIC, CONSUMER_GROUP, DATABASE_URL, BATCH_SIZE,
@@ -102,6 +103,18 @@ case "$1" in
       while read -r n pid; do
         printf 'consumer-%s pid %s client_id %s\n' "$n" "$pid" "$(client_id_of "$n")"
       done < <(local_consumers)
+    fi
+    ;;
+  count)
+    if [[ "$STACK" == compose ]]; then
+      mapfile -t ids < <("${COMPOSE[@]}" ps -q order-consumer)
+      if ((${#ids[@]} == 0)); then
+        echo 0
+      else
+        docker inspect -f '{{.State.Running}}' "${ids[@]}" | grep -c true || true
+      fi
+    else
+      local_consumers | wc -l
     fi
     ;;
   kill)

@@ -13,10 +13,12 @@
 //! - [`report`]: Markdown and JSON output; [`chart`]: the timeline chart (plotters).
 //! - [`compose`]: the seed's scenario through `docker-compose.yml` (`compose-scenario`, scripts/compose-test.sh).
 //! - [`rebalance`]: the rebalance benchmark (`rebalance-bench`), which reuses [`control`] and [`world`].
+//! - [`autoscale`]: `order-autoscaler` shown working (`autoscale-demo`): a burst, up to the partition count, back.
 
 // Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+pub mod autoscale;
 pub mod chart;
 pub mod compose;
 pub mod control;

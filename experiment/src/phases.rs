@@ -111,7 +111,45 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
     Ok(run.report)
 }
 
-async fn create_database(settings: &Settings, database: &str) -> anyhow::Result<()> {
+/// Samples, every second until told to stop: rows per consumer, lag per partition, members and owners.
+pub(crate) fn start_sampler(
+    world: Arc<World>,
+    t0: DateTime<Utc>,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<Vec<Sample>>) {
+    let (stop, mut stopped) = watch::channel(false);
+    let handle = tokio::spawn(async move {
+        let mut out = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = tick.tick() => {}
+            }
+            let Ok(now) = world.now().await else { continue };
+            let rows = world.rows_by_consumer(None, None).await.unwrap_or_default();
+            let partitions = world.partition_count().unwrap_or(1);
+            let lag_by_partition: Vec<i64> =
+                match (world.log_end(&world.topic, partitions), world.committed(partitions)) {
+                    (Ok(end), Ok(committed)) => end.iter().zip(&committed).map(|(e, c)| e - (*c).max(0)).collect(),
+                    _ => Vec::new(),
+                };
+            let lag = if lag_by_partition.is_empty() { -1 } else { lag_by_partition.iter().sum() };
+            let view = world.group().ok();
+            out.push(Sample {
+                t_s: (now - t0).num_milliseconds() as f64 / 1000.0,
+                rows,
+                lag,
+                lag_by_partition,
+                members: view.as_ref().map_or(0, |v| v.members.len()),
+                owners: view.as_ref().map_or(0, GroupView::owners),
+            });
+        }
+        out
+    });
+    (stop, handle)
+}
+
+pub(crate) async fn create_database(settings: &Settings, database: &str) -> anyhow::Result<()> {
     let admin = PgPoolOptions::new().max_connections(1).connect(&settings.database_url).await.with_context(|| {
         format!(
             "cannot reach Postgres at {}: start the local stack (scripts/stack.sh up)",
@@ -413,39 +451,7 @@ impl Run {
     }
 
     fn start_sampler(&self) -> (watch::Sender<bool>, tokio::task::JoinHandle<Vec<Sample>>) {
-        let (stop, mut stopped) = watch::channel(false);
-        let world = Arc::clone(&self.world);
-        let t0 = self.t0;
-        let handle = tokio::spawn(async move {
-            let mut out = Vec::new();
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = stopped.changed() => break,
-                    _ = tick.tick() => {}
-                }
-                let Ok(now) = world.now().await else { continue };
-                let rows = world.rows_by_consumer(None, None).await.unwrap_or_default();
-                let partitions = world.partition_count().unwrap_or(1);
-                let lag_by_partition: Vec<i64> =
-                    match (world.log_end(&world.topic, partitions), world.committed(partitions)) {
-                        (Ok(end), Ok(committed)) => end.iter().zip(&committed).map(|(e, c)| e - (*c).max(0)).collect(),
-                        _ => Vec::new(),
-                    };
-                let lag = if lag_by_partition.is_empty() { -1 } else { lag_by_partition.iter().sum() };
-                let view = world.group().ok();
-                out.push(Sample {
-                    t_s: (now - t0).num_milliseconds() as f64 / 1000.0,
-                    rows,
-                    lag,
-                    lag_by_partition,
-                    members: view.as_ref().map_or(0, |v| v.members.len()),
-                    owners: view.as_ref().map_or(0, GroupView::owners),
-                });
-            }
-            out
-        });
-        (stop, handle)
+        start_sampler(Arc::clone(&self.world), self.t0)
     }
 
     /// Throughput with 1, 2 and 3 consumers on 3 partitions when each order costs `--efficiency-delay-ms`. Each

@@ -67,8 +67,16 @@ STRIMZI_CLUSTER_LABEL = "strimzi.io/cluster"
 # ------------------------------------------------------------------------------------------ KEDA's documented fields
 # keda-docs: reference/scaledobject-spec.md, scalers/apache-kafka.md; kedacore/keda: the ScaledObject CRD.
 SCALED_OBJECT_SPEC = {
-    "scaleTargetRef", "pollingInterval", "cooldownPeriod", "initialCooldownPeriod", "idleReplicaCount",
-    "minReplicaCount", "maxReplicaCount", "fallback", "advanced", "triggers",
+    "scaleTargetRef",
+    "pollingInterval",
+    "cooldownPeriod",
+    "initialCooldownPeriod",
+    "idleReplicaCount",
+    "minReplicaCount",
+    "maxReplicaCount",
+    "fallback",
+    "advanced",
+    "triggers",
 }
 SCALE_TARGET_REF = {"apiVersion", "kind", "name", "envSourceContainerName"}
 ADVANCED = {"restoreToOriginalReplicaCount", "horizontalPodAutoscalerConfig", "scalingModifiers"}
@@ -77,48 +85,134 @@ FALLBACK = {"failureThreshold", "replicas", "behavior"}
 TRIGGER = {"type", "name", "metadata", "authenticationRef", "metricType", "useCachedMetrics"}
 METRIC_TYPES = {"AverageValue", "Value", "Utilization"}
 KAFKA_TRIGGER_KEYS = {
-    "bootstrapServers", "bootstrapServersFromEnv", "consumerGroup", "consumerGroupFromEnv", "topic", "topicFromEnv",
-    "lagThreshold", "activationLagThreshold", "offsetResetPolicy", "allowIdleConsumers",
-    "scaleToZeroOnInvalidOffset", "excludePersistentLag", "limitToPartitionsWithLag",
-    "ensureEvenDistributionOfPartitions", "version", "partitionLimitation", "sasl", "saslTokenProvider", "tls",
-    "unsafeSsl", "awsRegion",
+    "bootstrapServers",
+    "bootstrapServersFromEnv",
+    "consumerGroup",
+    "consumerGroupFromEnv",
+    "topic",
+    "topicFromEnv",
+    "lagThreshold",
+    "activationLagThreshold",
+    "offsetResetPolicy",
+    "allowIdleConsumers",
+    "scaleToZeroOnInvalidOffset",
+    "excludePersistentLag",
+    "limitToPartitionsWithLag",
+    "ensureEvenDistributionOfPartitions",
+    "version",
+    "partitionLimitation",
+    "sasl",
+    "saslTokenProvider",
+    "tls",
+    "unsafeSsl",
+    "awsRegion",
 }
 KAFKA_TRIGGER_BOOLEANS = {
-    "allowIdleConsumers", "scaleToZeroOnInvalidOffset", "excludePersistentLag", "limitToPartitionsWithLag",
-    "ensureEvenDistributionOfPartitions", "unsafeSsl",
+    "allowIdleConsumers",
+    "scaleToZeroOnInvalidOffset",
+    "excludePersistentLag",
+    "limitToPartitionsWithLag",
+    "ensureEvenDistributionOfPartitions",
+    "unsafeSsl",
 }
 KAFKA_SASL_MODES = {"plaintext", "scram_sha256", "scram_sha512", "gssapi", "oauthbearer", "none"}
 # The parameters a TriggerAuthentication may give the Kafka scaler.
 KAFKA_AUTH_PARAMETERS = {
-    "sasl", "saslTokenProvider", "username", "password", "keytab", "realm", "kerberosConfig", "kerberosServiceName",
-    "kerberosDisableFAST", "oauthTokenEndpointUri", "scopes", "oauthExtensions", "tls", "ca", "cert", "key",
-    "keyPassword", "awsRegion", "awsRoleArn", "awsAccessKeyID", "awsSecretAccessKey", "unsafeSsl",
+    "sasl",
+    "saslTokenProvider",
+    "username",
+    "password",
+    "keytab",
+    "realm",
+    "kerberosConfig",
+    "kerberosServiceName",
+    "kerberosDisableFAST",
+    "oauthTokenEndpointUri",
+    "scopes",
+    "oauthExtensions",
+    "tls",
+    "ca",
+    "cert",
+    "key",
+    "keyPassword",
+    "awsRegion",
+    "awsRoleArn",
+    "awsAccessKeyID",
+    "awsSecretAccessKey",
+    "unsafeSsl",
 }
 TRIGGER_AUTH_SPEC = {
-    "podIdentity", "secretTargetRef", "env", "configMapTargetRef", "hashiCorpVault", "azureKeyVault",
-    "awsSecretManager", "gcpSecretManager", "boundServiceAccountToken",
+    "podIdentity",
+    "secretTargetRef",
+    "env",
+    "configMapTargetRef",
+    "hashiCorpVault",
+    "azureKeyVault",
+    "awsSecretManager",
+    "gcpSecretManager",
+    "boundServiceAccountToken",
 }
 
 # --------------------------------------------------------------------------------------- Strimzi's documented fields
 # strimzi-kafka-operator: the Kafka, KafkaNodePool and KafkaTopic CRDs and their API reference.
 KAFKA_SPEC = {
-    "kafka", "entityOperator", "clusterCa", "clientsCa", "cruiseControl", "kafkaExporter", "maintenanceTimeWindows",
+    "kafka",
+    "entityOperator",
+    "clusterCa",
+    "clientsCa",
+    "cruiseControl",
+    "kafkaExporter",
+    "maintenanceTimeWindows",
 }
 KAFKA_CLUSTER_SPEC = {
-    "version", "metadataVersion", "replicas", "image", "listeners", "config", "storage", "authorization", "rack",
-    "brokerRackInitImage", "livenessProbe", "readinessProbe", "jvmOptions", "jmxOptions", "resources",
-    "metricsConfig", "logging", "template", "tieredStorage", "quotas",
+    "version",
+    "metadataVersion",
+    "replicas",
+    "image",
+    "listeners",
+    "config",
+    "storage",
+    "authorization",
+    "rack",
+    "brokerRackInitImage",
+    "livenessProbe",
+    "readinessProbe",
+    "jvmOptions",
+    "jmxOptions",
+    "resources",
+    "metricsConfig",
+    "logging",
+    "template",
+    "tieredStorage",
+    "quotas",
 }
 LISTENER = {"name", "port", "type", "tls", "authentication", "configuration", "networkPolicyPeers"}
 LISTENER_TYPES = {"internal", "route", "loadbalancer", "nodeport", "ingress", "cluster-ip"}
 LISTENER_AUTH_TYPES = {"tls", "scram-sha-512", "oauth", "custom"}
-# Ports Strimzi keeps for itself (metrics, replication, control plane, JMX); listeners must use others, >= 9092.
-LISTENER_RESERVED_PORTS = {9090, 9091, 9093, 9404, 9999}
+# Listener ports: 9092 or higher, except the ones Strimzi uses for Prometheus metrics and JMX (its API reference,
+# GenericKafkaListener.port); the control plane and replication listeners sit below 9092.
+LISTENER_RESERVED_PORTS = {9404, 9999}
 # Configuration Strimzi writes itself and refuses in spec.kafka.config (a subset of its forbidden prefixes).
 KAFKA_FORBIDDEN_CONFIG = (
-    "listeners", "advertised.", "broker.", "listener.", "host.name", "port", "inter.broker.listener.name",
-    "sasl.", "ssl.", "security.", "password.", "log.dir", "zookeeper.", "authorizer.", "super.user", "node.id",
-    "process.roles", "controller.", "metadata.log.dir",
+    "listeners",
+    "advertised.",
+    "broker.",
+    "listener.",
+    "host.name",
+    "port",
+    "inter.broker.listener.name",
+    "sasl.",
+    "ssl.",
+    "security.",
+    "password.",
+    "log.dir",
+    "zookeeper.",
+    "authorizer.",
+    "super.user",
+    "node.id",
+    "process.roles",
+    "controller.",
+    "metadata.log.dir",
 )
 NODE_POOL_SPEC = {"replicas", "roles", "storage", "resources", "jvmOptions", "template"}
 NODE_POOL_ROLES = {"controller", "broker"}
@@ -130,8 +224,16 @@ LISTENER_NAME = re.compile(r"^[a-z0-9]{1,11}$")
 
 QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 QUANTITY_FACTORS = {
-    None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+    None: 1,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
 }
 
 
@@ -432,7 +534,9 @@ _SCHEMA_RESULTS: dict[tuple[str, str], str | None] = {}
 def check_secrets(bundle: Bundle, f: Findings) -> None:
     for doc in bundle.applied:
         if doc.kind == "Secret":
-            f.add(doc, f"a Secret among the applied manifests: create it with kubectl and declare it in {SECRET_EXAMPLE}")
+            f.add(
+                doc, f"a Secret among the applied manifests: create it with kubectl and declare it in {SECRET_EXAMPLE}"
+            )
     for doc in bundle.examples:
         if doc.kind != "Secret":
             f.add(doc, f"{SECRET_EXAMPLE} holds Secrets only")
@@ -472,12 +576,18 @@ def check_pod(bundle: Bundle, doc: Doc, f: Findings) -> None:
         else:
             for item in secret.get("items") or []:
                 if item.get("key") not in secrets[name]:
-                    f.add(doc, f"volume {vol.get('name')!r} reads key {item.get('key')!r} of Secret {name!r}, "
-                               f"which {SECRET_EXAMPLE} does not declare")
+                    f.add(
+                        doc,
+                        f"volume {vol.get('name')!r} reads key {item.get('key')!r} of Secret {name!r}, "
+                        f"which {SECRET_EXAMPLE} does not declare",
+                    )
         mode = secret.get("defaultMode", 0o644)
         if fs_group is None or not mode & 0o040:
-            f.add(doc, f"volume {vol.get('name')!r}: Secret files belong to root; uid {APP_UID} reads them only "
-                       f"through fsGroup and a group-readable defaultMode (0440)")
+            f.add(
+                doc,
+                f"volume {vol.get('name')!r}: Secret files belong to root; uid {APP_UID} reads them only "
+                f"through fsGroup and a group-readable defaultMode (0440)",
+            )
     for c in pod.get("containers") or []:
         cname = f"container {c.get('name')!r}"
         if effective(c, pod, "runAsNonRoot") is not True:
@@ -559,7 +669,9 @@ def check_deployment(bundle: Bundle, doc: Doc, f: Findings) -> None:
         f.add(doc, "spec.selector does not match the pod template's labels")
     pod = dig(spec, "template", "spec", default={})
     annotations = dig(spec, "template", "metadata", "annotations", default={})
-    if annotations.get("prometheus.io/scrape") == "true" and str(annotations.get("prometheus.io/port")) != str(METRICS_PORT):
+    if annotations.get("prometheus.io/scrape") == "true" and str(annotations.get("prometheus.io/port")) != str(
+        METRICS_PORT
+    ):
         f.add(doc, f"prometheus.io/port must be {METRICS_PORT}, where METRICS_ADDR listens")
     grace = pod.get("terminationGracePeriodSeconds", 30)
     for c in pod.get("containers") or []:
@@ -580,8 +692,11 @@ def check_deployment(bundle: Bundle, doc: Doc, f: Findings) -> None:
             check_consumer(bundle, doc, c, env, grace, f)
         elif runs(c, "order-producer"):
             if not is_int(grace) or grace <= PRODUCER_FLUSH_S:
-                f.add(doc, f"terminationGracePeriodSeconds {grace} must exceed the producer's final flush "
-                           f"({PRODUCER_FLUSH_S} s, producer/src/send.rs)")
+                f.add(
+                    doc,
+                    f"terminationGracePeriodSeconds {grace} must exceed the producer's final flush "
+                    f"({PRODUCER_FLUSH_S} s, producer/src/send.rs)",
+                )
         else:
             f.add(doc, f"{cname}: command must start with order-consumer or order-producer")
 
@@ -590,10 +705,19 @@ def check_consumer(bundle: Bundle, doc: Doc, c: dict[str, Any], env: dict[str, A
     if "--migrate-only" in (c.get("command") or []) + (c.get("args") or []):
         f.add(doc, "a Deployment must not run --migrate-only (that is the migration Job's)")
     if not is_int(grace) or grace <= CONSUMER_DRAIN_S:
-        f.add(doc, f"terminationGracePeriodSeconds {grace} must exceed the consumer's drain ({CONSUMER_DRAIN_S} s: "
-                   "the last batch within 10 s, the pools closed within 5 s, then commit and leave)")
-    for key in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "DLQ_TOPIC", "CONSUMER_GROUP", "DATABASE_URL",
-                "DATABASE_PASSWORD_FILE"):
+        f.add(
+            doc,
+            f"terminationGracePeriodSeconds {grace} must exceed the consumer's drain ({CONSUMER_DRAIN_S} s: "
+            "the last batch within 10 s, the pools closed within 5 s, then commit and leave)",
+        )
+    for key in (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_TOPIC",
+        "DLQ_TOPIC",
+        "CONSUMER_GROUP",
+        "DATABASE_URL",
+        "DATABASE_PASSWORD_FILE",
+    ):
         if env.get(key) is None:
             f.add(doc, f"the consumer needs {key}")
     for key in ("MIGRATION_DATABASE_URL", "MIGRATION_DATABASE_PASSWORD_FILE"):
@@ -603,8 +727,11 @@ def check_consumer(bundle: Bundle, doc: Doc, c: dict[str, Any], env: dict[str, A
         f.add(doc, f"DATABASE_URL must name the least-privilege role {WORK_ROLE}")
     store = env.get("OFFSET_STORE", "kafka")
     if store not in ("kafka", "postgres"):
-        f.add(doc, f"OFFSET_STORE={store}: KEDA reads the offsets committed to Kafka; only kafka and postgres "
-                   "(which also commits to Kafka after each batch) keep its lag right")
+        f.add(
+            doc,
+            f"OFFSET_STORE={store}: KEDA reads the offsets committed to Kafka; only kafka and postgres "
+            "(which also commits to Kafka after each batch) keep its lag right",
+        )
 
 
 def check_job(bundle: Bundle, doc: Doc, f: Findings) -> None:
@@ -616,8 +743,12 @@ def check_job(bundle: Bundle, doc: Doc, f: Findings) -> None:
         args = (c.get("command") or []) + (c.get("args") or [])
         if not runs(c, "order-consumer") or not ("--migrate-only" in args or str(env.get("MIGRATE_ONLY")) == "true"):
             f.add(doc, "the migration Job must run order-consumer --migrate-only (or MIGRATE_ONLY=true)")
-        for key in ("DATABASE_URL", "DATABASE_PASSWORD_FILE", "MIGRATION_DATABASE_URL",
-                    "MIGRATION_DATABASE_PASSWORD_FILE"):
+        for key in (
+            "DATABASE_URL",
+            "DATABASE_PASSWORD_FILE",
+            "MIGRATION_DATABASE_URL",
+            "MIGRATION_DATABASE_PASSWORD_FILE",
+        ):
             if env.get(key) is None:
                 f.add(doc, f"the migration Job needs {key}")
         if url_user(str(env.get("MIGRATION_DATABASE_URL", ""))) != OWNER_ROLE:
@@ -664,8 +795,14 @@ def check_scaled_object(bundle: Bundle, doc: Doc, f: Findings) -> None:
         f.add(doc, "spec is required")
         return
     unknown_keys(f, doc, "spec", spec, SCALED_OBJECT_SPEC)
-    ints = {"pollingInterval": 1, "cooldownPeriod": 0, "initialCooldownPeriod": 0, "minReplicaCount": 0,
-            "maxReplicaCount": 1, "idleReplicaCount": 0}
+    ints = {
+        "pollingInterval": 1,
+        "cooldownPeriod": 0,
+        "initialCooldownPeriod": 0,
+        "minReplicaCount": 0,
+        "maxReplicaCount": 1,
+        "idleReplicaCount": 0,
+    }
     for key, least in ints.items():
         if key in spec and (not is_int(spec[key]) or spec[key] < least):
             f.add(doc, f"spec.{key} must be an integer >= {least}, got {spec[key]!r}")
@@ -673,8 +810,11 @@ def check_scaled_object(bundle: Bundle, doc: Doc, f: Findings) -> None:
     if is_int(low) and is_int(high) and low > high:
         f.add(doc, f"minReplicaCount {low} is above maxReplicaCount {high}")
     if not is_int(low) or low < 1:
-        f.add(doc, "minReplicaCount must be at least 1: a group scaled to 0 commits nothing, and KEDA's Kafka "
-                   "scaler then may never see lag to scale it up again (the scaler's documented edge case)")
+        f.add(
+            doc,
+            "minReplicaCount must be at least 1: a group scaled to 0 commits nothing, and KEDA's Kafka "
+            "scaler then may never see lag to scale it up again (the scaler's documented edge case)",
+        )
     if "idleReplicaCount" in spec and (spec["idleReplicaCount"] != 0 or not is_int(low) or low <= 0):
         f.add(doc, "idleReplicaCount may only be 0, and below minReplicaCount")
     if "fallback" in spec:
@@ -706,8 +846,10 @@ def check_scaled_object(bundle: Bundle, doc: Doc, f: Findings) -> None:
         elif namespace_of(bundle, deployment) != namespace_of(bundle, doc):
             f.add(doc, "scaleTargetRef's Deployment is in another namespace")
         elif "replicas" in (deployment.data.get("spec") or {}):
-            f.add(deployment, "sets spec.replicas although a ScaledObject scales it: every apply would undo the "
-                              "HPA's count")
+            f.add(
+                deployment,
+                "sets spec.replicas although a ScaledObject scales it: every apply would undo the " "HPA's count",
+            )
     triggers = spec.get("triggers")
     if not isinstance(triggers, list) or not triggers:
         f.add(doc, "spec.triggers is required and must not be empty")
@@ -716,8 +858,9 @@ def check_scaled_object(bundle: Bundle, doc: Doc, f: Findings) -> None:
         check_trigger(bundle, doc, f"spec.triggers[{i}]", trigger, spec, deployment, f)
 
 
-def check_trigger(bundle: Bundle, doc: Doc, at: str, trigger: Any, spec: dict[str, Any], deployment: Doc | None,
-                  f: Findings) -> None:
+def check_trigger(
+    bundle: Bundle, doc: Doc, at: str, trigger: Any, spec: dict[str, Any], deployment: Doc | None, f: Findings
+) -> None:
     if not isinstance(trigger, dict):
         f.add(doc, f"{at} must be a mapping")
         return
@@ -733,8 +876,11 @@ def check_trigger(bundle: Bundle, doc: Doc, at: str, trigger: Any, spec: dict[st
         return
     for key, value in meta.items():
         if not isinstance(value, str):
-            f.add(doc, f"{at}.metadata.{key}: {value!r} must be a string (the CRD's metadata is a map of strings); "
-                       f"quote it")
+            f.add(
+                doc,
+                f"{at}.metadata.{key}: {value!r} must be a string (the CRD's metadata is a map of strings); "
+                f"quote it",
+            )
     meta = {k: str(v) for k, v in meta.items()}
     for key in sorted(set(meta) - KAFKA_TRIGGER_KEYS):
         f.add(doc, f"{at}.metadata: unknown key {key!r} for the kafka scaler")
@@ -742,8 +888,11 @@ def check_trigger(bundle: Bundle, doc: Doc, at: str, trigger: Any, spec: dict[st
         if key not in meta and f"{key}FromEnv" not in meta:
             f.add(doc, f"{at}.metadata.{key} is required")
     if "topic" not in meta:
-        f.add(doc, f"{at}.metadata.topic is required here: without it KEDA sums the lag of every topic the group "
-                   "ever committed, and the replica cap is no longer food-orders' partitions")
+        f.add(
+            doc,
+            f"{at}.metadata.topic is required here: without it KEDA sums the lag of every topic the group "
+            "ever committed, and the replica cap is no longer food-orders' partitions",
+        )
     if "lagThreshold" in meta and not re.fullmatch(r"[1-9][0-9]*", meta["lagThreshold"]):
         f.add(doc, f"{at}.metadata.lagThreshold {meta['lagThreshold']!r} must be a positive integer")
     if "activationLagThreshold" in meta and not re.fullmatch(r"0|[1-9][0-9]*", meta["activationLagThreshold"]):
@@ -752,22 +901,26 @@ def check_trigger(bundle: Bundle, doc: Doc, at: str, trigger: Any, spec: dict[st
         f.add(doc, f"{at}.metadata.offsetResetPolicy must be latest or earliest")
     for key in sorted(KAFKA_TRIGGER_BOOLEANS & set(meta)):
         if meta[key] not in ("true", "false"):
-            f.add(doc, f"{at}.metadata.{key} {meta[key]!r} must be \"true\" or \"false\"")
+            f.add(doc, f'{at}.metadata.{key} {meta[key]!r} must be "true" or "false"')
     if meta.get("allowIdleConsumers") == "true" and meta.get("limitToPartitionsWithLag") == "true":
         f.add(doc, f"{at}.metadata: allowIdleConsumers and limitToPartitionsWithLag cannot both be true")
     if meta.get("sasl", "none") not in KAFKA_SASL_MODES:
         f.add(doc, f"{at}.metadata.sasl must be one of {sorted(KAFKA_SASL_MODES)}")
     if meta.get("tls", "disable") not in ("enable", "disable"):
         f.add(doc, f"{at}.metadata.tls must be enable or disable")
-    if "partitionLimitation" in meta and not re.fullmatch(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*",
-                                                         meta["partitionLimitation"]):
+    if "partitionLimitation" in meta and not re.fullmatch(
+        r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*", meta["partitionLimitation"]
+    ):
         f.add(doc, f"{at}.metadata.partitionLimitation must be a list of partitions and ranges such as 1,2,10-20")
     ref = trigger.get("authenticationRef")
     if ref is not None:
         kind = (ref or {}).get("kind", "TriggerAuthentication")
         if bundle.get(kind, (ref or {}).get("name")) is None:
-            f.add(doc, f"{at}.authenticationRef names {kind} {(ref or {}).get('name')!r}, which the manifests do "
-                       "not define")
+            f.add(
+                doc,
+                f"{at}.authenticationRef names {kind} {(ref or {}).get('name')!r}, which the manifests do "
+                "not define",
+            )
     clusters: set[str] = set()
     for server in meta.get("bootstrapServers", "").split(","):
         kafka, why = bootstrap_target(bundle, server.strip())
@@ -781,24 +934,36 @@ def check_trigger(bundle: Bundle, doc: Doc, at: str, trigger: Any, spec: dict[st
     if topic is not None:
         cluster = dig(topic.data, "metadata", "labels", STRIMZI_CLUSTER_LABEL)
         if clusters and cluster not in clusters:
-            f.add(doc, f"{at}: topic {meta['topic']!r} belongs to Kafka {cluster!r}, not to the cluster "
-                       f"bootstrapServers names ({', '.join(sorted(clusters))})")
+            f.add(
+                doc,
+                f"{at}: topic {meta['topic']!r} belongs to Kafka {cluster!r}, not to the cluster "
+                f"bootstrapServers names ({', '.join(sorted(clusters))})",
+            )
         partitions = dig(topic.data, "spec", "partitions")
         high = spec.get("maxReplicaCount", 100)
         if is_int(partitions) and is_int(high) and high > partitions and meta.get("allowIdleConsumers") != "true":
-            f.add(doc, f"maxReplicaCount {high} exceeds the {partitions} partitions of {meta['topic']!r}: the "
-                       "extra consumers would own nothing (KEDA caps them anyway unless allowIdleConsumers)")
+            f.add(
+                doc,
+                f"maxReplicaCount {high} exceeds the {partitions} partitions of {meta['topic']!r}: the "
+                "extra consumers would own nothing (KEDA caps them anyway unless allowIdleConsumers)",
+            )
     if deployment is not None:
         consumer = next((c for c in containers(deployment) if runs(c, "order-consumer")), None)
         if consumer is None:
             f.add(doc, f"scaleTargetRef's Deployment {deployment.name!r} does not run order-consumer")
             return
         env = env_of(consumer)
-        for key, var in (("consumerGroup", "CONSUMER_GROUP"), ("topic", "KAFKA_TOPIC"),
-                         ("bootstrapServers", "KAFKA_BOOTSTRAP_SERVERS")):
+        for key, var in (
+            ("consumerGroup", "CONSUMER_GROUP"),
+            ("topic", "KAFKA_TOPIC"),
+            ("bootstrapServers", "KAFKA_BOOTSTRAP_SERVERS"),
+        ):
             if key in meta and meta[key] != str(env.get(var)):
-                f.add(doc, f"{at}.metadata.{key} {meta[key]!r} differs from the consumers' {var} "
-                           f"{env.get(var)!r}: KEDA would measure another group's lag")
+                f.add(
+                    doc,
+                    f"{at}.metadata.{key} {meta[key]!r} differs from the consumers' {var} "
+                    f"{env.get(var)!r}: KEDA would measure another group's lag",
+                )
 
 
 def check_trigger_auth(bundle: Bundle, doc: Doc, f: Findings) -> None:
@@ -823,8 +988,11 @@ def check_trigger_auth(bundle: Bundle, doc: Doc, f: Findings) -> None:
         if name not in secrets:
             f.add(doc, f"spec.secretTargetRef[{i}] reads Secret {name!r}, which {SECRET_EXAMPLE} does not declare")
         elif key not in secrets[name]:
-            f.add(doc, f"spec.secretTargetRef[{i}] reads key {key!r} of Secret {name!r}, which {SECRET_EXAMPLE} "
-                       "does not declare")
+            f.add(
+                doc,
+                f"spec.secretTargetRef[{i}] reads key {key!r} of Secret {name!r}, which {SECRET_EXAMPLE} "
+                "does not declare",
+            )
     if ("username" in params) != ("password" in params):
         f.add(doc, "SASL needs both username and password")
     if ("cert" in params) != ("key" in params):
@@ -853,7 +1021,9 @@ def check_kafka(bundle: Bundle, doc: Doc, f: Findings) -> None:
         f.add(doc, "spec.kafka is required")
         return
     unknown_keys(f, doc, "spec.kafka", kafka, KAFKA_CLUSTER_SPEC)
-    pools = [p for p in bundle.all("KafkaNodePool") if dig(p.data, "metadata", "labels", STRIMZI_CLUSTER_LABEL) == doc.name]
+    pools = [
+        p for p in bundle.all("KafkaNodePool") if dig(p.data, "metadata", "labels", STRIMZI_CLUSTER_LABEL) == doc.name
+    ]
     if not pools:
         f.add(doc, "no KafkaNodePool is labelled for this cluster: KRaft clusters get their nodes from node pools")
     for key in ("replicas", "storage"):
@@ -889,8 +1059,11 @@ def check_kafka(bundle: Bundle, doc: Doc, f: Findings) -> None:
             f.add(doc, f"{at}.name {listener['name']!r} must be 1-11 lower-case letters or digits")
         port = listener.get("port")
         if "port" in listener and (not is_int(port) or port < 9092 or port in LISTENER_RESERVED_PORTS):
-            f.add(doc, f"{at}.port {port!r} must be an integer >= 9092, not one Strimzi keeps "
-                       f"({sorted(LISTENER_RESERVED_PORTS)})")
+            f.add(
+                doc,
+                f"{at}.port {port!r} must be an integer >= 9092, not one Strimzi keeps "
+                f"({sorted(LISTENER_RESERVED_PORTS)})",
+            )
         if "type" in listener and listener["type"] not in LISTENER_TYPES:
             f.add(doc, f"{at}.type must be one of {sorted(LISTENER_TYPES)}")
         if "tls" in listener and not isinstance(listener["tls"], bool):
@@ -909,13 +1082,19 @@ def check_kafka(bundle: Bundle, doc: Doc, f: Findings) -> None:
         if any(key == p or (p.endswith(".") and key.startswith(p)) for p in KAFKA_FORBIDDEN_CONFIG):
             f.add(doc, f"spec.kafka.config.{key}: Strimzi sets this itself and rejects it")
     brokers = brokers_of(bundle, doc.name)
-    for rf, isr in (("default.replication.factor", "min.insync.replicas"),
-                    ("transaction.state.log.replication.factor", "transaction.state.log.min.isr"),
-                    ("share.coordinator.state.topic.replication.factor", "share.coordinator.state.topic.min.isr")):
+    for rf, isr in (
+        ("default.replication.factor", "min.insync.replicas"),
+        ("transaction.state.log.replication.factor", "transaction.state.log.min.isr"),
+        ("share.coordinator.state.topic.replication.factor", "share.coordinator.state.topic.min.isr"),
+    ):
         if is_int(config.get(rf)) and is_int(config.get(isr)) and config[isr] > config[rf]:
             f.add(doc, f"spec.kafka.config: {isr} {config[isr]} above {rf} {config[rf]}: no write could succeed")
-    for key in ("default.replication.factor", "offsets.topic.replication.factor",
-                "transaction.state.log.replication.factor", "share.coordinator.state.topic.replication.factor"):
+    for key in (
+        "default.replication.factor",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "share.coordinator.state.topic.replication.factor",
+    ):
         if is_int(config.get(key)) and config[key] > brokers:
             f.add(doc, f"spec.kafka.config.{key} {config[key]} exceeds the {brokers} brokers of its node pools")
     if bundle.all("KafkaTopic") and dig(spec, "entityOperator", "topicOperator") is None:
@@ -929,7 +1108,7 @@ def check_storage(doc: Doc, at: str, storage: Any, f: Findings) -> None:
     kind = storage.get("type")
     if kind not in STORAGE_TYPES:
         f.add(doc, f"{at}.type must be one of {sorted(STORAGE_TYPES)}")
-    volumes = storage.get("volumes") or [] if kind == "jbod" else [storage]
+    volumes = (storage.get("volumes") or []) if kind == "jbod" else [storage]
     if kind == "jbod" and not volumes:
         f.add(doc, f"{at}.volumes: jbod needs at least one volume")
     ids: set[Any] = set()
@@ -1078,6 +1257,7 @@ def mutations() -> list[tuple[str, str, Callable[[Bundle], None]]]:
                 target.pop(key, None)
             else:
                 target[key] = value
+
         return mutate
 
     def csc(b: Bundle) -> dict[str, Any]:
@@ -1085,145 +1265,476 @@ def mutations() -> list[tuple[str, str, Callable[[Bundle], None]]]:
 
     return [
         # KEDA
-        ("ScaledObject apiVersion keda.sh/v1beta1", 'KEDA serves ScaledObject as', lambda b: so(b).update(apiVersion="keda.sh/v1beta1")),
+        (
+            "ScaledObject apiVersion keda.sh/v1beta1",
+            "KEDA serves ScaledObject as",
+            lambda b: so(b).update(apiVersion="keda.sh/v1beta1"),
+        ),
         ("unknown trigger key lagTreshold", "unknown key 'lagTreshold'", lambda b: meta(b).update(lagTreshold="100")),
-        ("trigger without consumerGroup", 'metadata.consumerGroup is required', setter(meta, "consumerGroup", DELETE)),
-        ("trigger without bootstrapServers", 'metadata.bootstrapServers is required', setter(meta, "bootstrapServers", DELETE)),
+        ("trigger without consumerGroup", "metadata.consumerGroup is required", setter(meta, "consumerGroup", DELETE)),
+        (
+            "trigger without bootstrapServers",
+            "metadata.bootstrapServers is required",
+            setter(meta, "bootstrapServers", DELETE),
+        ),
         ("lagThreshold 0", "lagThreshold '0' must be a positive integer", setter(meta, "lagThreshold", "0")),
         ("lagThreshold negative", "lagThreshold '-5' must be a positive integer", setter(meta, "lagThreshold", "-5")),
-        ("lagThreshold not a number", "lagThreshold 'ten' must be a positive integer", setter(meta, "lagThreshold", "ten")),
-        ("lagThreshold with decimals", "lagThreshold '1.5' must be a positive integer", setter(meta, "lagThreshold", "1.5")),
-        ("lagThreshold unquoted", 'lagThreshold: 100 must be a string', setter(meta, "lagThreshold", 100)),
-        ("activationLagThreshold negative", "activationLagThreshold '-1' must be an integer >= 0", setter(meta, "activationLagThreshold", "-1")),
+        (
+            "lagThreshold not a number",
+            "lagThreshold 'ten' must be a positive integer",
+            setter(meta, "lagThreshold", "ten"),
+        ),
+        (
+            "lagThreshold with decimals",
+            "lagThreshold '1.5' must be a positive integer",
+            setter(meta, "lagThreshold", "1.5"),
+        ),
+        ("lagThreshold unquoted", "lagThreshold: 100 must be a string", setter(meta, "lagThreshold", 100)),
+        (
+            "activationLagThreshold negative",
+            "activationLagThreshold '-1' must be an integer >= 0",
+            setter(meta, "activationLagThreshold", "-1"),
+        ),
         ("allowIdleConsumers yes", "allowIdleConsumers 'yes' must be", setter(meta, "allowIdleConsumers", "yes")),
-        ("excludePersistentLag unquoted boolean", 'excludePersistentLag: False must be a string', setter(meta, "excludePersistentLag", False)),
-        ("offsetResetPolicy newest", 'offsetResetPolicy must be latest or earliest', setter(meta, "offsetResetPolicy", "newest")),
-        ("allowIdleConsumers and limitToPartitionsWithLag both true", 'cannot both be true',
-         lambda b: meta(b).update(allowIdleConsumers="true", limitToPartitionsWithLag="true")),
-        ("sasl mode scram-sha-512 (Strimzi's spelling, not KEDA's)", 'metadata.sasl must be one of', setter(meta, "sasl", "scram-sha-512")),
+        (
+            "excludePersistentLag unquoted boolean",
+            "excludePersistentLag: False must be a string",
+            setter(meta, "excludePersistentLag", False),
+        ),
+        (
+            "offsetResetPolicy newest",
+            "offsetResetPolicy must be latest or earliest",
+            setter(meta, "offsetResetPolicy", "newest"),
+        ),
+        (
+            "allowIdleConsumers and limitToPartitionsWithLag both true",
+            "cannot both be true",
+            lambda b: meta(b).update(allowIdleConsumers="true", limitToPartitionsWithLag="true"),
+        ),
+        (
+            "sasl mode scram-sha-512 (Strimzi's spelling, not KEDA's)",
+            "metadata.sasl must be one of",
+            setter(meta, "sasl", "scram-sha-512"),
+        ),
         ("trigger type kafka-go", "type 'kafka-go'", lambda b: so(b)["spec"]["triggers"][0].update(type="kafka-go")),
-        ("consumerGroup differs from the consumers'", "differs from the consumers' CONSUMER_GROUP", setter(meta, "consumerGroup", "other-group")),
-        ("trigger topic that no KafkaTopic defines", "topic 'food-orders-v2' names no KafkaTopic", setter(meta, "topic", "food-orders-v2")),
-        ("trigger without topic", 'metadata.topic is required', setter(meta, "topic", DELETE)),
-        ("bootstrapServers naming another cluster", "names Kafka cluster 'other'", setter(meta, "bootstrapServers", "other-kafka-bootstrap:9092")),
-        ("bootstrapServers on a port without listener", 'has no listener on port 9094',
-         setter(meta, "bootstrapServers", "food-orders-kafka-bootstrap:9094")),
-        ("authenticationRef to a missing TriggerAuthentication", "authenticationRef names TriggerAuthentication 'nope'",
-         lambda b: so(b)["spec"]["triggers"][0].update(authenticationRef={"name": "nope"})),
-        ("scaleTargetRef naming a missing Deployment", "scaleTargetRef names Deployment 'order-consumers'",
-         lambda b: so(b)["spec"]["scaleTargetRef"].update(name="order-consumers")),
-        ("scaleTargetRef to a StatefulSet", 'apps/v1 StatefulSet', lambda b: so(b)["spec"]["scaleTargetRef"].update(kind="StatefulSet")),
-        ("scaleTargetRef with a typo'd field", "unknown field 'nmae'", lambda b: so(b)["spec"]["scaleTargetRef"].update(nmae="x")),
-        ("maxReplicaCount above the partitions", 'maxReplicaCount 7 exceeds the 6 partitions', lambda b: so(b)["spec"].update(maxReplicaCount=7)),
-        ("minReplicaCount 0", 'minReplicaCount must be at least 1', lambda b: so(b)["spec"].update(minReplicaCount=0)),
-        ("minReplicaCount above maxReplicaCount", 'minReplicaCount 8 is above maxReplicaCount 6', lambda b: so(b)["spec"].update(minReplicaCount=8)),
-        ("pollingInterval as a string", 'spec.pollingInterval must be an integer', lambda b: so(b)["spec"].update(pollingInterval="30s")),
+        (
+            "consumerGroup differs from the consumers'",
+            "differs from the consumers' CONSUMER_GROUP",
+            setter(meta, "consumerGroup", "other-group"),
+        ),
+        (
+            "trigger topic that no KafkaTopic defines",
+            "topic 'food-orders-v2' names no KafkaTopic",
+            setter(meta, "topic", "food-orders-v2"),
+        ),
+        ("trigger without topic", "metadata.topic is required", setter(meta, "topic", DELETE)),
+        (
+            "bootstrapServers naming another cluster",
+            "names Kafka cluster 'other'",
+            setter(meta, "bootstrapServers", "other-kafka-bootstrap:9092"),
+        ),
+        (
+            "bootstrapServers on a port without listener",
+            "has no listener on port 9094",
+            setter(meta, "bootstrapServers", "food-orders-kafka-bootstrap:9094"),
+        ),
+        (
+            "authenticationRef to a missing TriggerAuthentication",
+            "authenticationRef names TriggerAuthentication 'nope'",
+            lambda b: so(b)["spec"]["triggers"][0].update(authenticationRef={"name": "nope"}),
+        ),
+        (
+            "scaleTargetRef naming a missing Deployment",
+            "scaleTargetRef names Deployment 'order-consumers'",
+            lambda b: so(b)["spec"]["scaleTargetRef"].update(name="order-consumers"),
+        ),
+        (
+            "scaleTargetRef to a StatefulSet",
+            "apps/v1 StatefulSet",
+            lambda b: so(b)["spec"]["scaleTargetRef"].update(kind="StatefulSet"),
+        ),
+        (
+            "scaleTargetRef with a typo'd field",
+            "unknown field 'nmae'",
+            lambda b: so(b)["spec"]["scaleTargetRef"].update(nmae="x"),
+        ),
+        (
+            "maxReplicaCount above the partitions",
+            "maxReplicaCount 7 exceeds the 6 partitions",
+            lambda b: so(b)["spec"].update(maxReplicaCount=7),
+        ),
+        ("minReplicaCount 0", "minReplicaCount must be at least 1", lambda b: so(b)["spec"].update(minReplicaCount=0)),
+        (
+            "minReplicaCount above maxReplicaCount",
+            "minReplicaCount 8 is above maxReplicaCount 6",
+            lambda b: so(b)["spec"].update(minReplicaCount=8),
+        ),
+        (
+            "pollingInterval as a string",
+            "spec.pollingInterval must be an integer",
+            lambda b: so(b)["spec"].update(pollingInterval="30s"),
+        ),
         ("unknown ScaledObject field", "unknown field 'maxReplicas'", lambda b: so(b)["spec"].update(maxReplicas=6)),
-        ("scale-down window above an hour", 'stabilizationWindowSeconds must be 0-3600', lambda b: so(b)["spec"]["advanced"]["horizontalPodAutoscalerConfig"]
-         ["behavior"]["scaleDown"].update(stabilizationWindowSeconds=4000)),
-        ("HPA behavior typo scaleDwn (autoscaling/v2 schema)", "'scaleDwn' was unexpected", lambda b: so(b)["spec"]["advanced"]
-         ["horizontalPodAutoscalerConfig"]["behavior"].update(scaleDwn={"stabilizationWindowSeconds": 60})),
-        ("target Deployment with spec.replicas", 'sets spec.replicas',
-         lambda b: data(b, "Deployment", "order-consumer")["spec"].update(replicas=3)),
-        ("TriggerAuthentication with an unknown parameter", "'user' is not a parameter", lambda b: data(b, "TriggerAuthentication",
-         "keda-kafka-sasl")["spec"]["secretTargetRef"].append({"parameter": "user", "name": "keda-kafka-sasl",
-                                                               "key": "username"})),
-        ("TriggerAuthentication reading an undeclared Secret key", "reads key 'pass'", lambda b: data(b, "TriggerAuthentication",
-         "keda-kafka-sasl")["spec"]["secretTargetRef"][2].update(key="pass")),
-        ("TriggerAuthentication with a username but no password", 'both username and password', lambda b: data(b, "TriggerAuthentication",
-         "keda-kafka-sasl")["spec"]["secretTargetRef"].pop(2)),
+        (
+            "scale-down window above an hour",
+            "stabilizationWindowSeconds must be 0-3600",
+            lambda b: so(b)["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"].update(
+                stabilizationWindowSeconds=4000
+            ),
+        ),
+        (
+            "HPA behavior typo scaleDwn (autoscaling/v2 schema)",
+            "'scaleDwn' was unexpected",
+            lambda b: so(b)["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"].update(
+                scaleDwn={"stabilizationWindowSeconds": 60}
+            ),
+        ),
+        (
+            "target Deployment with spec.replicas",
+            "sets spec.replicas",
+            lambda b: data(b, "Deployment", "order-consumer")["spec"].update(replicas=3),
+        ),
+        (
+            "TriggerAuthentication with an unknown parameter",
+            "'user' is not a parameter",
+            lambda b: data(b, "TriggerAuthentication", "keda-kafka-sasl")["spec"]["secretTargetRef"].append(
+                {"parameter": "user", "name": "keda-kafka-sasl", "key": "username"}
+            ),
+        ),
+        (
+            "TriggerAuthentication reading an undeclared Secret key",
+            "reads key 'pass'",
+            lambda b: data(b, "TriggerAuthentication", "keda-kafka-sasl")["spec"]["secretTargetRef"][2].update(
+                key="pass"
+            ),
+        ),
+        (
+            "TriggerAuthentication with a username but no password",
+            "both username and password",
+            lambda b: data(b, "TriggerAuthentication", "keda-kafka-sasl")["spec"]["secretTargetRef"].pop(2),
+        ),
         # Strimzi
-        ("KafkaTopic without its cluster label", 'no label strimzi.io/cluster', lambda b: topic(b)["metadata"].pop("labels")),
-        ("KafkaTopic labelled with another cluster", 'strimzi.io/cluster=other names no Kafka',
-         lambda b: topic(b)["metadata"]["labels"].update({STRIMZI_CLUSTER_LABEL: "other"})),
-        ("KafkaTopic with 0 partitions", 'spec.partitions must be an integer >= 1', lambda b: topic(b)["spec"].update(partitions=0)),
-        ("KafkaTopic with more replicas than brokers", 'spec.replicas 4 exceeds the 3 brokers', lambda b: topic(b)["spec"].update(replicas=4)),
-        ("KafkaTopic min.insync.replicas above replicas", 'config.min.insync.replicas 4 above spec.replicas 3',
-         lambda b: topic(b)["spec"]["config"].update({"min.insync.replicas": 4})),
-        ("KafkaTopic apiVersion v1beta1", 'Strimzi serves KafkaTopic as', lambda b: topic(b).update(apiVersion="kafka.strimzi.io/v1beta1")),
-        ("KafkaTopic with an unknown field", "unknown field 'partition'", lambda b: topic(b)["spec"].update(partition=6)),
-        ("fewer partitions than maxReplicaCount", 'maxReplicaCount 6 exceeds the 3 partitions', lambda b: topic(b)["spec"].update(partitions=3)),
-        ("KafkaNodePool role zookeeper", 'spec.roles is required', lambda b: pool(b)["spec"].update(roles=["zookeeper"])),
-        ("KafkaNodePool without storage", 'spec.storage is required', lambda b: pool(b)["spec"].pop("storage")),
-        ("KafkaNodePool volume without size", 'size is required for persistent-claim',
-         lambda b: pool(b)["spec"]["storage"]["volumes"][0].pop("size")),
-        ("KafkaNodePool with an even number of controllers", 'wants an odd number', lambda b: pool(b)["spec"].update(replicas=4)),
-        ("KafkaNodePool for a missing cluster", "must name a Kafka of the manifests, got 'other'",
-         lambda b: pool(b)["metadata"]["labels"].update({STRIMZI_CLUSTER_LABEL: "other"})),
-        ("Kafka listener without tls", 'listeners[0].tls is required', lambda b: kafka(b)["kafka"]["listeners"][0].pop("tls")),
-        ("Kafka listener name too long", 'must be 1-11 lower-case letters', lambda b: kafka(b)["kafka"]["listeners"][0].update(name="plaintextlistener")),
-        ("Kafka listener on Strimzi's metrics port", 'port 9404 must be an integer >= 9092', lambda b: kafka(b)["kafka"]["listeners"][0].update(port=9404)),
-        ("Kafka listener type unknown", 'listeners[0].type must be one of', lambda b: kafka(b)["kafka"]["listeners"][0].update(type="clusterip")),
-        ("Kafka min.insync.replicas above the replication factor", 'min.insync.replicas 4 above default.replication.factor 3',
-         lambda b: kafka(b)["kafka"]["config"].update({"min.insync.replicas": 4})),
-        ("Kafka replication factor above the brokers", 'offsets.topic.replication.factor 5 exceeds the 3 brokers',
-         lambda b: kafka(b)["kafka"]["config"].update({"offsets.topic.replication.factor": 5})),
-        ("Kafka config key Strimzi manages", 'config.listeners: Strimzi sets this itself', lambda b: kafka(b)["kafka"]["config"].update(listeners="PLAINTEXT://:9092")),
-        ("Kafka with ZooKeeper", 'spec.zookeeper', lambda b: kafka(b).update(zookeeper={"replicas": 3})),
-        ("Kafka without topic operator", 'topicOperator is needed', lambda b: kafka(b).pop("entityOperator")),
-        ("Kafka v1beta2 without the KRaft annotation", 'annotation strimzi.io/kraft',
-         lambda b: data(b, "Kafka", "food-orders")["metadata"]["annotations"].pop("strimzi.io/kraft")),
-        ("Kafka metadataVersion of another release", 'does not belong to Kafka 4.1.1', lambda b: kafka(b)["kafka"].update(metadataVersion="3.9-IV0")),
+        (
+            "KafkaTopic without its cluster label",
+            "no label strimzi.io/cluster",
+            lambda b: topic(b)["metadata"].pop("labels"),
+        ),
+        (
+            "KafkaTopic labelled with another cluster",
+            "strimzi.io/cluster=other names no Kafka",
+            lambda b: topic(b)["metadata"]["labels"].update({STRIMZI_CLUSTER_LABEL: "other"}),
+        ),
+        (
+            "KafkaTopic with 0 partitions",
+            "spec.partitions must be an integer >= 1",
+            lambda b: topic(b)["spec"].update(partitions=0),
+        ),
+        (
+            "KafkaTopic with more replicas than brokers",
+            "spec.replicas 4 exceeds the 3 brokers",
+            lambda b: topic(b)["spec"].update(replicas=4),
+        ),
+        (
+            "KafkaTopic min.insync.replicas above replicas",
+            "config.min.insync.replicas 4 above spec.replicas 3",
+            lambda b: topic(b)["spec"]["config"].update({"min.insync.replicas": 4}),
+        ),
+        (
+            "KafkaTopic apiVersion v1beta1",
+            "Strimzi serves KafkaTopic as",
+            lambda b: topic(b).update(apiVersion="kafka.strimzi.io/v1beta1"),
+        ),
+        (
+            "KafkaTopic with an unknown field",
+            "unknown field 'partition'",
+            lambda b: topic(b)["spec"].update(partition=6),
+        ),
+        (
+            "fewer partitions than maxReplicaCount",
+            "maxReplicaCount 6 exceeds the 3 partitions",
+            lambda b: topic(b)["spec"].update(partitions=3),
+        ),
+        (
+            "KafkaNodePool role zookeeper",
+            "spec.roles is required",
+            lambda b: pool(b)["spec"].update(roles=["zookeeper"]),
+        ),
+        ("KafkaNodePool without storage", "spec.storage is required", lambda b: pool(b)["spec"].pop("storage")),
+        (
+            "KafkaNodePool volume without size",
+            "size is required for persistent-claim",
+            lambda b: pool(b)["spec"]["storage"]["volumes"][0].pop("size"),
+        ),
+        (
+            "KafkaNodePool with an even number of controllers",
+            "wants an odd number",
+            lambda b: pool(b)["spec"].update(replicas=4),
+        ),
+        (
+            "KafkaNodePool for a missing cluster",
+            "must name a Kafka of the manifests, got 'other'",
+            lambda b: pool(b)["metadata"]["labels"].update({STRIMZI_CLUSTER_LABEL: "other"}),
+        ),
+        (
+            "Kafka listener without tls",
+            "listeners[0].tls is required",
+            lambda b: kafka(b)["kafka"]["listeners"][0].pop("tls"),
+        ),
+        (
+            "Kafka listener name too long",
+            "must be 1-11 lower-case letters",
+            lambda b: kafka(b)["kafka"]["listeners"][0].update(name="plaintextlistener"),
+        ),
+        (
+            "Kafka listener on Strimzi's metrics port",
+            "port 9404 must be an integer >= 9092",
+            lambda b: kafka(b)["kafka"]["listeners"][0].update(port=9404),
+        ),
+        (
+            "Kafka listener type unknown",
+            "listeners[0].type must be one of",
+            lambda b: kafka(b)["kafka"]["listeners"][0].update(type="clusterip"),
+        ),
+        (
+            "Kafka min.insync.replicas above the replication factor",
+            "min.insync.replicas 4 above default.replication.factor 3",
+            lambda b: kafka(b)["kafka"]["config"].update({"min.insync.replicas": 4}),
+        ),
+        (
+            "Kafka replication factor above the brokers",
+            "offsets.topic.replication.factor 5 exceeds the 3 brokers",
+            lambda b: kafka(b)["kafka"]["config"].update({"offsets.topic.replication.factor": 5}),
+        ),
+        (
+            "Kafka config key Strimzi manages",
+            "config.listeners: Strimzi sets this itself",
+            lambda b: kafka(b)["kafka"]["config"].update(listeners="PLAINTEXT://:9092"),
+        ),
+        ("Kafka with ZooKeeper", "spec.zookeeper", lambda b: kafka(b).update(zookeeper={"replicas": 3})),
+        ("Kafka without topic operator", "topicOperator is needed", lambda b: kafka(b).pop("entityOperator")),
+        (
+            "Kafka v1beta2 without the KRaft annotation",
+            "annotation strimzi.io/kraft",
+            lambda b: data(b, "Kafka", "food-orders")["metadata"]["annotations"].pop("strimzi.io/kraft"),
+        ),
+        (
+            "Kafka metadataVersion of another release",
+            "does not belong to Kafka 4.1.1",
+            lambda b: kafka(b)["kafka"].update(metadataVersion="3.9-IV0"),
+        ),
         # workloads
-        ("consumer runAsNonRoot false", 'runAsNonRoot must be true', lambda b: csc(b).update(runAsNonRoot=False)),
-        ("consumer as root", 'runAsUser must be 10001', lambda b: csc(b).update(runAsUser=0)),
-        ("consumer writable root filesystem", 'readOnlyRootFilesystem must be true', lambda b: csc(b).update(readOnlyRootFilesystem=False)),
-        ("consumer privilege escalation", 'allowPrivilegeEscalation must be false', lambda b: csc(b).update(allowPrivilegeEscalation=True)),
-        ("consumer keeps capabilities", 'capabilities.drop must contain ALL', lambda b: csc(b).update(capabilities={"drop": ["NET_RAW"]})),
-        ("consumer without seccomp profile", 'seccompProfile.type must be RuntimeDefault', lambda b: (csc(b).pop("seccompProfile"), data(
-            b, "Deployment", "order-consumer")["spec"]["template"]["spec"]["securityContext"].pop("seccompProfile"))),
-        ("consumer without memory limit", 'resources.limits.memory missing', lambda b: consumer(b)["resources"]["limits"].pop("memory")),
-        ("consumer memory request above limit", 'resources.requests.memory is above its limit',
-         lambda b: consumer(b)["resources"]["requests"].update(memory="256Mi")),
-        ("consumer grace period shorter than the drain", "terminationGracePeriodSeconds 10 must exceed the consumer's drain", lambda b: data(b, "Deployment", "order-consumer")
-         ["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=10)),
-        ("consumer readiness on /healthz", "readinessProbe asks '/healthz'", lambda b: consumer(b)["readinessProbe"]["httpGet"].update(path="/healthz")),
-        ("consumer liveness on another port", 'livenessProbe port 8080 is not 9464', lambda b: consumer(b)["livenessProbe"]["httpGet"].update(port=8080)),
-        ("consumer without liveness probe", 'livenessProbe must be an httpGet', lambda b: consumer(b).pop("livenessProbe")),
-        ("consumer DATABASE_URL with a password", 'DATABASE_URL carries a password', lambda b: consumer_env(
-            b, "DATABASE_URL", "postgres://orders_app:secret@food-orders-db-rw:5432/food_orders")),
-        ("consumer DATABASE_URL as the owner", 'DATABASE_URL must name the least-privilege role',
-         lambda b: consumer_env(b, "DATABASE_URL", "postgres://kafka_user@food-orders-db-rw:5432/food_orders")),
-        ("consumer with the owner's URL", "MIGRATION_DATABASE_URL: the owner's credentials belong to the migration Job only",
-         lambda b: consumer_env(b, "MIGRATION_DATABASE_URL", "postgres://kafka_user@food-orders-db-rw/food_orders")),
-        ("consumer with a literal password variable", 'POSTGRES_PASSWORD holds a literal password', lambda b: consumer_env(b, "POSTGRES_PASSWORD", "secret")),
-        ("consumer password file outside the Secret volume", 'is not in a mounted Secret volume',
-         lambda b: consumer_env(b, "DATABASE_PASSWORD_FILE", "/etc/orders-app/password")),
-        ("consumer OFFSET_STORE that Kafka never sees", 'OFFSET_STORE=redis', lambda b: consumer_env(b, "OFFSET_STORE", "redis")),
-        ("consumer topic that no KafkaTopic defines", 'DLQ_TOPIC=food-orders.dead names no KafkaTopic', lambda b: consumer_env(b, "DLQ_TOPIC", "food-orders.dead")),
-        ("consumer METRICS_ADDR on localhost", 'METRICS_ADDR must be 0.0.0.0:9464', lambda b: consumer_env(b, "METRICS_ADDR", "127.0.0.1:9464")),
-        ("consumer reading an undeclared Secret", "reads Secret 'orders-app-password'", lambda b: data(b, "Deployment", "order-consumer")["spec"]
-         ["template"]["spec"]["volumes"][0]["secret"].update(secretName="orders-app-password")),
-        ("consumer Secret files readable by root only", 'group-readable defaultMode', lambda b: data(b, "Deployment", "order-consumer")["spec"]
-         ["template"]["spec"]["volumes"][0]["secret"].update(defaultMode=0o400)),
-        ("consumer mounting the service account token", 'automountServiceAccountToken must be false', lambda b: data(b, "Deployment", "order-consumer")["spec"]
-         ["template"]["spec"].update(automountServiceAccountToken=True)),
-        ("consumer image from elsewhere", "image 'nginx:latest' is not food-orders-pipeline", lambda b: consumer(b).update(image="nginx:latest")),
-        ("Deployment field typo (Kubernetes schema)", "'containres' was unexpected", lambda b: data(b, "Deployment", "order-consumer")["spec"]
-         ["template"]["spec"].update(containres=[])),
-        ("Deployment selector not matching its pods", 'spec.selector does not match', lambda b: data(b, "Deployment", "order-consumer")["spec"]
-         ["selector"]["matchLabels"].update({"app.kubernetes.io/name": "consumer"})),
-        ("producer grace period shorter than its flush", "must exceed the producer's final flush", lambda b: data(b, "Deployment", "order-producer")
-         ["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=30)),
-        ("migration Job without --migrate-only", 'must run order-consumer --migrate-only', lambda b: job(b)["containers"][0].update(command=["order-consumer"])),
-        ("migration Job without the owner's URL", 'the migration Job needs MIGRATION_DATABASE_URL', lambda b: job(b)["containers"][0].update(
-            env=[e for e in job(b)["containers"][0]["env"] if e["name"] != "MIGRATION_DATABASE_URL"])),
-        ("migration Job restartPolicy Always", 'restartPolicy must be Never or OnFailure', lambda b: job(b).update(restartPolicy="Always")),
-        ("PodDisruptionBudget selecting nothing", 'PodDisruptionBudget/order-consumer: its selector matches no Deployment', lambda b: data(b, "PodDisruptionBudget", "order-consumer")
-         ["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/name": "consumers"})),
-        ("no PodDisruptionBudget for the consumers", 'the consumers have no PodDisruptionBudget',
-         lambda b: b.applied.remove(b.get("PodDisruptionBudget", "order-consumer"))),
-        ("Service selecting nothing", 'Service/order-consumer: its selector matches no Deployment',
-         lambda b: data(b, "Service", "order-consumer")["spec"]["selector"].update({"app.kubernetes.io/name": "x"})),
+        ("consumer runAsNonRoot false", "runAsNonRoot must be true", lambda b: csc(b).update(runAsNonRoot=False)),
+        ("consumer as root", "runAsUser must be 10001", lambda b: csc(b).update(runAsUser=0)),
+        (
+            "consumer writable root filesystem",
+            "readOnlyRootFilesystem must be true",
+            lambda b: csc(b).update(readOnlyRootFilesystem=False),
+        ),
+        (
+            "consumer privilege escalation",
+            "allowPrivilegeEscalation must be false",
+            lambda b: csc(b).update(allowPrivilegeEscalation=True),
+        ),
+        (
+            "consumer keeps capabilities",
+            "capabilities.drop must contain ALL",
+            lambda b: csc(b).update(capabilities={"drop": ["NET_RAW"]}),
+        ),
+        (
+            "consumer without seccomp profile",
+            "seccompProfile.type must be RuntimeDefault",
+            lambda b: (
+                csc(b).pop("seccompProfile"),
+                data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"]["securityContext"].pop(
+                    "seccompProfile"
+                ),
+            ),
+        ),
+        (
+            "consumer without memory limit",
+            "resources.limits.memory missing",
+            lambda b: consumer(b)["resources"]["limits"].pop("memory"),
+        ),
+        (
+            "consumer memory request above limit",
+            "resources.requests.memory is above its limit",
+            lambda b: consumer(b)["resources"]["requests"].update(memory="256Mi"),
+        ),
+        (
+            "consumer grace period shorter than the drain",
+            "terminationGracePeriodSeconds 10 must exceed the consumer's drain",
+            lambda b: data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"].update(
+                terminationGracePeriodSeconds=10
+            ),
+        ),
+        (
+            "consumer readiness on /healthz",
+            "readinessProbe asks '/healthz'",
+            lambda b: consumer(b)["readinessProbe"]["httpGet"].update(path="/healthz"),
+        ),
+        (
+            "consumer liveness on another port",
+            "livenessProbe port 8080 is not 9464",
+            lambda b: consumer(b)["livenessProbe"]["httpGet"].update(port=8080),
+        ),
+        (
+            "consumer without liveness probe",
+            "livenessProbe must be an httpGet",
+            lambda b: consumer(b).pop("livenessProbe"),
+        ),
+        (
+            "consumer DATABASE_URL with a password",
+            "DATABASE_URL carries a password",
+            lambda b: consumer_env(
+                b, "DATABASE_URL", "postgres://orders_app:secret@food-orders-db-rw:5432/food_orders"
+            ),
+        ),
+        (
+            "consumer DATABASE_URL as the owner",
+            "DATABASE_URL must name the least-privilege role",
+            lambda b: consumer_env(b, "DATABASE_URL", "postgres://kafka_user@food-orders-db-rw:5432/food_orders"),
+        ),
+        (
+            "consumer with the owner's URL",
+            "MIGRATION_DATABASE_URL: the owner's credentials belong to the migration Job only",
+            lambda b: consumer_env(b, "MIGRATION_DATABASE_URL", "postgres://kafka_user@food-orders-db-rw/food_orders"),
+        ),
+        (
+            "consumer with a literal password variable",
+            "POSTGRES_PASSWORD holds a literal password",
+            lambda b: consumer_env(b, "POSTGRES_PASSWORD", "secret"),
+        ),
+        (
+            "consumer password file outside the Secret volume",
+            "is not in a mounted Secret volume",
+            lambda b: consumer_env(b, "DATABASE_PASSWORD_FILE", "/etc/orders-app/password"),
+        ),
+        (
+            "consumer OFFSET_STORE that Kafka never sees",
+            "OFFSET_STORE=redis",
+            lambda b: consumer_env(b, "OFFSET_STORE", "redis"),
+        ),
+        (
+            "consumer topic that no KafkaTopic defines",
+            "DLQ_TOPIC=food-orders.dead names no KafkaTopic",
+            lambda b: consumer_env(b, "DLQ_TOPIC", "food-orders.dead"),
+        ),
+        (
+            "consumer METRICS_ADDR on localhost",
+            "METRICS_ADDR must be 0.0.0.0:9464",
+            lambda b: consumer_env(b, "METRICS_ADDR", "127.0.0.1:9464"),
+        ),
+        (
+            "consumer reading an undeclared Secret",
+            "reads Secret 'orders-app-password'",
+            lambda b: data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"]["volumes"][0][
+                "secret"
+            ].update(secretName="orders-app-password"),
+        ),
+        (
+            "consumer Secret files readable by root only",
+            "group-readable defaultMode",
+            lambda b: data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"]["volumes"][0][
+                "secret"
+            ].update(defaultMode=0o400),
+        ),
+        (
+            "consumer mounting the service account token",
+            "automountServiceAccountToken must be false",
+            lambda b: data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"].update(
+                automountServiceAccountToken=True
+            ),
+        ),
+        (
+            "consumer image from elsewhere",
+            "image 'nginx:latest' is not food-orders-pipeline",
+            lambda b: consumer(b).update(image="nginx:latest"),
+        ),
+        (
+            "Deployment field typo (Kubernetes schema)",
+            "'containres' was unexpected",
+            lambda b: data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"].update(containres=[]),
+        ),
+        (
+            "Deployment selector not matching its pods",
+            "spec.selector does not match",
+            lambda b: data(b, "Deployment", "order-consumer")["spec"]["selector"]["matchLabels"].update(
+                {"app.kubernetes.io/name": "consumer"}
+            ),
+        ),
+        (
+            "producer grace period shorter than its flush",
+            "must exceed the producer's final flush",
+            lambda b: data(b, "Deployment", "order-producer")["spec"]["template"]["spec"].update(
+                terminationGracePeriodSeconds=30
+            ),
+        ),
+        (
+            "migration Job without --migrate-only",
+            "must run order-consumer --migrate-only",
+            lambda b: job(b)["containers"][0].update(command=["order-consumer"]),
+        ),
+        (
+            "migration Job without the owner's URL",
+            "the migration Job needs MIGRATION_DATABASE_URL",
+            lambda b: job(b)["containers"][0].update(
+                env=[e for e in job(b)["containers"][0]["env"] if e["name"] != "MIGRATION_DATABASE_URL"]
+            ),
+        ),
+        (
+            "migration Job restartPolicy Always",
+            "restartPolicy must be Never or OnFailure",
+            lambda b: job(b).update(restartPolicy="Always"),
+        ),
+        (
+            "PodDisruptionBudget selecting nothing",
+            "PodDisruptionBudget/order-consumer: its selector matches no Deployment",
+            lambda b: data(b, "PodDisruptionBudget", "order-consumer")["spec"]["selector"]["matchLabels"].update(
+                {"app.kubernetes.io/name": "consumers"}
+            ),
+        ),
+        (
+            "no PodDisruptionBudget for the consumers",
+            "the consumers have no PodDisruptionBudget",
+            lambda b: b.applied.remove(b.get("PodDisruptionBudget", "order-consumer")),
+        ),
+        (
+            "Service selecting nothing",
+            "Service/order-consumer: its selector matches no Deployment",
+            lambda b: data(b, "Service", "order-consumer")["spec"]["selector"].update({"app.kubernetes.io/name": "x"}),
+        ),
         # layout and secrets
-        ("a manifest left out of kustomization.yaml", 'does not list pdb.yaml', lambda b: b.listed.remove("pdb.yaml")),
-        ("secret.example.yaml listed in kustomization.yaml", 'lists secret.example.yaml', lambda b: b.listed.append(SECRET_EXAMPLE)),
-        ("a Secret among the applied manifests", 'a Secret among the applied manifests', lambda b: b.applied.append(Doc("extra.yaml", {
-            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}, "stringData": {"password": "p"}}))),
-        ("a real-looking value in secret.example.yaml", 'is not a placeholder',
-         lambda b: b.examples[0].data["stringData"].update(password="orders_app_pass")),
-        ("a custom resource nobody checks", 'no check for keda.sh/v1alpha1 ScaledJob', lambda b: b.applied.append(Doc("extra.yaml", {
-            "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob", "metadata": {"name": "x"}, "spec": {}}))),
+        ("a manifest left out of kustomization.yaml", "does not list pdb.yaml", lambda b: b.listed.remove("pdb.yaml")),
+        (
+            "secret.example.yaml listed in kustomization.yaml",
+            "lists secret.example.yaml",
+            lambda b: b.listed.append(SECRET_EXAMPLE),
+        ),
+        (
+            "a Secret among the applied manifests",
+            "a Secret among the applied manifests",
+            lambda b: b.applied.append(
+                Doc(
+                    "extra.yaml",
+                    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}, "stringData": {"password": "p"}},
+                )
+            ),
+        ),
+        (
+            "a real-looking value in secret.example.yaml",
+            "is not a placeholder",
+            lambda b: b.examples[0].data["stringData"].update(password="orders_app_pass"),
+        ),
+        (
+            "a custom resource nobody checks",
+            "no check for keda.sh/v1alpha1 ScaledJob",
+            lambda b: b.applied.append(
+                Doc(
+                    "extra.yaml",
+                    {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob", "metadata": {"name": "x"}, "spec": {}},
+                )
+            ),
+        ),
     ]
 
 
@@ -1259,17 +1770,30 @@ def self_test(bundle: Bundle, version: str, schemas: bool, quiet: bool = False) 
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="The checks are described in this file's header and docs/kubernetes.md.")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="The checks are described in this file's header and docs/kubernetes.md.",
+    )
     parser.add_argument("--dir", type=Path, default=HERE, help="folder with kustomization.yaml (default: %(default)s)")
-    parser.add_argument("--kubernetes-version", default=KUBERNETES_VERSION,
-                        help="Kubernetes version of the schemas (default: %(default)s)")
-    parser.add_argument("--no-schemas", action="store_true",
-                        help="skip the Kubernetes schemas (when kubernetes-validate is not installed)")
-    parser.add_argument("--self-test", action="store_true",
-                        help="break copies of the manifests in known ways and check each is caught")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="self-test: print only the mutations that were missed and the summary")
+    parser.add_argument(
+        "--kubernetes-version",
+        default=KUBERNETES_VERSION,
+        help="Kubernetes version of the schemas (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-schemas",
+        action="store_true",
+        help="skip the Kubernetes schemas (when kubernetes-validate is not installed)",
+    )
+    parser.add_argument(
+        "--self-test", action="store_true", help="break copies of the manifests in known ways and check each is caught"
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="self-test: print only the mutations that were missed and the summary",
+    )
     args = parser.parse_args(argv)
     if not (args.dir / KUSTOMIZATION).is_file():
         print(f"error: no {KUSTOMIZATION} in {args.dir}", file=sys.stderr)
@@ -1281,10 +1805,15 @@ def main(argv: list[str]) -> int:
     for item in found.items:
         print(f"{args.dir.name}/{item}")
     kinds = sorted({d.kind for d in bundle.applied})
-    schema_note = f"{validated} against Kubernetes {args.kubernetes_version}'s schemas (strict)" if validated else \
-        "Kubernetes schemas skipped"
-    print(f"validate: {len(bundle.applied)} documents ({', '.join(kinds)}), {len(bundle.examples)} example Secrets; "
-          f"{schema_note}; {len(found.items)} finding(s)")
+    schema_note = (
+        f"{validated} against Kubernetes {args.kubernetes_version}'s schemas (strict)"
+        if validated
+        else "Kubernetes schemas skipped"
+    )
+    print(
+        f"validate: {len(bundle.applied)} documents ({', '.join(kinds)}), {len(bundle.examples)} example Secrets; "
+        f"{schema_note}; {len(found.items)} finding(s)"
+    )
     return 1 if found.items else 0
 
 

@@ -260,6 +260,8 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
         (rows as u64 + world.dead_letters().ok()? as u64 >= summary.acked && members == 1).then_some(())
     })
     .await;
+    // Two more samples, so that the timeline ends on the state just reached.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let _ = stop_sampler.send(true);
     let timeline = sampler.await.unwrap_or_default();
     let decisions = scrape_decisions(&metrics_file).await;
@@ -330,8 +332,9 @@ fn checks(r: &mut DemoReport, s: &DemoSettings, back_in_time: bool, committed_is
         format!("lag 0 at {:?} s; committed = log-end: {committed_is_log_end}", r.drained_s),
     );
     // The scale-down comes once the high recommendations have left the window: at the earliest a window after the
-    // last poll that still saw lag, which is at most one polling interval before the lag read 0.
-    let earliest = r.drained_s.map(|d| d + r.scale_down_stabilization_s - r.polling_interval_s);
+    // last poll that still saw lag, which is at most one polling interval before the lag read 0. Both times are
+    // the 1 s samples', hence the second of slack.
+    let earliest = r.drained_s.map(|d| d + r.scale_down_stabilization_s - r.polling_interval_s - 1.0);
     let waited = match (r.first_scale_down_s, earliest) {
         (Some(down), Some(earliest)) => down >= earliest,
         _ => false,

@@ -14,7 +14,8 @@ Starts the local stack (scripts/stack.sh up), then runs:
   cargo fmt --check, cargo clippy -D warnings, cargo machete (unused dependencies), shellcheck on scripts/, the script tests (scripts/tests/),
   promtool's check of the Prometheus configuration and unit tests of the alert rules (stack/monitoring),
   cargo test --workspace (unit tests, and integration tests against the real broker and database),
-  the scaling experiment in short mode (scripts/experiment.sh --short), the benchmark at small N
+  the scaling experiment in short mode (scripts/experiment.sh --short), the autoscaler's demonstration in short
+  mode (scripts/autoscale-demo.sh --short), the benchmark at small N
   (scripts/bench.sh --small), the rebalance benchmark's smoke run (scripts/rebalance-bench.sh --quick), and the
   compose test (scripts/compose-test.sh: docker-compose.yml on a real Docker engine, Compose v1 and v2; as root
   it installs and starts the engine itself, and stops it afterwards).
@@ -49,6 +50,8 @@ run promtool test rules stack/monitoring/rules/alerts.test.yml
 run cargo test --workspace --locked "$@"
 # The scaling experiment, short: fails on any broken expectation.
 run "$ROOT_DIR/scripts/experiment.sh" --short
+# The autoscaler shown working, short: 1 → 3 consumers on a burst, back to 1 after its window, nothing lost.
+run "$ROOT_DIR/scripts/autoscale-demo.sh" --short
 # The benchmark at small N, so it cannot rot (its figures are not meaningful at this size).
 run "$ROOT_DIR/scripts/bench.sh" --small
 # The rebalance benchmark, one configuration: fails when an order is lost or a configuration stops early.

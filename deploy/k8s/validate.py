@@ -764,6 +764,16 @@ def check_workloads(bundle: Bundle, f: Findings) -> None:
     if not bundle.all("Job"):
         f.add("manifests", "no migration Job")
     deployments = bundle.all("Deployment")
+    # The migration checks the working role's privileges on consumer_offsets only under OFFSET_STORE=postgres, so
+    # the Job must say what the consumers say.
+    stores = {
+        (d.where(), str(env_of(c).get("OFFSET_STORE", "kafka")))
+        for d in deployments + bundle.all("Job")
+        for c in containers(d)
+        if runs(c, "order-consumer")
+    }
+    if len({store for _, store in stores}) > 1:
+        f.add("manifests", f"OFFSET_STORE differs between the consumers and the migration Job: {sorted(stores)}")
     for doc in bundle.all("Service"):
         selector = dig(doc.data, "spec", "selector", default={})
         targets = [d for d in deployments if selector_matches({"matchLabels": selector}, pod_labels(d))]
@@ -1680,6 +1690,11 @@ def mutations() -> list[tuple[str, str, Callable[[Bundle], None]]]:
             lambda b: job(b)["containers"][0].update(
                 env=[e for e in job(b)["containers"][0]["env"] if e["name"] != "MIGRATION_DATABASE_URL"]
             ),
+        ),
+        (
+            "migration Job with another OFFSET_STORE than the consumers",
+            "OFFSET_STORE differs between the consumers and the migration Job",
+            lambda b: consumer_env(b, "OFFSET_STORE", "postgres"),
         ),
         (
             "migration Job restartPolicy Always",

@@ -43,7 +43,10 @@ USAGE
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-lint) LINT=""; shift ;;
-    --kubernetes-version) KUBERNETES_VERSION="${2:-}"; shift 2 || die "--kubernetes-version needs a version such as 1.33" ;;
+    --kubernetes-version)
+      KUBERNETES_VERSION="${2:-}"
+      shift 2 || die "--kubernetes-version needs a version such as 1.33"
+      ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/k8s-validate.sh --help)" ;;
   esac
@@ -55,7 +58,8 @@ started=$SECONDS
 # The venv is rebuilt when requirements.txt or python3 changes: both are stamped into it once pip succeeded.
 ensure_venv() {
   local want have=""
-  command -v python3 >/dev/null || die "python3 not found: it runs deploy/k8s/validate.py (Debian: apt-get install python3 python3-venv)"
+  command -v python3 >/dev/null ||
+    die "python3 not found: it runs deploy/k8s/validate.py (Debian: apt-get install python3 python3-venv)"
   want="$(python3 --version) $(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
   [[ ! -f "$VENV/.stamp" ]] || have="$(<"$VENV/.stamp")"
   if [[ "$want" == "$have" && -x "$VENV/bin/python" ]]; then

@@ -12,7 +12,8 @@ Usage: scripts/test.sh [CARGO TEST ARGS...]
 
 Starts the local stack (scripts/stack.sh up), then runs:
   cargo fmt --check, cargo clippy -D warnings, cargo machete (unused dependencies), shellcheck on scripts/, the script tests (scripts/tests/),
-  promtool's check of the Prometheus configuration and unit tests of the alert rules (stack/monitoring),
+  promtool's check of the Prometheus configuration and unit tests of the alert rules (stack/monitoring), the
+  offline validation of the Kubernetes manifests (scripts/k8s-validate.sh),
   cargo test --workspace (unit tests, and integration tests against the real broker and database),
   the scaling experiment in short mode (scripts/experiment.sh --short), the autoscaler's demonstration in short
   mode (scripts/autoscale-demo.sh --short), the benchmark at small N
@@ -47,6 +48,8 @@ done
 ensure_packages prometheus:prometheus promtool:prometheus
 run promtool check config stack/monitoring/prometheus.yml stack/monitoring/prometheus-compose.yml
 run promtool test rules stack/monitoring/rules/alerts.test.yml
+# The Kubernetes manifests, offline: schemas, the KEDA and Strimzi rules, kube-score (deploy/k8s, docs/kubernetes.md).
+run "$ROOT_DIR/scripts/k8s-validate.sh"
 run cargo test --workspace --locked "$@"
 # The scaling experiment, short: fails on any broken expectation.
 run "$ROOT_DIR/scripts/experiment.sh" --short

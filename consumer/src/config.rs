@@ -184,6 +184,12 @@ pub struct ConsumerSettings {
           default_missing_value = "true")]
     pub migrate_only: bool,
 
+    /// Do not migrate at start-up: a migration job (`--migrate-only`) has run them, so the consumer needs no
+    /// owner's credentials at all. DATABASE_URL's privileges are still checked.
+    #[arg(long, env = "SKIP_MIGRATIONS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", conflicts_with = "migrate_only")]
+    pub skip_migrations: bool,
+
     /// How long start-up waits for Kafka and Postgres before giving up, e.g. `10s`.
     #[arg(long, env = "CONNECT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,

@@ -43,6 +43,12 @@ pub enum ConnectError {
          (docs/security.md)"
     )]
     OffsetPrivileges { user: String },
+    /// `--skip-migrations`, and the migrations have not run yet.
+    #[error(
+        "table orders does not exist: the migrations have not run (run order-consumer --migrate-only as the \
+         owner first, or start without --skip-migrations)"
+    )]
+    NotMigrated,
     #[error("cannot check the database user's privileges on orders: {0}")]
     PrivilegeCheck(#[source] sqlx::Error),
 }
@@ -52,7 +58,7 @@ pub enum ConnectError {
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Connects as the working role (retrying for up to `timeout` while the server is unreachable, so consumers may
-/// start before Postgres is ready), applies the migrations (as the migration role when there is one, on a pool
+/// start before Postgres is ready), applies the migrations unless `--skip-migrations` (as the migration role when there is one, on a pool
 /// closed right after), and checks that the working role may read and write `orders` (and `consumer_offsets` when
 /// `offsets_table`, i.e. `OFFSET_STORE=postgres`). Several consumers starting at once are safe: sqlx holds an
 /// advisory lock while migrating, and the statements are idempotent. When a step after the connection fails, the
@@ -80,6 +86,7 @@ async fn prepare(
     offsets_table: bool,
 ) -> Result<(), ConnectError> {
     match &roles.migrate {
+        _ if roles.skip_migrations => {}
         Some(owner) => {
             let owner_pool = open(owner, 1, timeout).await?;
             let migrated = sqlx::migrate!("../migrations").run(&owner_pool).await;
@@ -158,17 +165,22 @@ async fn open(role: &Role, connections: u32, timeout: Duration) -> Result<PgPool
 }
 
 /// `has_table_privilege` with several privileges is true when *any* is held, hence three calls per table.
-const PRIVILEGES: &str = "SELECT current_user::text, has_table_privilege('orders', 'SELECT') \
-     AND has_table_privilege('orders', 'INSERT') AND has_table_privilege('orders', 'UPDATE'), \
+const PRIVILEGES: &str = "SELECT current_user::text, to_regclass('orders') IS NOT NULL, \
+     CASE WHEN to_regclass('orders') IS NULL THEN false ELSE has_table_privilege('orders', 'SELECT') \
+     AND has_table_privilege('orders', 'INSERT') AND has_table_privilege('orders', 'UPDATE') END, \
+     CASE WHEN to_regclass('consumer_offsets') IS NULL THEN false ELSE \
      has_table_privilege('consumer_offsets', 'SELECT') AND has_table_privilege('consumer_offsets', 'INSERT') \
-     AND has_table_privilege('consumer_offsets', 'UPDATE')";
+     AND has_table_privilege('consumer_offsets', 'UPDATE') END";
 
 /// Fails start-up with one clear line when the working role cannot write orders (say, the role was created after
 /// the grant migration ran), or `consumer_offsets` when `offsets_table` (`OFFSET_STORE=postgres`), instead of
 /// retrying every batch forever as a transient error.
 async fn check_privileges(pool: &PgPool, offsets_table: bool) -> Result<(), ConnectError> {
-    let (user, orders, offsets): (String, bool, bool) =
+    let (user, migrated, orders, offsets): (String, bool, bool, bool) =
         sqlx::query_as(PRIVILEGES).fetch_one(pool).await.map_err(ConnectError::PrivilegeCheck)?;
+    if !migrated {
+        return Err(ConnectError::NotMigrated);
+    }
     match (orders, offsets || !offsets_table) {
         (true, true) => Ok(()),
         (false, _) => Err(ConnectError::Privileges { user }),

@@ -62,6 +62,8 @@ pub struct DatabaseRoles {
     pub work: Role,
     /// `None`: the working role runs the migrations too (the single-role set-up).
     pub migrate: Option<Role>,
+    /// `--skip-migrations`: a migration job ran them; nobody migrates here.
+    pub skip_migrations: bool,
 }
 
 impl DatabaseRoles {
@@ -73,6 +75,7 @@ impl DatabaseRoles {
                 .migration_database_url
                 .clone()
                 .map(|url| Role::new("MIGRATION_DATABASE_URL", url, settings.migration_database_password.clone())),
+            skip_migrations: settings.skip_migrations,
         }
     }
 }

@@ -218,3 +218,26 @@ async fn migrate_only_applies_the_migrations_as_the_owner_and_exits_without_join
     wait_app_sessions_gone(&s).await;
     s.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_skip_migrations_the_consumer_needs_no_owner_and_stores_orders_after_the_migration_job() {
+    let s = Scenario::new("skip-migrations", 1).await;
+    let app = app_url(&s);
+    // Before the job: the table does not exist, and the consumer says what to do instead of migrating.
+    let mut early = s.start_consumer("too-early", &[("DATABASE_URL", &app), ("SKIP_MIGRATIONS", "true")]);
+    assert_eq!(early.wait_exit(TIMEOUT).await, Some(1));
+    assert!(early.log().contains("the migrations have not run"), "{}", early.log());
+    // The job, as the owner; then the consumer as orders_app alone.
+    let job_env =
+        [("DATABASE_URL", app.as_str()), ("MIGRATION_DATABASE_URL", &s.database_url), ("MIGRATE_ONLY", "true")];
+    let mut job = s.start_consumer("migrate-job", &job_env);
+    assert_eq!(job.wait_exit(TIMEOUT).await, Some(0), "{}", job.log());
+    let mut consumer = s.start_consumer("app-only", &[("DATABASE_URL", &app), ("SKIP_MIGRATIONS", "true")]);
+    let acked = s.produce_orders(200, 17).await.acked;
+    let done = s.reconcile(acked, 1).await;
+    assert_eq!(done.rows as u64, acked);
+    consumer.terminate();
+    assert_eq!(consumer.wait_exit(TIMEOUT).await, Some(0));
+    wait_app_sessions_gone(&s).await;
+    s.cleanup().await;
+}

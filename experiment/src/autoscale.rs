@@ -317,19 +317,24 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
     Ok(report)
 }
 
+/// A time of the timeline, or "never".
+fn at(t: Option<f64>) -> String {
+    t.map_or_else(|| "never".to_owned(), |t| format!("{t:.1} s"))
+}
+
 fn checks(r: &mut DemoReport, s: &DemoSettings, back_in_time: bool, committed_is_log_end: bool) {
     let partitions = s.partitions as usize;
     let most = r.most_members;
     r.check(
         &format!("the autoscaler takes the group from 1 to the partition count ({partitions})"),
         r.reached_partitions_s.is_some(),
-        format!("{most} members at most; {partitions} first at {:?} s", r.reached_partitions_s),
+        format!("{most} members at most; {partitions} first at {}", at(r.reached_partitions_s)),
     );
     r.check("never beyond the partition count", most <= partitions, format!("{most} members at most"));
     r.check(
         "the lag drains",
         r.drained_s.is_some() && committed_is_log_end,
-        format!("lag 0 at {:?} s; committed = log-end: {committed_is_log_end}", r.drained_s),
+        format!("lag 0 at {}; committed = log-end: {committed_is_log_end}", at(r.drained_s)),
     );
     // The scale-down comes once the high recommendations have left the window: at the earliest a window after the
     // last poll that still saw lag, which is at most one polling interval before the lag read 0. Both times are
@@ -342,12 +347,12 @@ fn checks(r: &mut DemoReport, s: &DemoSettings, back_in_time: bool, committed_is
     r.check(
         "no scale-down before the window has passed since the lag drained",
         waited,
-        format!("first scale-down at {:?} s, not before {:?} s", r.first_scale_down_s, earliest),
+        format!("first scale-down at {}, not before {}", at(r.first_scale_down_s), at(earliest)),
     );
     r.check(
         "back to the minimum (1) after the window",
         back_in_time && r.back_to_minimum_s.is_some(),
-        format!("1 member again at {:?} s", r.back_to_minimum_s),
+        format!("1 member again at {}", at(r.back_to_minimum_s)),
     );
     let reconciled = r.rows + r.dead_letters == r.acked as i64 && r.distinct_orders == r.rows;
     r.check(
@@ -368,7 +373,7 @@ fn size_changes(timeline: &[Sample]) -> Vec<Event> {
         if t.members > 0 && last != Some(t.members) {
             if last.is_some() {
                 events.push(Event {
-                    name: format!("{} members", t.members),
+                    name: format!("{} member{}", t.members, if t.members == 1 { "" } else { "s" }),
                     at_s: t.t_s,
                     partitions_moved: Vec::new(),
                     stalls: BTreeMap::new(),

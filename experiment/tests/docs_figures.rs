@@ -41,6 +41,7 @@ const DOCS: &[&str] = &[
     "docs/benchmarks.md",
     "docs/containers.md",
     "docs/experiment.md",
+    "docs/kubernetes.md",
     "docs/observability.md",
     "docs/performance.md",
     "docs/rebalancing.md",

@@ -9,19 +9,29 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 usage() {
   cat <<USAGE
-Usage: scripts/autoscale-demo.sh [--short] [--partitions N] [--orders N] [--processing-delay-ms N]
+Usage: scripts/autoscale-demo.sh [--stack local|compose] [--short] [--partitions N] [--orders N] [--processing-delay-ms N]
                                  [--lag-threshold N] [--polling-interval 5s] [--scale-down-stabilization 60s]
                                  [--results DIR]
 
---short   3 partitions, 3,000 orders, polls every 2 s, a 15 s window (what the tests run)
-Runs on the local stack (scripts/stack.sh up first) with its own topic, group and database. The autoscaler's log
-and its decisions (from its /metrics) are in the report's folder. docs/kubernetes.md explains the rule.
+--short          3 partitions, 3,000 orders, polls every 2 s, a 15 s window (what the tests run)
+--stack local    (default) the local stack (scripts/stack.sh up first), with a topic, group and database of its own
+--stack compose  the compose stack's own topic, group and database, fresh, and order-consumer containers; start it
+                 with: docker compose down -v && TOPIC_PARTITIONS=6 docker compose up -d kafka postgres kafka-init
+                 (3 with --short), and point KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL at its host ports
+The autoscaler's log and its decisions (from its /metrics) are in the report's folder. docs/kubernetes.md explains
+the rule.
 USAGE
 }
 
 for arg in "$@"; do
   case "$arg" in -h | --help) usage; exit 0 ;; esac
 done
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  if [[ "${args[i]}" == --stack ]]; then STACK="${args[i + 1]:-}"; fi
+done
+export STACK
+check_stack
 require_kafka
 require_postgres
 

@@ -25,7 +25,8 @@ checks: 1 partition and 3 consumers (one owner, two idle); partitions raised to 
 monitoring profile's Prometheus scraping the 3 consumers; 5 consumers
 (two idle); docker kill of an owner (taken over within the session timeout + 5 s); docker-compose restart kafka
 under load; scale to 1; producer stopped, drained and reconciled with the seed's own psql query; consumers run as
-uid 10001 and exit 0 on stop. Then scripts/experiment.sh --stack compose --short.
+uid 10001 and exit 0 on stop. Then scripts/experiment.sh --stack compose --short, and scripts/autoscale-demo.sh
+--stack compose --short (the autoscaler scaling order-consumer containers 1 → 3 and back).
 
 --only v1|v2      run the scenario with one Compose only (default: both)
 --skip-experiment skip the scaling experiment on the compose stack
@@ -102,5 +103,17 @@ if [[ -n "$experiment" ]]; then
   KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_HOST_PORT" \
     DATABASE_URL="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_HOST_PORT/$POSTGRES_DB" \
     run "$ROOT_DIR/scripts/experiment.sh" --stack compose --short --results "$results/experiment"
+fi
+
+if [[ -n "$experiment" ]]; then
+  log "the autoscaler on the compose stack ($COMPOSE_CLI): a burst, 1 → 3 order-consumer containers and back"
+  STACK=compose
+  check_stack
+  run "${COMPOSE[@]}" down -v --remove-orphans
+  TOPIC_PARTITIONS=3 run "${COMPOSE[@]}" up -d kafka postgres kafka-init
+  wait_until 120 "the compose stack's topics" kafka_tool kafka-topics --describe --topic "$DLQ_TOPIC"
+  KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_HOST_PORT" \
+    DATABASE_URL="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_HOST_PORT/$POSTGRES_DB" \
+    run "$ROOT_DIR/scripts/autoscale-demo.sh" --stack compose --short --results "$results/autoscale"
 fi
 log "compose test passed; reports in $results"

@@ -4,6 +4,10 @@
 //! the scale-down window has passed it returns the group to its minimum. Nothing is lost: the rows and dead letters
 //! reconcile with what the producer had acknowledged.
 //!
+//! With `--stack compose` the same runs on the compose stack: the consumers are `order-consumer` containers that
+//! the autoscaler starts and stops with `docker compose up -d --no-recreate --scale`, on the stack's own topic,
+//! group and database, which must be fresh (the topic created with `TOPIC_PARTITIONS` partitions, no rows).
+//!
 //! It samples the group every second (the experiment's sampler) and writes `report.json`, `report.md` and
 //! `timeline.svg` (rows/s per consumer, lag per partition, members over time, each change of the group's size
 //! marked); the autoscaler's own decisions are read from its `/metrics` at the end.
@@ -61,6 +65,10 @@ pub struct DemoSettings {
     #[arg(long)]
     pub short: bool,
 
+    /// local (processes, with a topic, group and database of its own) or compose (the stack's own, fresh).
+    #[arg(long, env = "STACK", default_value = "local", value_parser = ["local", "compose"])]
+    pub stack: String,
+
     /// Folder for the report (default results/autoscale-<time>).
     #[arg(long)]
     pub results: Option<PathBuf>,
@@ -91,6 +99,7 @@ pub struct DemoReport {
     #[serde(skip)]
     pub dir: PathBuf,
     pub started_at: String,
+    pub stack: String,
     pub topic: String,
     pub group: String,
     pub partitions: i32,
@@ -134,8 +143,9 @@ impl DemoReport {
 
     fn markdown(&self) -> String {
         let mut md = format!(
-            "# Autoscaler demonstration\n\n{} orders at once on {} partitions, {} ms of work per order; \
+            "# Autoscaler demonstration ({} stack)\n\n{} orders at once on {} partitions, {} ms of work per order; \
              lagThreshold {}, pollingInterval {} s, scale-down window {} s. {} of {} checks passed.\n\n",
+            self.stack,
             self.orders,
             self.partitions,
             self.processing_delay_ms,
@@ -170,15 +180,22 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
     let dir = s.results.clone().unwrap_or_else(|| root.join("results").join(format!("autoscale-{stamp}")));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let id = Utc::now().timestamp();
-    let (topic, dlq, group, database) =
-        (format!("auto-{id}"), format!("auto-{id}-dlq"), format!("auto-{id}"), format!("auto_{id}"));
+    let compose = s.stack == "compose";
     let db_settings =
         Settings { database_url: s.database_url.clone(), ..<Settings as clap::Parser>::parse_from(["x"]) };
-    let database_url = db_settings.database_url_for(&database);
+    let database = format!("auto_{id}");
+    let (topic, dlq, group, database_url) = if compose {
+        let (topic, dlq, group) = (shared::ORDERS_TOPIC, shared::DLQ_TOPIC, shared::CONSUMER_GROUP);
+        (topic.to_owned(), dlq.to_owned(), group.to_owned(), s.database_url.clone())
+    } else {
+        (format!("auto-{id}"), format!("auto-{id}-dlq"), format!("auto-{id}"), db_settings.database_url_for(&database))
+    };
+    // Local consumers read all of these; compose's take PROCESSING_DELAY_MS and BATCH_SIZE through
+    // docker-compose.yml, and their topic, group and database are the stack's own.
     let scripts = Scripts {
         root: root.clone(),
         env: vec![
-            ("STACK".into(), "local".into()),
+            ("STACK".into(), s.stack.clone()),
             ("KAFKA_TOPIC".into(), topic.clone()),
             ("DLQ_TOPIC".into(), dlq.clone()),
             ("CONSUMER_GROUP".into(), group.clone()),
@@ -190,10 +207,23 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
         ],
     };
     scripts.scale(0).await?;
-    scripts.create_topic(&s.bootstrap_servers, &topic, s.partitions).await?;
-    scripts.create_topic(&s.bootstrap_servers, &dlq, 1).await?;
-    create_database(&db_settings, &database).await?;
+    if !compose {
+        scripts.create_topic(&s.bootstrap_servers, &topic, s.partitions).await?;
+        scripts.create_topic(&s.bootstrap_servers, &dlq, 1).await?;
+        create_database(&db_settings, &database).await?;
+    }
     let world = Arc::new(World::new(&s.bootstrap_servers, &topic, &dlq, &group, &database_url)?);
+    if compose {
+        let (partitions, rows) = (world.partition_count()?, world.row_counts().await.map(|r| r.0).unwrap_or(0));
+        if partitions != s.partitions || rows != 0 {
+            bail!(
+                "the compose stack is not fresh ({partitions} partitions, {rows} rows; {} wanted, 0 rows): run \
+                 'docker compose down -v && TOPIC_PARTITIONS={} docker compose up -d kafka postgres kafka-init' first",
+                s.partitions,
+                s.partitions
+            );
+        }
+    }
     scripts.scale(1).await?;
     wait_for("the first consumer owning every partition", Duration::from_secs(60), async || {
         world.group().ok().filter(|g| g.members.len() == 1 && g.owners() == 1)
@@ -282,6 +312,7 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
     let mut report = DemoReport {
         dir: dir.clone(),
         started_at: t0.to_rfc3339(),
+        stack: s.stack.clone(),
         topic,
         group,
         partitions: s.partitions,

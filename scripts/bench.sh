@@ -128,15 +128,19 @@ start_consumers() {
   done
 }
 
-# stop_consumers LABEL: records the largest peak RSS among the consumers, then stops them (SIGTERM) and waits
-# until every one has exited (SIGKILL after 30 s): their sessions close before the next run, and before the drop.
+# stop_consumers LABEL: records the largest peak RSS among the consumers and the CPU time they used together, then
+# stops them (SIGTERM) and waits until every one has exited (SIGKILL after 30 s): their sessions close before the
+# next run, and before the drop.
 stop_consumers() {
-  local label="$1" pid peak=0 hwm
+  local label="$1" pid peak=0 hwm cpu=0 used
   for pid in "${CONSUMER_PIDS[@]}"; do
     hwm="$(process_memory_kib "$pid" | cut -d' ' -f2)" || hwm=0
     ((hwm > peak)) && peak="$hwm"
+    used="$(process_cpu_seconds "$pid")" || used=0
+    cpu="$(awk -v a="$cpu" -v b="$used" 'BEGIN { printf "%.2f", a + b }')"
   done
   record "$label.consumer_rss_kib" "$peak"
+  record "$label.consumer_cpu_s" "$cpu"
   stop_processes "the consumers of $label" "${CONSUMER_PIDS[@]}"
   wait "${CONSUMER_PIDS[@]}" 2>/dev/null || true
 }
@@ -266,16 +270,19 @@ for c in 1 2 3; do
 done
 # The cost of metrics: 1 consumer with METRICS_ADDR=off (nothing served, nothing counted) and with its default
 # metrics, on the same topic, in the order off-on, on-off, off-on … so that a drift across the runs (the first runs
-# of a series are often slower) favours neither; the medians count (every run is recorded).
+# of a series are often slower) favours neither; the medians count (every run is recorded). Throughput is bound by
+# Postgres, so the consumer's own CPU time for the same orders is the finer measure of what the metrics cost.
 log "(2) the cost of metrics: 1 consumer, METRICS_ADDR=off and default, $METRICS_COST_RUNS runs each, alternating"
-off=() on=()
+off=() on=() off_cpu=() on_cpu=()
 metrics_cost_run() {
   if [[ "$1" == off ]]; then
     group_run "metricsoff$2" 1 "$main" "$ORDERS" METRICS_ADDR=off
     off+=("$(value_of "metricsoff$2.rows_per_s")")
+    off_cpu+=("$(value_of "metricsoff$2.consumer_cpu_s")")
   else
     group_run "metricson$2" 1 "$main" "$ORDERS"
     on+=("$(value_of "metricson$2.rows_per_s")")
+    on_cpu+=("$(value_of "metricson$2.consumer_cpu_s")")
   fi
 }
 for i in $(seq 1 "$METRICS_COST_RUNS"); do
@@ -291,6 +298,9 @@ record metrics_cost.runs "$METRICS_COST_RUNS"
 record metrics_cost.off_rows_per_s "$(median "${off[@]}")"
 record metrics_cost.on_rows_per_s "$(median "${on[@]}")"
 record metrics_cost.on_to_off "$(awk -v a="$(median "${on[@]}")" -v b="$(median "${off[@]}")" 'BEGIN { printf "%.3f", a / b }')"
+record metrics_cost.off_cpu_s "$(median "${off_cpu[@]}")"
+record metrics_cost.on_cpu_s "$(median "${on_cpu[@]}")"
+record metrics_cost.cpu_on_to_off "$(awk -v a="$(median "${on_cpu[@]}")" -v b="$(median "${off_cpu[@]}")" 'BEGIN { printf "%.3f", a / b }')"
 ceiling_db="$LAST_DB"
 log "(2) the same with keys spread wider: $ORDERS orders of $WIDE_CUSTOMERS customers, 3 consumers"
 wide="bench-$id-wide"

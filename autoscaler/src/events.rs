@@ -112,6 +112,25 @@ impl Decided<'_> {
     }
 }
 
+/// The group has no committed offset on any partition: a new group, or a name that no consumer uses. Not an error
+/// (KEDA counts each partition as `offsetResetPolicy` says), but worth a line, since a misspelt group looks the same.
+pub struct NoCommittedOffsets<'a> {
+    pub group: &'a str,
+    pub topic: &'a str,
+}
+
+impl NoCommittedOffsets<'_> {
+    pub fn emit(&self) {
+        warn!(
+            event = "autoscaler_group_without_offsets",
+            group = self.group,
+            topic = self.topic,
+            "the group has committed no offset on this topic (new, or not the consumers' group?): each partition \
+               counts as offsetResetPolicy says"
+        );
+    }
+}
+
 /// A poll that changed nothing because something could not be read or done: the count stays as it is, never
 /// going to 0 on an error.
 pub struct Held<'a> {

@@ -43,6 +43,7 @@ impl rdkafka::consumer::ConsumerContext for Logged {}
 
 pub struct OffsetReader {
     consumer: BaseConsumer<Logged>,
+    group: String,
     topic: String,
     servers: String,
     timeout: Duration,
@@ -58,10 +59,19 @@ impl OffsetReader {
         let consumer = config.create_with_context(Logged).map_err(|e| LagError::Config(e.to_string()))?;
         Ok(Self {
             consumer,
+            group: settings.consumer_group.clone(),
             topic: settings.topic.clone(),
             servers: settings.kafka.bootstrap_servers.clone(),
             timeout: settings.kafka_timeout,
         })
+    }
+
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 
     /// Every partition's offsets. Blocking: call it from `spawn_blocking`.

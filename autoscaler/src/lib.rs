@@ -34,7 +34,7 @@ pub use config::AutoscalerSettings;
 
 use crate::backend::Backend;
 use crate::config::SettingsError;
-use crate::events::{Decided, Held, Metrics};
+use crate::events::{Decided, Held, Metrics, NoCommittedOffsets};
 use crate::hpa::Hpa;
 use crate::keda::KafkaScaler;
 use crate::lag::{LagError, OffsetReader};
@@ -92,6 +92,9 @@ async fn poll(reader: &Arc<OffsetReader>, backend: &Backend, scaler: &mut KafkaS
         Ok(Err(why)) => return Held { current: Some(current), why: &why }.emit(m),
         Err(why) => return Held { current: Some(current), why: &why }.emit(m),
     };
+    if offsets.iter().all(|p| p.committed.is_none()) {
+        NoCommittedOffsets { group: reader.group(), topic: reader.topic() }.emit();
+    }
     let lag = scaler.lag(&offsets);
     let decision = hpa.decide(Instant::now(), current, &lag);
     Decided { lag: &lag, current, decision }.emit(m);

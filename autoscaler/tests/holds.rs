@@ -14,6 +14,19 @@ fn root() -> PathBuf {
 /// Runs the autoscaler with `args` until its `/metrics` shows `holds` holds (or 60 s pass); returns the scrape and
 /// the log.
 async fn run_until_held(name: &str, args: &[&str], holds: u32) -> (String, String) {
+    run_until(name, args, |scrape| {
+        let held = scrape
+            .lines()
+            .find_map(|l| l.strip_prefix("order_autoscaler_holds_total "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        held >= f64::from(holds)
+    })
+    .await
+}
+
+/// Runs the autoscaler with `args` until a scrape of its `/metrics` satisfies `done` (or 60 s pass).
+async fn run_until(name: &str, args: &[&str], done: impl Fn(&str) -> bool) -> (String, String) {
     let dir = root().join("target/test-logs/autoscaler");
     std::fs::create_dir_all(&dir).expect("log dir");
     let (log_path, addr_file) = (dir.join(format!("{name}.log")), dir.join(format!("{name}.metrics-addr")));
@@ -42,12 +55,7 @@ async fn run_until_held(name: &str, args: &[&str], holds: u32) -> (String, Strin
             && let Ok(response) = client.get(format!("http://{}/metrics", addr.trim())).send().await
         {
             scrape = response.text().await.unwrap_or_default();
-            let held = scrape
-                .lines()
-                .find_map(|l| l.strip_prefix("order_autoscaler_holds_total "))
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if held >= f64::from(holds) {
+            if done(&scrape) {
                 break;
             }
         }
@@ -56,6 +64,12 @@ async fn run_until_held(name: &str, args: &[&str], holds: u32) -> (String, Strin
     let _ = child.start_kill();
     let _ = child.wait().await;
     (scrape, std::fs::read_to_string(&log_path).unwrap_or_default())
+}
+
+/// Runs the autoscaler with `args` until its first decision (or 60 s); returns the scrape and the log.
+async fn run_until_decided(name: &str, args: &[&str]) -> (String, String) {
+    let (scrape, log) = run_until(name, args, |scrape| decisions(scrape) >= 1.0).await;
+    (scrape, log)
 }
 
 fn decisions(scrape: &str) -> f64 {
@@ -93,4 +107,18 @@ async fn a_threshold_of_zero_is_refused_at_start_up() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--lag-threshold"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_group_that_never_committed_is_named_and_counted_as_the_reset_policy_says() {
+    let group = format!("no-such-group-{}", std::process::id());
+    // scaleToZeroOnInvalidOffset: each partition counts 0, so an idle target stays at 0 and nothing is started.
+    let (scrape, log) = run_until_decided(
+        "unknown-group",
+        &["--consumer-group", &group, "--scale-to-zero-on-invalid-offset", "--topic", "food-orders"],
+    )
+    .await;
+    assert!(log.contains("event=\"autoscaler_group_without_offsets\""), "{log}");
+    assert!(log.contains(&group), "the group is named: {log}");
+    assert!(scrape.contains("order_autoscaler_total_lag 0"), "{scrape}");
 }

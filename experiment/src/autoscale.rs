@@ -367,18 +367,28 @@ fn checks(r: &mut DemoReport, s: &DemoSettings, back_in_time: bool, committed_is
         r.drained_s.is_some() && committed_is_log_end,
         format!("lag 0 at {}; committed = log-end: {committed_is_log_end}", at(r.drained_s)),
     );
-    // The scale-down comes once the high recommendations have left the window: at the earliest a window after the
-    // last poll that still saw lag, which is at most one polling interval before the lag read 0. Both times are
-    // the 1 s samples', hence the second of slack.
-    let earliest = r.drained_s.map(|d| d + r.scale_down_stabilization_s - r.polling_interval_s - 1.0);
+    // The group may shrink only once every recommendation of its size has left the scale-down window. The last
+    // sample whose lag still asked for the most consumers (ceil(lag / lagThreshold), at most the partitions) was
+    // at `high`; the lag only falls after its peak, so the poll before that sample (at most one polling interval
+    // earlier) asked for them too. Hence no scale-down before high + window - polling interval (less the samples'
+    // second).
+    let threshold = r.lag_threshold.max(1) as f64;
+    let asked = |lag: i64| ((lag.max(0) as f64 / threshold).ceil() as usize).min(partitions);
+    let high = r.timeline.iter().filter(|t| asked(t.lag) >= most).map(|t| t.t_s).reduce(f64::max);
+    let earliest = high.map(|h| h + r.scale_down_stabilization_s - r.polling_interval_s - 1.0);
     let waited = match (r.first_scale_down_s, earliest) {
         (Some(down), Some(earliest)) => down >= earliest,
         _ => false,
     };
     r.check(
-        "no scale-down before the window has passed since the lag drained",
+        "no scale-down before the window has passed since the lag last asked for that many consumers",
         waited,
-        format!("first scale-down at {}, not before {}", at(r.first_scale_down_s), at(earliest)),
+        format!(
+            "lag last asked for {most} at {}; first scale-down at {}, not before {}",
+            at(high),
+            at(r.first_scale_down_s),
+            at(earliest)
+        ),
     );
     r.check(
         "back to the minimum (1) after the window",

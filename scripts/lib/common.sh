@@ -129,6 +129,15 @@ process_memory_kib() {
     "/proc/$1/status" 2>/dev/null
 }
 
+# process_cpu_seconds PID: CPU time (user + system) the running process PID has used, in seconds (from
+# /proc/PID/stat: the comm field may hold spaces, so fields are counted after its closing parenthesis).
+process_cpu_seconds() {
+  local stat ticks
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  ticks="$(getconf CLK_TCK)"
+  awk -v t="$ticks" '{ printf "%.2f", ($12 + $13) / t }' <<<"${stat##*) }"
+}
+
 # producer_summary_field FILE FIELD: a figure of the JSON summary order-producer writes with --summary-file when it
 # finishes (sent, acked, acked_new_orders, failed, unacknowledged, elapsed_ms, elapsed_s, rate). Fails with one
 # clear line when the file is missing, is not JSON or lacks the field. Read with python3: jq is not always there.

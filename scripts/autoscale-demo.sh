@@ -23,14 +23,7 @@ the rule.
 USAGE
 }
 
-for arg in "$@"; do
-  case "$arg" in -h | --help) usage; exit 0 ;; esac
-done
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do
-  if [[ "${args[i]}" == --stack ]]; then STACK="${args[i + 1]:-}"; fi
-done
-export STACK
+passed_on_args "$@"
 check_stack
 require_kafka
 require_postgres

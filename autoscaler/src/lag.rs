@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
+use shared::telemetry::KafkaLogs;
 
 use crate::config::AutoscalerSettings;
 use crate::keda::PartitionOffsets;
@@ -26,23 +27,8 @@ pub enum LagError {
     Committed(#[source] KafkaError),
 }
 
-/// librdkafka's logs and errors through the project's tracing set-up.
-pub struct Logged;
-
-impl ClientContext for Logged {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-        shared::telemetry::log_librdkafka(level, facility, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        shared::telemetry::log_client_error(&error, reason);
-    }
-}
-
-impl rdkafka::consumer::ConsumerContext for Logged {}
-
 pub struct OffsetReader {
-    consumer: BaseConsumer<Logged>,
+    consumer: BaseConsumer<KafkaLogs>,
     group: String,
     topic: String,
     servers: String,
@@ -56,7 +42,7 @@ impl OffsetReader {
         let client_id = shared::client_id::client_id("order-autoscaler");
         let mut config = settings.kafka.client_config(&client_id).map_err(|e| LagError::Config(e.to_string()))?;
         config.set("group.id", &settings.consumer_group).set("enable.auto.commit", "false");
-        let consumer = config.create_with_context(Logged).map_err(|e| LagError::Config(e.to_string()))?;
+        let consumer = config.create_with_context(KafkaLogs).map_err(|e| LagError::Config(e.to_string()))?;
         Ok(Self {
             consumer,
             group: settings.consumer_group.clone(),

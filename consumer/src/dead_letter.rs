@@ -3,12 +3,13 @@
 //! only after the dead-letter topic acknowledged it (see [`crate::offsets`]).
 
 use futures::future::join_all;
-use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::sync::Arc;
 use std::time::Duration;
+
+use shared::telemetry::KafkaLogs;
 
 use crate::batch::{Entry, Outcome};
 use crate::events::{DeadLettered, Metrics};
@@ -23,21 +24,9 @@ pub mod headers {
     pub const CONSUMER_ID: &str = "dlq.consumer.id";
 }
 
-pub struct DlqContext;
-
-impl ClientContext for DlqContext {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-        shared::telemetry::log_librdkafka(level, facility, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        shared::telemetry::log_client_error(&error, reason);
-    }
-}
-
 /// Sends poison messages to the dead-letter topic.
 pub struct DeadLetters {
-    producer: FutureProducer<DlqContext>,
+    producer: FutureProducer<KafkaLogs>,
     topic: String,
     source_topic: String,
     consumer_id: String,
@@ -55,7 +44,7 @@ impl DeadLetters {
         metrics: Arc<Metrics>,
     ) -> Result<Self, KafkaError> {
         Ok(Self {
-            producer: config.create_with_context(DlqContext)?,
+            producer: config.create_with_context(KafkaLogs)?,
             topic: topic.to_owned(),
             source_topic: source_topic.to_owned(),
             consumer_id: consumer_id.to_owned(),

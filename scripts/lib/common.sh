@@ -221,6 +221,19 @@ register_metrics_target() {
 # unregister_metrics_target JOB NAME: the process stopped; Prometheus forgets it.
 unregister_metrics_target() { rm -f "$PROMETHEUS_TARGETS/$1-$2.json"; }
 
+# passed_on_args ARGS...: for a script that passes its arguments on to a binary: prints its usage and exits on -h or
+# --help, and takes STACK from a --stack VALUE among them (exported, so the binary and the scripts it runs see it).
+passed_on_args() {
+  local args=("$@") i
+  for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[i]}" in
+      -h | --help) usage; exit 0 ;;
+      --stack) STACK="${args[i + 1]:-}" ;;
+    esac
+  done
+  export STACK
+}
+
 # ensure_packages CMD:PACKAGE...: installs the package of each command missing from PATH.
 ensure_packages() {
   local missing=() spec

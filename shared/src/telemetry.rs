@@ -49,3 +49,19 @@ pub fn log_librdkafka(level: rdkafka::config::RDKafkaLogLevel, facility: &str, m
         L::Debug => tracing::debug!(event = "librdkafka", facility, "{message}"),
     }
 }
+
+/// The context of a Kafka client that needs no callbacks of its own: librdkafka's logs and errors through the two
+/// functions above.
+pub struct KafkaLogs;
+
+impl rdkafka::ClientContext for KafkaLogs {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        log_librdkafka(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        log_client_error(&error, reason);
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for KafkaLogs {}

@@ -61,7 +61,7 @@ pub struct DemoSettings {
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub scale_down_stabilization: Duration,
 
-    /// A quick version for the tests: 3 partitions, 3,000 orders, polls every 2 s, a 15 s window.
+    /// A quick version for the tests: 3 partitions, 6,000 orders, polls every 2 s, a 15 s window.
     #[arg(long)]
     pub short: bool,
 
@@ -85,7 +85,7 @@ impl DemoSettings {
     fn effective(mut self) -> Self {
         if self.short {
             self.partitions = 3;
-            self.orders = self.orders.min(3_000);
+            self.orders = self.orders.min(6_000);
             self.polling_interval = Duration::from_secs(2);
             self.scale_down_stabilization = Duration::from_secs(15);
         }
@@ -236,6 +236,9 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
         format!("--lag-threshold={}", s.lag_threshold),
         "--min-replica-count=1".into(),
         format!("--max-replica-count={}", s.partitions),
+        // As the consumers' auto.offset.reset (KEDA's docs ask for the same): a partition the group has not
+        // committed on yet counts its whole log, so the first poll after the burst already sees all of it.
+        "--offset-reset-policy=earliest".into(),
         format!("--polling-interval={}s", s.polling_interval.as_secs()),
         format!("--scale-down-stabilization={}s", s.scale_down_stabilization.as_secs()),
     ];

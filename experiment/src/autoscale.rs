@@ -27,7 +27,7 @@ use tokio::process::Command;
 use crate::control::{ProducerSummary, Scripts};
 use crate::phases::{create_database, start_sampler, wait_for};
 use crate::report::{Check, Event, Sample};
-use crate::settings::Settings;
+use crate::settings::database_url_beside;
 use crate::world::World;
 
 /// Every option of the demonstration.
@@ -181,14 +181,17 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let id = Utc::now().timestamp();
     let compose = s.stack == "compose";
-    let db_settings =
-        Settings { database_url: s.database_url.clone(), ..<Settings as clap::Parser>::parse_from(["x"]) };
     let database = format!("auto_{id}");
     let (topic, dlq, group, database_url) = if compose {
         let (topic, dlq, group) = (shared::ORDERS_TOPIC, shared::DLQ_TOPIC, shared::CONSUMER_GROUP);
         (topic.to_owned(), dlq.to_owned(), group.to_owned(), s.database_url.clone())
     } else {
-        (format!("auto-{id}"), format!("auto-{id}-dlq"), format!("auto-{id}"), db_settings.database_url_for(&database))
+        (
+            format!("auto-{id}"),
+            format!("auto-{id}-dlq"),
+            format!("auto-{id}"),
+            database_url_beside(&s.database_url, &database),
+        )
     };
     // Local consumers read all of these; compose's take PROCESSING_DELAY_MS and BATCH_SIZE through
     // docker-compose.yml, and their topic, group and database are the stack's own.
@@ -210,7 +213,7 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
     if !compose {
         scripts.create_topic(&s.bootstrap_servers, &topic, s.partitions).await?;
         scripts.create_topic(&s.bootstrap_servers, &dlq, 1).await?;
-        create_database(&db_settings, &database).await?;
+        create_database(&s.database_url, &database).await?;
     }
     let world = Arc::new(World::new(&s.bootstrap_servers, &topic, &dlq, &group, &database_url)?);
     if compose {

@@ -76,7 +76,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
         for name in [&topic, &dlq_topic] {
             scripts.create_topic(&settings.bootstrap_servers, name, 1).await?;
         }
-        create_database(&settings, &database).await?;
+        create_database(&settings.database_url, &database).await?;
     }
     let world = Arc::new(World::new(&settings.bootstrap_servers, &topic, &dlq_topic, &group, &database_url)?);
     if compose.is_some() {
@@ -149,11 +149,12 @@ pub(crate) fn start_sampler(
     (stop, handle)
 }
 
-pub(crate) async fn create_database(settings: &Settings, database: &str) -> anyhow::Result<()> {
-    let admin = PgPoolOptions::new().max_connections(1).connect(&settings.database_url).await.with_context(|| {
+/// Creates `database` through the server `admin_url` reaches.
+pub(crate) async fn create_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
+    let admin = PgPoolOptions::new().max_connections(1).connect(admin_url).await.with_context(|| {
         format!(
             "cannot reach Postgres at {}: start the local stack (scripts/stack.sh up)",
-            shared::secret::redact_url(&settings.database_url)
+            shared::secret::redact_url(admin_url)
         )
     })?;
     eprintln!("$ psql -c 'CREATE DATABASE {database}'");
@@ -468,7 +469,7 @@ impl Run {
                 self.scripts.create_topic(&self.settings.bootstrap_servers, name, partitions).await?;
             }
             let database = format!("eff_{id}_{consumers}");
-            create_database(&self.settings, &database).await?;
+            create_database(&self.settings.database_url, &database).await?;
             let url = self.settings.database_url_for(&database);
             let mut scripts = self.scripts.clone();
             scripts

@@ -72,9 +72,14 @@ impl Settings {
 
     /// The database URL with another database name.
     pub fn database_url_for(&self, database: &str) -> String {
-        match self.database_url.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{database}"),
-            None => self.database_url.clone(),
-        }
+        database_url_beside(&self.database_url, database)
+    }
+}
+
+/// `url` with `database` in place of its database name: a database beside the one `url` names.
+pub fn database_url_beside(url: &str, database: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{database}"),
+        None => url.to_owned(),
     }
 }

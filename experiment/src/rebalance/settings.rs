@@ -101,9 +101,6 @@ impl BenchSettings {
 
     /// The database URL with another database name.
     pub fn database_url_for(&self, database: &str) -> String {
-        match self.database_url.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{database}"),
-            None => self.database_url.clone(),
-        }
+        crate::settings::database_url_beside(&self.database_url, database)
     }
 }

@@ -12,7 +12,7 @@ export KAFKA_HOST_PORT="${COMPOSE_TEST_KAFKA_PORT:-29092}"
 export POSTGRES_HOST_PORT="${COMPOSE_TEST_POSTGRES_PORT:-25432}"
 export PROMETHEUS_HOST_PORT="${COMPOSE_TEST_PROMETHEUS_PORT:-29090}"
 export COMPOSE_PROJECT_NAME="${COMPOSE_TEST_PROJECT:-food-orders-compose-test}"
-clis=(v1 v2)
+clis=(v2 v1)
 experiment=1
 autoscale=""
 keep_engine=""
@@ -21,7 +21,8 @@ usage() {
   cat <<USAGE
 Usage: scripts/compose-test.sh [--only v1|v2] [--skip-experiment] [--with-autoscale] [--keep-engine]
 
-Brings docker-compose.yml up as the README does (detached, on the stand-in images of scripts/docker.sh) and
+Brings docker-compose.yml up as the README does (detached, on the stand-in images of scripts/docker.sh; the first
+Compose builds the pipeline's image, the second starts from it) and
 checks: 1 partition and 3 consumers (one owner, two idle); partitions raised to 3 under load (one each), and the
 monitoring profile's Prometheus scraping the 3 consumers; 5 consumers
 (two idle); docker kill of an owner (taken over within the session timeout + 5 s); docker-compose restart kafka
@@ -30,7 +31,7 @@ uid 10001 and exit 0 on stop. Then scripts/experiment.sh --stack compose --short
 scripts/autoscale-demo.sh --stack compose --short (the autoscaler scaling order-consumer containers 1 → 3 and back;
 not by default: a compose scale-up takes seconds per container, so its timing varies more than the tests allow).
 
---only v1|v2      run the scenario with one Compose only (default: both)
+--only v1|v2      run the scenario with one Compose only (default: both, v2 first)
 --skip-experiment skip the scaling experiment on the compose stack
 --with-autoscale  also the autoscaler's demonstration on the compose stack
 --keep-engine     leave the Docker engine running afterwards (the stack is taken down anyway)
@@ -90,11 +91,15 @@ if [[ " ${clis[*]} " == *" v2 "* ]]; then
 fi
 run cargo build --release --locked -p scaling-experiment --bin compose-scenario --manifest-path "$ROOT_DIR/Cargo.toml"
 
+# The first Compose builds the image (as the README's `up --build` does); the second starts from that image: its
+# builder would build the same Dockerfile again from nothing (v1's classic builder and v2's BuildKit share no cache).
+build=()
 for version in "${clis[@]}"; do
-  log "the seed's scenario with Compose $version"
+  log "the seed's scenario with Compose $version${build[*]:+ (the image built by the first run)}"
   if [[ "$version" == v1 ]]; then export COMPOSE_CLI=docker-compose; else export COMPOSE_CLI="docker compose"; fi
   run "$ROOT_DIR/target/release/compose-scenario" --bootstrap-servers "127.0.0.1:$KAFKA_HOST_PORT" \
-    --results "$results/scenario-$version"
+    --results "$results/scenario-$version" "${build[@]}"
+  build=(--no-build)
 done
 
 if [[ -n "$experiment" ]]; then

@@ -19,7 +19,9 @@ Usage: scripts/experiment.sh [--stack local|compose] [--short] [--rate N] [--pha
                              [--efficiency-delay-ms N] [--efficiency-orders N] [--skip-efficiency] [--results DIR]
 
 --short        6 s phases at 100 orders/s and a small efficiency run (what CI runs)
---stack local  (default) uses a fresh topic, group and database on the local stack (scripts/stack.sh up first)
+--stack local  (default) uses a fresh topic, group and database on the local stack (scripts/stack.sh up first);
+               BROKERS=3 runs it on the three-node cluster (scripts/stack.sh up --brokers 3): topics with 3
+               replicas, and the report names each partition's leader
 --stack compose uses the compose stack's own topic, group and database; start it fresh first:
                docker compose down -v && docker compose up -d kafka postgres kafka-init
 Writes results/experiment-<time>/report.md, report.json and timeline.svg.
@@ -32,5 +34,7 @@ require_kafka
 require_postgres
 
 cd "$ROOT_DIR"
+# On the cluster (BROKERS=3) the clients get all three brokers, and topics three replicas (REPLICATION_FACTOR).
+[[ "$STACK" != local ]] || export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-$KAFKA_BOOTSTRAP}"
 run cargo build --release --locked -p order-producer -p order-consumer -p scaling-experiment
 exec "$ROOT_DIR/target/release/scaling-experiment" "$@"

@@ -13,7 +13,8 @@ describe   partitions, leaders and replicas of the topic (default topic: $ORDERS
 set N      raise the partition count to N. Kafka cannot lower it, so a smaller N is refused.
            Raising it moves keys: a customer whose key hashes to another partition under the new count sends
            its new orders there, so per-customer order is kept only within each partition era.
-Stack: --stack or STACK (default local).
+Stack: --stack or STACK (default local); BROKERS=3 for the local three-node cluster (describe then shows which
+broker leads each partition, its replicas and the in-sync ones).
 USAGE
 }
 

@@ -7,19 +7,21 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 KAFKA_DIR="$LOCAL_DIR/kafka"
+CLUSTER_DIR="$LOCAL_DIR/kafka-cluster"
 PG_DIR="$LOCAL_DIR/postgres"
 KAFKA_LIB="$ROOT_DIR/stack/kafka/lib"
-KAFKA_HEAP="${KAFKA_HEAP:-512M}"
+KAFKA_HEAP="${KAFKA_HEAP:-}"
 READY_TIMEOUT="${READY_TIMEOUT:-90}"
 PARTITIONS="${PARTITIONS:-1}"
 PARTITIONS_GIVEN=""
 PROMETHEUS_DIR="$LOCAL_DIR/prometheus"
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
 MONITORING=""
+NODE=""
 
 usage() {
   cat <<USAGE
-Usage: scripts/stack.sh COMMAND [--partitions N] [--monitoring]
+Usage: scripts/stack.sh COMMAND [--brokers 1|3] [--node N] [--partitions N] [--monitoring]
 
 Commands:
   up       fetch what is missing, start Kafka $KAFKA_VERSION_PIN and PostgreSQL, create database and topics;
@@ -31,17 +33,26 @@ Commands:
   fetch    download the Kafka jars with Maven into stack/kafka/lib
   postgres-stop / postgres-start
            stop or start PostgreSQL alone (fault tests: the database goes away while Kafka stays)
-  kafka-stop / kafka-start
-           stop (controlled shutdown) or start the Kafka broker alone (fault tests: a broker restart)
+  kafka-stop / kafka-start [--node N]
+           stop (controlled shutdown) or start the Kafka broker alone, or one node of the cluster (fault tests: a
+           broker restart)
+  kafka-kill --node N
+           SIGKILL one node of the cluster (a crash: no controlled shutdown); kafka-start --node N brings it back,
+           and rebuilds it from its peers when its data directory was deleted
   logs     print the paths of the log files
 
 Options:
+  --brokers 1|3    one broker (default), or a three-node KRaft cluster (each node broker and controller; topics with
+                   3 replicas and min.insync.replicas=2; clients on 127.0.0.1:9092,9094,9096; docs/cluster.md).
+                   Same as BROKERS=3; every command and script takes BROKERS=3 to talk to the cluster
+  --node N[,M]     kafka-stop, kafka-start, kafka-kill: only these nodes (1..3) of the cluster, all at once
   --partitions N   partitions of '$ORDERS_TOPIC' when up creates it (default \$PARTITIONS or 1)
   --monitoring     up: start Prometheus too (PROMETHEUS_PORT, default 9090)
 
 Environment (defaults match docker-compose.yml):
   KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP  PGPORT=$PGPORT  POSTGRES_DB=$POSTGRES_DB
-  POSTGRES_USER=$POSTGRES_USER  POSTGRES_PASSWORD (default kafka_pass)  KAFKA_HEAP=$KAFKA_HEAP
+  POSTGRES_USER=$POSTGRES_USER  POSTGRES_PASSWORD (default kafka_pass)  KAFKA_HEAP (default 512M per broker,
+  384M per node of the cluster)
   POSTGRES_APP_PASSWORD (default orders_app_pass: the consumer's least-privilege role orders_app)
   READY_TIMEOUT=$READY_TIMEOUT (seconds to wait for each service)
 USAGE
@@ -67,56 +78,191 @@ require_java() {
   [[ "${major%%.*}" -ge 17 ]] || die "Kafka $KAFKA_VERSION_PIN needs Java 17 or newer, found $major"
 }
 
+# The nodes of the stack's Kafka: "1" for the single broker, "1 2 3" for the cluster. Node n's client port is
+# 9090+2n and its controller port 9091+2n, so the single broker and the cluster's node 1 share 9092/9093.
+kafka_nodes() { seq 1 "$BROKERS"; }
+node_dir() { if ((BROKERS == 1)); then echo "$KAFKA_DIR"; else echo "$CLUSTER_DIR/node-$1"; fi; }
+broker_port() { echo $((9090 + 2 * $1)); }
+controller_port() { echo $((9091 + 2 * $1)); }
+
+# kafka_pid [N]: the pid of node N (default 1) of the current layout, when it runs.
 kafka_pid() {
   local pid
-  pid="$(cat "$KAFKA_DIR/kafka.pid" 2>/dev/null)" || return 1
+  pid="$(cat "$(node_dir "${1:-1}")/kafka.pid" 2>/dev/null)" || return 1
   kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
-kafka_ready() { "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --list; }
+# Whether the other layout (the cluster when BROKERS=1, the single broker when BROKERS=3) has a process running.
+other_layout_running() {
+  local pid file
+  if ((BROKERS == 1)); then
+    for file in "$CLUSTER_DIR"/node-*/kafka.pid; do
+      pid="$(cat "$file" 2>/dev/null)" && kill -0 "$pid" 2>/dev/null && return 0
+    done
+    return 1
+  fi
+  pid="$(cat "$KAFKA_DIR/kafka.pid" 2>/dev/null)" && kill -0 "$pid" 2>/dev/null
+}
 
+# Whether the brokers answer a client (each try bounded: a tool waits up to a minute for a broker by itself).
+kafka_ready() { timeout 20 "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --list; }
+ports_open() {
+  local n
+  for n in "$@"; do
+    port_open 127.0.0.1 "$(broker_port "$n")" || return 1
+  done
+}
+
+# The number of brokers registered with the cluster's active controller, as a client sees them.
+registered_brokers() {
+  timeout 20 "$ROOT_DIR/scripts/kafka.sh" kafka-broker-api-versions --bootstrap-server "$KAFKA_BOOTSTRAP" 2>/dev/null |
+    grep -c '^127\.0\.0\.1:[0-9]* (id: [0-9]* rack'
+}
+cluster_formed() { [[ "$(registered_brokers)" == "$BROKERS" ]]; }
+
+# Writes node N's server.properties: the single broker's file, or the cluster's template filled in for node N.
+node_properties() {
+  local n="$1" dir
+  dir="$(node_dir "$n")"
+  if ((BROKERS == 1)); then
+    sed "s:^log.dirs=.*:log.dirs=$dir/data:" "$ROOT_DIR/stack/kafka/server.properties"
+  else
+    sed -e "s:@NODE@:$n:" -e "s:@BROKER_PORT@:$(broker_port "$n"):" -e "s:@CONTROLLER_PORT@:$(controller_port "$n"):" \
+      -e "s:@LOG_DIRS@:$dir/data:" "$ROOT_DIR/stack/kafka/cluster.properties"
+  fi >"$dir/server.properties"
+}
+
+kafka_java_opts() {
+  java_opts=(-Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+    -Djava.awt.headless=true -Dkafka.logs.dir="$1/logs"
+    -Dlog4j2.configurationFile="$ROOT_DIR/stack/kafka/log4j2.properties" -cp "$KAFKA_LIB/*")
+}
+
+# The cluster id every node is formatted with: one per stack, kept beside its data (a node rebuilt after losing its
+# disk must join the same cluster).
+cluster_id() {
+  local file
+  if ((BROKERS == 1)); then file="$KAFKA_DIR/cluster-id"; else file="$CLUSTER_DIR/cluster-id"; fi
+  if [[ ! -s "$file" ]]; then
+    local java_opts
+    kafka_java_opts "$(dirname "$file")"
+    mkdir -p "$(dirname "$file")"
+    java "${java_opts[@]}" kafka.tools.StorageTool random-uuid >"$file"
+  fi
+  cat "$file"
+}
+
+# start_kafka_node N: formats node N's storage when it has none (a first start, or a lost disk), then starts it
+# in the background. Does not wait.
+start_kafka_node() {
+  local n="$1" dir port java_opts
+  dir="$(node_dir "$n")"
+  port="$(broker_port "$n")"
+  if kafka_pid "$n" >/dev/null; then
+    log "Kafka node $n already running (pid $(kafka_pid "$n"))"
+    return
+  fi
+  ! port_open 127.0.0.1 "$port" || die "port $port is taken by another process; stop it (ss -ltnp | grep $port) or run 'scripts/stack.sh down'"
+  mkdir -p "$dir/data" "$dir/logs"
+  node_properties "$n"
+  kafka_java_opts "$dir"
+  if [[ ! -f "$dir/data/meta.properties" ]]; then
+    local id
+    id="$(cluster_id)"
+    log "formatting Kafka node $n's storage (KRaft, cluster id $id)"
+    java "${java_opts[@]}" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" >>"$dir/logs/storage.log"
+  fi
+  log "starting Kafka $KAFKA_VERSION_PIN node $n (KRaft, broker+controller) on 127.0.0.1:$port, log: $dir/logs/server.log"
+  nohup java "${java_opts[@]}" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 &
+  echo $! >"$dir/kafka.pid"
+}
+
+# Fails naming what is missing when Kafka did not become ready: a node that is not running, or, all running, a
+# quorum that did not form.
+kafka_not_ready() {
+  local n missing=() dir
+  for n in $(kafka_nodes); do
+    dir="$(node_dir "$n")"
+    if ! kafka_pid "$n" >/dev/null; then
+      missing+=("node $n is not running (see $dir/logs/server.log)")
+    elif ! port_open 127.0.0.1 "$(broker_port "$n")"; then
+      missing+=("node $n (pid $(kafka_pid "$n")) does not listen on 127.0.0.1:$(broker_port "$n") (see $dir/logs/server.log)")
+    fi
+  done
+  if ((BROKERS == 1)); then
+    die "Kafka not ready after ${READY_TIMEOUT}s: ${missing[*]:-it does not answer (see $KAFKA_DIR/logs/server.log)}"
+  fi
+  local reasons
+  reasons="$(printf '%s; ' "${missing[@]}")"
+  die "the KRaft quorum of $BROKERS nodes did not form within ${READY_TIMEOUT}s (a majority, $((BROKERS / 2 + 1)), must run): ${reasons:-all run, but only $(registered_brokers) brokers registered; }see scripts/kafka.sh kafka-metadata-quorum --bootstrap-server $KAFKA_BOOTSTRAP describe --status"
+}
+
+# start_kafka [N]: starts every node (or only node N), then waits until the cluster has all its brokers.
 start_kafka() {
   require_java
   fetch_kafka
-  if kafka_pid >/dev/null; then
-    log "Kafka already running (pid $(kafka_pid))"
-    return
+  if other_layout_running; then
+    if ((BROKERS == 1)); then
+      die "the 3-broker cluster is running on these ports: use BROKERS=3 (or --brokers 3), or stop it with 'scripts/stack.sh down'"
+    fi
+    die "the single-broker Kafka is running on these ports: stop it first with 'scripts/stack.sh down'"
   fi
-  ! port_open 127.0.0.1 9092 || die "port 9092 is taken by another process; stop it (ss -ltnp | grep 9092) or run 'scripts/stack.sh down'"
-  mkdir -p "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
-  sed "s:^log.dirs=.*:log.dirs=$KAFKA_DIR/data:" "$ROOT_DIR/stack/kafka/server.properties" >"$KAFKA_DIR/server.properties"
-  local java_opts=(-Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
-    -Djava.awt.headless=true -Dkafka.logs.dir="$KAFKA_DIR/logs"
-    -Dlog4j2.configurationFile="$ROOT_DIR/stack/kafka/log4j2.properties" -cp "$KAFKA_LIB/*")
-  if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
-    local cluster_id
-    cluster_id="$(java "${java_opts[@]}" kafka.tools.StorageTool random-uuid)"
-    log "formatting Kafka storage (KRaft, cluster id $cluster_id)"
-    java "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster_id" \
-      -c "$KAFKA_DIR/server.properties" >>"$KAFKA_DIR/logs/storage.log"
+  local n nodes
+  read -r -a nodes <<<"${1:-$(kafka_nodes | xargs)}"
+  for n in "${nodes[@]}"; do
+    start_kafka_node "$n"
+  done
+  poll_until "$READY_TIMEOUT" ports_open "${nodes[@]}" || kafka_not_ready
+  if ((BROKERS == 1)); then
+    poll_until "$READY_TIMEOUT" kafka_ready || kafka_not_ready
+  else
+    # Every broker registered with the active controller: the quorum formed and the cluster answers.
+    poll_until "$READY_TIMEOUT" cluster_formed || kafka_not_ready
   fi
-  log "starting Kafka $KAFKA_VERSION_PIN (KRaft, broker+controller) on $KAFKA_BOOTSTRAP, log: $KAFKA_DIR/logs/server.log"
-  nohup java "${java_opts[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/logs/stdout.log" 2>&1 &
-  echo $! >"$KAFKA_DIR/kafka.pid"
-  wait_until "$READY_TIMEOUT" "Kafka (see $KAFKA_DIR/logs/server.log)" port_open 127.0.0.1 9092
-  wait_until "$READY_TIMEOUT" "Kafka (see $KAFKA_DIR/logs/server.log)" kafka_ready
-  log "Kafka ready"
+  log "Kafka ready ($BROKERS broker(s): $KAFKA_BOOTSTRAP)"
 }
 
-stop_kafka() {
+all_gone() {
   local pid
-  if pid="$(kafka_pid)"; then
-    log "stopping Kafka (pid $pid)"
-    stop_process "$pid" Kafka
+  for pid in "$@"; do
+    ! kill -0 "$pid" 2>/dev/null || return 1
+  done
+}
+
+# stop_kafka [N] [SIGNAL]: stops every node (or node N): TERM is a controlled shutdown, KILL a crash.
+stop_kafka() {
+  local n pids=() signal="${2:-TERM}"
+  for n in ${1:-$(kafka_nodes)}; do
+    if pid="$(kafka_pid "$n")"; then
+      pids+=("$pid")
+    fi
+  done
+  if ((${#pids[@]} > 0)); then
+    if [[ "$signal" == KILL ]]; then
+      log "killing Kafka (SIGKILL, pid ${pids[*]})"
+      kill -KILL "${pids[@]}" 2>/dev/null || true
+      poll_until 10 all_gone "${pids[@]}" || warn "Kafka pid ${pids[*]} still there 10 s after SIGKILL"
+    else
+      log "stopping Kafka (pid ${pids[*]})"
+      if ((BROKERS > 1 && ${#pids[@]} == BROKERS)); then
+        # The whole cluster: the last node's controlled shutdown waits for a quorum that has left with the others,
+        # so it gets 10 s before SIGKILL (its next start recovers its logs; nothing acknowledged is lost).
+        STOP_TIMEOUT=10 stop_processes Kafka "${pids[@]}"
+      else
+        stop_processes Kafka "${pids[@]}"
+      fi
+    fi
   fi
-  rm -f "$KAFKA_DIR/kafka.pid"
+  for n in ${1:-$(kafka_nodes)}; do
+    if ! kafka_pid "$n" >/dev/null; then rm -f "$(node_dir "$n")/kafka.pid"; fi
+  done
 }
 
 create_topics() {
   local kt=("$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP") existing have
   existing="$("${kt[@]}" --list)"
   if ! grep -qx "$ORDERS_TOPIC" <<<"$existing"; then
-    run "${kt[@]}" --create --topic "$ORDERS_TOPIC" --partitions "$PARTITIONS" --replication-factor 1
+    run "${kt[@]}" --create --topic "$ORDERS_TOPIC" --partitions "$PARTITIONS" --replication-factor "$REPLICATION_FACTOR"
   elif [[ -n "$PARTITIONS_GIVEN" ]]; then
     have="$("${kt[@]}" --describe --topic "$ORDERS_TOPIC" | sed -n 's/.*PartitionCount: *\([0-9]*\).*/\1/p' | head -n 1)"
     if [[ "$have" != "$PARTITIONS" ]]; then
@@ -124,7 +270,7 @@ create_topics() {
     fi
   fi
   if ! grep -qx "$DLQ_TOPIC" <<<"$existing"; then
-    run "${kt[@]}" --create --topic "$DLQ_TOPIC" --partitions 1 --replication-factor 1 2>&1 | { grep -v "^WARNING: Due to limitations in metric names" || true; }
+    run "${kt[@]}" --create --topic "$DLQ_TOPIC" --partitions 1 --replication-factor "$REPLICATION_FACTOR" 2>&1 | { grep -v "^WARNING: Due to limitations in metric names" || true; }
   fi
 }
 
@@ -251,12 +397,24 @@ shift
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --partitions) PARTITIONS="${2:-}"; PARTITIONS_GIVEN=1; shift 2 || die "--partitions needs a number" ;;
+    --brokers) use_brokers "${2:-}"; shift 2 || die "--brokers needs 1 or 3" ;;
+    --node) NODE="${2:-}"; shift 2 || die "--node needs a node number" ;;
     --monitoring) MONITORING=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option '$1' (see scripts/stack.sh --help)" ;;
   esac
 done
 require_int --partitions "$PARTITIONS" 1
+if ((BROKERS == 1)); then KAFKA_HEAP="${KAFKA_HEAP:-512M}"; else KAFKA_HEAP="${KAFKA_HEAP:-384M}"; fi
+if [[ -n "$NODE" ]]; then
+  case "$command" in kafka-stop | kafka-start | kafka-kill) ;; *) die "--node goes with kafka-stop, kafka-start or kafka-kill" ;; esac
+  ((BROKERS > 1)) || die "--node needs the cluster: add --brokers 3 (or BROKERS=3)"
+  NODE="${NODE//,/ }"
+  for n in $NODE; do
+    require_int --node "$n" 1
+    ((n <= BROKERS)) || die "--node must be 1 to $BROKERS, got $n"
+  done
+fi
 
 case "$command" in
   up)
@@ -269,29 +427,43 @@ case "$command" in
     [[ -z "$MONITORING" ]] || start_prometheus
     log "local stack up: Kafka $KAFKA_BOOTSTRAP, PostgreSQL $PGHOST:$PGPORT/$POSTGRES_DB${MONITORING:+, Prometheus 127.0.0.1:$PROMETHEUS_PORT}"
     ;;
-  down)
+  down | reset)
     stop_prometheus
-    stop_kafka
+    # Whichever layout runs: the single broker and the cluster's nodes.
+    for layout in 1 3; do
+      BROKERS="$layout"
+      stop_kafka
+    done
     stop_postgres
-    ;;
-  reset)
-    stop_prometheus
-    stop_kafka
-    stop_postgres
-    log "deleting $KAFKA_DIR, $PG_DIR and $PROMETHEUS_DIR"
-    rm -rf "$KAFKA_DIR" "$PG_DIR" "$PROMETHEUS_DIR"
+    if [[ "$command" == reset ]]; then
+      log "deleting $KAFKA_DIR, $CLUSTER_DIR, $PG_DIR and $PROMETHEUS_DIR"
+      rm -rf "$KAFKA_DIR" "$CLUSTER_DIR" "$PG_DIR" "$PROMETHEUS_DIR"
+    fi
     ;;
   status)
-    if pid="$(kafka_pid)"; then echo "kafka: running (pid $pid) on $KAFKA_BOOTSTRAP"; else echo "kafka: stopped"; fi
+    for n in $(kafka_nodes); do
+      if pid="$(kafka_pid "$n")"; then
+        echo "kafka$( ((BROKERS > 1)) && echo " node $n"): running (pid $pid) on 127.0.0.1:$(broker_port "$n")"
+      else
+        echo "kafka$( ((BROKERS > 1)) && echo " node $n"): stopped"
+      fi
+    done
     if [[ -f "$PG_DIR/data/PG_VERSION" ]] && pg_running; then echo "postgres: running on $PGHOST:$PGPORT"; else echo "postgres: stopped"; fi
     if pid="$(prometheus_pid)"; then echo "prometheus: running (pid $pid) on 127.0.0.1:$PROMETHEUS_PORT"; else echo "prometheus: stopped"; fi
     ;;
   fetch) fetch_kafka ;;
   postgres-stop) stop_postgres ;;
   postgres-start) start_postgres ;;
-  kafka-stop) stop_kafka ;;
-  kafka-start) start_kafka ;;
-  logs) printf '%s\n' "$KAFKA_DIR/logs/server.log" "$PG_DIR/logs/postgres.log" ;;
+  kafka-stop) stop_kafka "$NODE" ;;
+  kafka-kill)
+    [[ -n "$NODE" ]] || die "kafka-kill needs --node N (and --brokers 3): it crashes one node of the cluster"
+    stop_kafka "$NODE" KILL
+    ;;
+  kafka-start) start_kafka "$NODE" ;;
+  logs)
+    for n in $(kafka_nodes); do echo "$(node_dir "$n")/logs/server.log"; done
+    echo "$PG_DIR/logs/postgres.log"
+    ;;
   -h | --help) usage ;;
   *) die "unknown command '$command' (see scripts/stack.sh --help)" ;;
 esac

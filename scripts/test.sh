@@ -17,8 +17,9 @@ Starts the local stack (scripts/stack.sh up), then runs:
   cargo test --workspace (unit tests, and integration tests against the real broker and database),
   the scaling experiment in short mode (scripts/experiment.sh --short), the autoscaler's demonstration in short
   mode (scripts/autoscale-demo.sh --short), the benchmark at small N
-  (scripts/bench.sh --small), the rebalance benchmark's smoke run (scripts/rebalance-bench.sh --quick), and the
-  compose test (scripts/compose-test.sh: docker-compose.yml on a real Docker engine, Compose v1 and v2; as root
+  (scripts/bench.sh --small), the rebalance benchmark's smoke run (scripts/rebalance-bench.sh --quick), the
+  broker fault suite on the three-node cluster (scripts/stack.sh up --brokers 3; cargo test --test cluster
+  --test not_enough_replicas -- --ignored; then the single broker again), and the compose test (scripts/compose-test.sh: docker-compose.yml on a real Docker engine, Compose v1 and v2; as root
   it installs and starts the engine itself, and stops it afterwards).
 Extra arguments go to cargo test, e.g. scripts/test.sh --test failures
 Test logs of every consumer process: target/test-logs/<topic>/<consumer>.log
@@ -27,10 +28,17 @@ USAGE
     ;;
 esac
 
+# timed COMMAND...: run, then say how long the step took (the whole run must stay within CI's hour).
+timed() {
+  local started=$SECONDS
+  run "$@"
+  log "$((SECONDS - started)) s: ${*##*/}"
+}
+
 cd "$ROOT_DIR"
 "$ROOT_DIR/scripts/stack.sh" up
 run cargo fmt --all --check
-run cargo clippy --workspace --all-targets --locked -- -D warnings
+timed cargo clippy --workspace --all-targets --locked -- -D warnings
 # Unused dependencies. cargo-machete reads the sources, so it cannot tell a [dependencies] entry used only by tests
 # (a dev-dependency); each library's #![cfg_attr(not(test), warn(unused_crate_dependencies))] covers that case
 # through clippy above.
@@ -49,15 +57,25 @@ ensure_packages prometheus:prometheus promtool:prometheus
 run promtool check config stack/monitoring/prometheus.yml stack/monitoring/prometheus-compose.yml
 run promtool test rules stack/monitoring/rules/alerts.test.yml
 # The Kubernetes manifests, offline: schemas, the KEDA and Strimzi rules, kube-score (deploy/k8s, docs/kubernetes.md).
-run "$ROOT_DIR/scripts/k8s-validate.sh"
-run cargo test --workspace --locked "$@"
+timed "$ROOT_DIR/scripts/k8s-validate.sh"
+timed cargo test --workspace --locked "$@"
 # The scaling experiment, short: fails on any broken expectation.
-run "$ROOT_DIR/scripts/experiment.sh" --short
+timed "$ROOT_DIR/scripts/experiment.sh" --short
 # The autoscaler shown working, short: 1 → 3 consumers on a burst, back to 1 after its window, nothing lost.
-run "$ROOT_DIR/scripts/autoscale-demo.sh" --short
+timed "$ROOT_DIR/scripts/autoscale-demo.sh" --short
 # The benchmark at small N, so it cannot rot (its figures are not meaningful at this size).
-run "$ROOT_DIR/scripts/bench.sh" --small
+timed "$ROOT_DIR/scripts/bench.sh" --small
 # The rebalance benchmark, one configuration: fails when an order is lost or a configuration stops early.
-run "$ROOT_DIR/scripts/rebalance-bench.sh" --quick
+timed "$ROOT_DIR/scripts/rebalance-bench.sh" --quick
+# The three-node cluster, on the single broker's ports: the broker fault suite and the NotEnoughReplicas test
+# (ignored in the single-broker run above) run on it, then the single broker is back. A quorum that cannot form is
+# named first (scripts/tests/cluster_quorum.sh).
+timed "$ROOT_DIR/scripts/stack.sh" kafka-stop
+timed bash scripts/tests/cluster_quorum.sh
+timed "$ROOT_DIR/scripts/stack.sh" up --brokers 3
+KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096 \
+  timed cargo test --locked -p order-consumer -p order-producer --test cluster --test not_enough_replicas -- --ignored
+timed "$ROOT_DIR/scripts/stack.sh" kafka-stop --brokers 3
+timed "$ROOT_DIR/scripts/stack.sh" kafka-start
 # The compose stack on a real Docker engine: the seed's scenario with Compose v1 and v2, then the experiment.
-run "$ROOT_DIR/scripts/compose-test.sh"
+timed "$ROOT_DIR/scripts/compose-test.sh"

@@ -43,6 +43,11 @@ pub struct ScenarioSettings {
     #[arg(long)]
     pub results: Option<PathBuf>,
 
+    /// Start from the image an earlier run built (`up` without `--build`): scripts/compose-test.sh builds it once,
+    /// with the first Compose, instead of once per Compose (v1's builder and v2's BuildKit share no cache).
+    #[arg(long)]
+    pub no_build: bool,
+
     /// Prometheus' host port in the `monitoring` profile (127.0.0.1:PROMETHEUS_HOST_PORT).
     #[arg(long, env = "PROMETHEUS_HOST_PORT", default_value_t = 9090)]
     pub prometheus_port: u16,
@@ -338,7 +343,8 @@ async fn steps(
     report: &mut ScenarioReport,
 ) -> anyhow::Result<()> {
     // 1. The README's command, detached so the scenario can go on: one partition, three consumers.
-    compose.run(&["up", "-d", "--build", "--scale", "order-consumer=3"]).await?;
+    let build: &[&str] = if settings.no_build { &[] } else { &["--build"] };
+    compose.run(&[&["up", "-d"], build, &["--scale", "order-consumer=3"]].concat()).await?;
     let ((members, table), _) = wait_for("3 members, one owning the partition", Duration::from_secs(180), async || {
         compose.members().await.filter(|(m, _)| m.len() == 3 && owners(m) == 1)
     })

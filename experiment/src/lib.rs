@@ -13,6 +13,7 @@
 //! - [`report`]: Markdown and JSON output; [`chart`]: the timeline chart (plotters).
 //! - [`compose`]: the seed's scenario through `docker-compose.yml` (`compose-scenario`, scripts/compose-test.sh).
 //! - [`rebalance`]: the rebalance benchmark (`rebalance-bench`), which reuses [`control`] and [`world`].
+//! - [`replication`]: what three replicas cost the producer on the cluster (`replication-cost`).
 //! - [`autoscale`]: `order-autoscaler` shown working (`autoscale-demo`): a burst, up to the partition count, back.
 
 // Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
@@ -25,6 +26,7 @@ pub mod control;
 pub mod measure;
 pub mod phases;
 pub mod rebalance;
+pub mod replication;
 pub mod report;
 pub mod settings;
 pub mod world;

@@ -440,6 +440,7 @@ impl Run {
             dead_letters,
             log_end: offsets.clone(),
             committed: offsets,
+            leaders: self.world.leaders()?,
         });
         self.report.customer_order = Some(order);
         eprintln!(

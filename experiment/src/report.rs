@@ -79,6 +79,8 @@ pub struct Reconciliation {
     pub dead_letters: i64,
     pub log_end: Vec<i64>,
     pub committed: Vec<i64>,
+    /// Which broker led each partition at the end, with its replicas.
+    pub leaders: Vec<crate::world::PartitionLeader>,
 }
 
 #[derive(Debug, Serialize)]
@@ -262,6 +264,13 @@ impl Report {
                 "| orders acknowledged by Kafka | {} ({} failed) |\n| rows | {} |\n| distinct order ids | {} |\n| dead letters | {} |\n| log-end offsets | {:?} |\n| committed offsets | {:?} |",
                 r.acked_new_orders, r.failed, r.rows, r.distinct_orders, r.dead_letters, r.log_end, r.committed
             );
+            for p in &r.leaders {
+                let _ = writeln!(
+                    md,
+                    "| partition {}: leader, replicas, in sync | broker {}, {:?}, {:?} |",
+                    p.partition, p.leader, p.replicas, p.in_sync
+                );
+            }
         }
         if let Some(o) = &self.customer_order {
             let _ = writeln!(

@@ -24,6 +24,15 @@ pub struct World {
     pub pool: PgPool,
 }
 
+/// Which broker leads a partition, and where its copies are.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionLeader {
+    pub partition: i32,
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub in_sync: Vec<i32>,
+}
+
 impl World {
     /// # Errors
     /// When the Kafka client cannot be created or the database URL is malformed.
@@ -48,6 +57,25 @@ impl World {
         let metadata = self.inspector.fetch_metadata(Some(&self.topic), KAFKA_TIMEOUT)?;
         let topic = metadata.topics().first().context("topic metadata")?;
         Ok(topic.partitions().len() as i32)
+    }
+
+    /// Leader, replicas and in-sync replicas of each partition of the topic, as the brokers' metadata has them
+    /// (one broker on the single-node stack; which of three on the cluster, `BROKERS=3`).
+    pub fn leaders(&self) -> anyhow::Result<Vec<PartitionLeader>> {
+        let metadata = self.inspector.fetch_metadata(Some(&self.topic), KAFKA_TIMEOUT)?;
+        let topic = metadata.topics().first().context("topic metadata")?;
+        let mut out: Vec<PartitionLeader> = topic
+            .partitions()
+            .iter()
+            .map(|p| PartitionLeader {
+                partition: p.id(),
+                leader: p.leader(),
+                replicas: p.replicas().to_vec(),
+                in_sync: p.isr().to_vec(),
+            })
+            .collect();
+        out.sort_by_key(|p| p.partition);
+        Ok(out)
     }
 
     /// Log-end offset of each partition of `topic`.

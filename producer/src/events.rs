@@ -2,7 +2,7 @@
 //! (as in the consumer's `events`), and [`Metrics`], the registry `/metrics` serves (see [`shared::metrics`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use shared::metrics::Readiness;
-use tracing::error;
+use tracing::{error, info, warn};
 
 /// The producer's metrics, and the registry that serves them.
 pub struct Metrics {
@@ -23,6 +23,12 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub delivery_seconds: Histogram,
     pub rate_target: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Times acknowledgements stopped for [`crate::stall::STALL_AFTER`] or longer with records waiting.
+    pub stalls: Counter,
+    /// 1 while acknowledgements are stopped (the producer waits for brokers), else 0.
+    pub waiting: Gauge,
+    /// The longest stall that ended, in milliseconds (for the summary).
+    pub longest_stall_ms: AtomicU64,
     /// Set by the first delivery report: the broker answers, so `/readyz` says ready.
     delivered_any: AtomicBool,
 }
@@ -39,6 +45,9 @@ impl Default for Metrics {
             // 0.5 ms to 16 s.
             delivery_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             rate_target: Gauge::default(),
+            stalls: Counter::default(),
+            waiting: Gauge::default(),
+            longest_stall_ms: AtomicU64::new(0),
             delivered_any: AtomicBool::new(false),
         };
         let mut r = Registry::default();
@@ -60,6 +69,16 @@ impl Default for Metrics {
             "order_producer_rate_target",
             "Orders per second asked for (0: as fast as possible)",
             m.rate_target.clone(),
+        );
+        r.register(
+            "order_producer_stalls",
+            "Times acknowledgements stopped for 2 s or more while records waited (brokers down, no leader, NotEnoughReplicas)",
+            m.stalls.clone(),
+        );
+        r.register(
+            "order_producer_waiting",
+            "1 while acknowledgements are stopped and records wait (librdkafka retries them)",
+            m.waiting.clone(),
         );
         Self { registry: Arc::new(r), ..m }
     }
@@ -165,6 +184,42 @@ impl Event for SendFailed<'_> {
 
     fn log(&self) {
         error!(event = "send_failed", error = %self.error, order_id = %self.order_id, "order not sent");
+    }
+}
+
+/// Records have waited [`crate::stall::STALL_AFTER`] with no acknowledgement: logged once per stall, with why.
+pub struct ProducerWaiting<'a> {
+    pub in_flight: i32,
+    pub waited: Duration,
+    pub diagnosis: &'a crate::stall::Diagnosis,
+}
+
+impl Event for ProducerWaiting<'_> {
+    fn count(&self, m: &Metrics) {
+        m.stalls.inc();
+        m.waiting.set(1);
+    }
+
+    fn log(&self) {
+        warn!(event = "producer_waiting", in_flight = self.in_flight, waited_ms = self.waited.as_millis() as u64,
+              diagnosis = %self.diagnosis,
+              "no acknowledgement for a while: records wait and librdkafka retries them (idempotent: no duplicate)");
+    }
+}
+
+/// Acknowledgements came again after a stall.
+pub struct ProducerResumed {
+    pub stalled: Duration,
+}
+
+impl Event for ProducerResumed {
+    fn count(&self, m: &Metrics) {
+        m.waiting.set(0);
+        m.longest_stall_ms.fetch_max(self.stalled.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn log(&self) {
+        info!(event = "producer_resumed", stalled_ms = self.stalled.as_millis() as u64, "acknowledgements resumed");
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`events`]: every observable event as a type that logs it and updates the metrics `/metrics` serves.
 //! - [`generator`]: reproducible mock orders (and optional status updates) from the `fake` crate.
 //! - [`send`]: the send loop: paced, pipelined, every delivery report counted; progress lines.
+//! - [`stall`]: noticing that acknowledgements stopped (brokers down, NotEnoughReplicas), and saying why.
 //! - [`summary`]: what a run did: the final `producer_summary` log line and the `--summary-file` JSON.
 
 // Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
@@ -14,6 +15,7 @@ pub mod config;
 pub mod events;
 pub mod generator;
 pub mod send;
+pub mod stall;
 pub mod summary;
 
 pub use config::ProducerSettings;

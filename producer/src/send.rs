@@ -56,8 +56,10 @@ pub enum ProducerError {
 /// Counts delivery reports; runs on librdkafka's delivery-report thread.
 #[derive(Default)]
 pub struct DeliveryCounter {
-    metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     first_delivery: tokio::sync::Notify,
+    /// Brokers librdkafka could not reach lately, for [`crate::stall`]'s diagnosis.
+    pub(crate) unreachable: crate::stall::Unreachable,
 }
 
 impl ClientContext for DeliveryCounter {
@@ -66,6 +68,9 @@ impl ClientContext for DeliveryCounter {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure) {
+            self.unreachable.note(reason);
+        }
         shared::telemetry::log_client_error(&error, reason);
     }
 }
@@ -106,10 +111,16 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
     let config = settings.client_config(&client_id)?;
     // Listening first, so a taken port fails start-up before anything is connected; served until `run` returns.
     let _server = MetricsServer::start(&settings.metrics, metrics.registry(), Arc::clone(&metrics) as _).await?;
-    let counter = DeliveryCounter { metrics: Arc::clone(&metrics), first_delivery: tokio::sync::Notify::new() };
+    let counter = DeliveryCounter {
+        metrics: Arc::clone(&metrics),
+        first_delivery: tokio::sync::Notify::new(),
+        unreachable: crate::stall::Unreachable::default(),
+    };
     let producer: Arc<ThreadedProducer<DeliveryCounter>> =
         Arc::new(config.create_with_context(counter).map_err(ProducerError::Client)?);
     check_topic(&producer, settings).await?;
+    // Says so when acknowledgements stop (brokers down, NotEnoughReplicas); runs until the final flush is over.
+    let watcher = crate::stall::watch(Arc::clone(&producer), config.clone(), settings.topic.clone());
     info!(event = "producer_started", client_id = %client_id, topic = %settings.topic, rate = settings.rate,
           count = ?settings.count, customers = settings.customers, "producer started");
 
@@ -184,12 +195,15 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
     info!(event = "producer_flushing", in_flight = producer.in_flight_count(), "flushing");
     let flusher = Arc::clone(&producer);
     let flushed = tokio::task::spawn_blocking(move || flusher.flush(Duration::from_secs(60))).await;
+    watcher.finish().await;
     let summary = Summary {
         sent,
         acked: metrics.acked.get(),
         acked_new_orders: metrics.acked_new_orders.get(),
         failed: metrics.failed.get(),
         elapsed_ms: clock.started.elapsed().as_millis() as u64,
+        stalls: metrics.stalls.get(),
+        longest_stall_ms: metrics.longest_stall_ms.load(std::sync::atomic::Ordering::Relaxed),
     };
     summary.log();
     let incomplete = match flushed {

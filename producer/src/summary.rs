@@ -22,6 +22,10 @@ pub struct Summary {
     pub failed: u64,
     /// Wall time of the run in milliseconds.
     pub elapsed_ms: u64,
+    /// Times acknowledgements stopped for 2 s or more while records waited (each logged as `producer_waiting`).
+    pub stalls: u64,
+    /// The longest of those stalls that ended, in milliseconds.
+    pub longest_stall_ms: u64,
 }
 
 /// The summary file could not be written.
@@ -53,6 +57,8 @@ impl Summary {
             acked = self.acked,
             acked_new_orders = self.acked_new_orders,
             failed = self.failed,
+            stalls = self.stalls,
+            longest_stall_ms = self.longest_stall_ms,
             elapsed_s = self.elapsed_s(),
             rate = self.rate() as f64,
             "producer finished"
@@ -69,6 +75,8 @@ impl Summary {
             "failed": self.failed,
             "unacknowledged": unacknowledged,
             "elapsed_ms": self.elapsed_ms,
+            "stalls": self.stalls,
+            "longest_stall_ms": self.longest_stall_ms,
             "elapsed_s": self.elapsed_s(),
             "rate": self.rate(),
         })
@@ -103,13 +111,29 @@ mod tests {
     use super::*;
 
     fn summary() -> Summary {
-        Summary { sent: 10, acked: 9, acked_new_orders: 7, failed: 1, elapsed_ms: 2_000 }
+        Summary {
+            sent: 10,
+            acked: 9,
+            acked_new_orders: 7,
+            failed: 1,
+            elapsed_ms: 2_000,
+            stalls: 1,
+            longest_stall_ms: 2_500,
+        }
     }
 
     #[test]
     fn the_json_holds_every_figure_of_the_log_line() {
         let json = summary().to_json(0);
-        for (field, value) in [("sent", 10), ("acked", 9), ("acked_new_orders", 7), ("failed", 1), ("rate", 5)] {
+        for (field, value) in [
+            ("sent", 10),
+            ("acked", 9),
+            ("acked_new_orders", 7),
+            ("failed", 1),
+            ("rate", 5),
+            ("stalls", 1),
+            ("longest_stall_ms", 2_500),
+        ] {
             assert_eq!(json[field], value, "{field}");
         }
         assert_eq!(json["elapsed_s"], 2.0);

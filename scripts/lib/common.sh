@@ -12,7 +12,22 @@ export LOCAL_DIR
 # Settings shared by the local stack and the scripts; docker-compose.yml uses the same names and values.
 KAFKA_VERSION_PIN="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT_DIR/stack/kafka/pom.xml")"
 export KAFKA_VERSION_PIN
-KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
+# The local stack's Kafka: one broker (default), or BROKERS=3, a three-node KRaft cluster (docs/cluster.md) whose
+# topics have three replicas. use_brokers sets both for scripts that take --brokers.
+BROKERS="${BROKERS:-1}"
+# Given by the user, not by a parent script's use_brokers (which marks its choice with KAFKA_BOOTSTRAP_DEFAULTED).
+KAFKA_BOOTSTRAP_GIVEN="${KAFKA_BOOTSTRAP:+1}"
+[[ "${KAFKA_BOOTSTRAP_DEFAULTED:-}" != 1 ]] || KAFKA_BOOTSTRAP_GIVEN=""
+use_brokers() {
+  case "$1" in 1 | 3) ;; *) die "--brokers (BROKERS) must be 1 or 3, got '$1'" ;; esac
+  BROKERS="$1"
+  REPLICATION_FACTOR="$1"
+  if [[ -z "$KAFKA_BOOTSTRAP_GIVEN" ]]; then
+    if ((BROKERS == 1)); then KAFKA_BOOTSTRAP=127.0.0.1:9092; else KAFKA_BOOTSTRAP=127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096; fi
+    export KAFKA_BOOTSTRAP_DEFAULTED=1
+  fi
+  export BROKERS KAFKA_BOOTSTRAP REPLICATION_FACTOR
+}
 ORDERS_TOPIC="${ORDERS_TOPIC:-food-orders}"
 DLQ_TOPIC="${DLQ_TOPIC:-food-orders.dlq}"
 CONSUMER_GROUP="${CONSUMER_GROUP:-order-processors}"
@@ -29,6 +44,7 @@ export POSTGRES_APP_PASSWORD
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+use_brokers "$BROKERS"
 
 # Prints a command, quoted so it can be pasted into a shell, then runs it: users see the real Kafka or psql
 # command behind each step.
@@ -70,10 +86,11 @@ wait_until() {
 # stop_process PID WHAT: SIGTERM, then waits up to 30 s for the process to exit, then SIGKILL.
 stop_process() { stop_processes "$2" "$1"; }
 
-# stop_processes WHAT PID...: SIGTERM to all at once, then waits up to 30 s for every one to exit, then SIGKILLs
+# stop_processes WHAT PID...: SIGTERM to all at once, then waits up to STOP_TIMEOUT (30) s for every one to exit, then SIGKILLs
 # those left. A child of this shell keeps its exit status for the caller's `wait`.
 stop_processes() {
-  local what="$1" deadline=$((SECONDS + 30)) pid left
+  local what="$1" timeout="${STOP_TIMEOUT:-30}" pid left
+  local deadline=$((SECONDS + timeout))
   shift
   kill -TERM "$@" 2>/dev/null || true
   while true; do
@@ -83,7 +100,7 @@ stop_processes() {
     done
     ((${#left[@]} > 0)) || break
     if ((SECONDS >= deadline)); then
-      warn "$what did not exit within 30 s; killing pid ${left[*]}"
+      warn "$what did not exit within $timeout s; killing pid ${left[*]}"
       kill -KILL "${left[@]}" 2>/dev/null || true
       break
     fi
@@ -119,7 +136,7 @@ psql_db() {
 # new_topic NAME PARTITIONS: creates a topic on the local broker unless it exists.
 new_topic() {
   "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic "$1" \
-    --partitions "$2" --replication-factor 1 >/dev/null
+    --partitions "$2" --replication-factor "$REPLICATION_FACTOR" >/dev/null
 }
 
 # process_memory_kib PID: prints "RSS PEAK" in KiB, the process's resident set now (VmRSS) and its high-water mark

@@ -3,6 +3,7 @@
 //! would check: rows, dead letters, committed offsets, the group's assignment.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod scrape;
 
 use std::collections::{BTreeMap, HashMap};
@@ -71,13 +72,26 @@ pub struct Scenario {
     pub database: String,
     pub database_url: String,
     pub partitions: i32,
+    /// Replicas of each partition: 1 on the single broker, 3 on the cluster ([`Scenario::replicated`]).
+    pub replication: i32,
     pub pool: PgPool,
     log_dir: PathBuf,
+    created: Instant,
 }
 
 impl Scenario {
     /// Creates the topics and the database. Fails with one clear line when the local stack is not running.
     pub async fn new(name: &str, partitions: i32) -> Self {
+        Self::create(name, partitions, 1).await
+    }
+
+    /// On the three-node cluster (`scripts/stack.sh up --brokers 3`): topics with 3 replicas and
+    /// `min.insync.replicas=2`.
+    pub async fn replicated(name: &str, partitions: i32) -> Self {
+        Self::create(name, partitions, 3).await
+    }
+
+    async fn create(name: &str, partitions: i32, replication: i32) -> Self {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let topic = format!("test-{name}-{suffix}");
         let admin_url = admin_database_url();
@@ -94,9 +108,11 @@ impl Scenario {
             ClientConfig::new().set("bootstrap.servers", bootstrap()).create().expect("admin client");
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let dlq_topic = format!("{topic}-dlq");
+        let min_insync = (replication / 2 + 1).to_string();
         let topics = [
-            NewTopic::new(&topic, partitions, TopicReplication::Fixed(1)),
-            NewTopic::new(&dlq_topic, 1, TopicReplication::Fixed(1)),
+            NewTopic::new(&topic, partitions, TopicReplication::Fixed(replication))
+                .set("min.insync.replicas", &min_insync),
+            NewTopic::new(&dlq_topic, 1, TopicReplication::Fixed(replication)).set("min.insync.replicas", &min_insync),
         ];
         let created = tokio::time::timeout(Duration::from_secs(15), admin.create_topics(&topics, &opts))
             .await
@@ -124,9 +140,16 @@ impl Scenario {
             database,
             database_url,
             partitions,
+            replication,
             pool,
             log_dir,
+            created: Instant::now(),
         }
+    }
+
+    /// Time since the scenario was created.
+    pub fn age(&self) -> Duration {
+        self.created.elapsed()
     }
 
     /// The same scenario after its topic grew to `partitions` partitions.
@@ -153,6 +176,27 @@ impl Scenario {
         settings.rate = rate;
         settings.seed = Some(seed);
         tokio::spawn(async move { order_producer::run(&settings, std::future::pending()).await.expect("producer run") })
+    }
+
+    /// Sends orders at `rate` per second in the background until the returned sender is used (or dropped); the task
+    /// returns the producer's summary after its final flush.
+    pub fn produce_until_stopped(
+        &self,
+        rate: f64,
+        seed: u64,
+    ) -> (tokio::task::JoinHandle<Summary>, tokio::sync::oneshot::Sender<()>) {
+        let mut settings = ProducerSettings::for_servers(&bootstrap(), &self.topic);
+        settings.rate = rate;
+        settings.seed = Some(seed);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            order_producer::run(&settings, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("producer run")
+        });
+        (task, stop)
     }
 
     /// Sends raw records (key, value) to the scenario's topic.
@@ -226,6 +270,15 @@ impl Scenario {
         eventually(&format!("{n} rows in {}", self.database), timeout, || async {
             let rows = self.rows().await;
             if rows.count == n { Ok(rows) } else { Err(format!("{rows:?}")) }
+        })
+        .await
+    }
+
+    /// Waits until the table holds at least `n` rows.
+    pub async fn wait_for_rows_at_least(&self, n: i64, timeout: Duration) -> Rows {
+        eventually(&format!("at least {n} rows in {}", self.database), timeout, || async {
+            let rows = self.rows().await;
+            if rows.count >= n { Ok(rows) } else { Err(format!("{rows:?}")) }
         })
         .await
     }
@@ -403,7 +456,7 @@ impl Scenario {
     /// Creates the dead-letter topic (again).
     pub async fn create_dead_letter_topic(&self) {
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        let topic = NewTopic::new(&self.dlq_topic, 1, TopicReplication::Fixed(1));
+        let topic = NewTopic::new(&self.dlq_topic, 1, TopicReplication::Fixed(self.replication));
         for r in self.admin().create_topics(&[topic], &opts).await.expect("create dlq topic") {
             r.unwrap_or_else(|(t, e)| panic!("create {t}: {e}"));
         }

@@ -1,4 +1,5 @@
 //! Helpers of the producer's integration tests: the local broker, and a fresh topic per test.
+#![allow(dead_code)]
 
 use std::time::Duration;
 

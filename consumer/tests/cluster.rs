@@ -83,7 +83,8 @@ struct Figures {
     /// From the fault until the partition (or the quorum) had a new leader, as seen by polling the metadata
     /// (every 200 ms plus the request's time).
     failover_ms: Option<u64>,
-    /// The longest time between two consecutive rows stored, from 1 s before the fault until the cluster was whole.
+    /// The longest time between two consecutive rows stored, of those intervals that overlap the time from 1 s
+    /// before the fault until the cluster was whole.
     longest_gap_ms: f64,
     /// produce → row p99 of the orders produced from the fault until the cluster was whole.
     p99_during_ms: f64,
@@ -98,9 +99,12 @@ struct Figures {
 impl Figures {
     /// Reads the gap and the p99 of the window [from, to] (seconds since the epoch) from the rows.
     async fn measure(s: &Scenario, fault: &str, from: f64, to: f64) -> Self {
+        // Every interval between two consecutive rows that overlaps the window, including the one that starts
+        // in it and ends after it (storing may resume only after the cluster is whole).
         let gap: Option<f64> = sqlx::query_scalar(
-            "SELECT max(gap)::float8 FROM (SELECT extract(epoch FROM processed_at - lag(processed_at) OVER (ORDER BY processed_at)) * 1000 AS gap
-               FROM orders WHERE processed_at BETWEEN to_timestamp($1) AND to_timestamp($2)) g",
+            "SELECT max(extract(epoch FROM processed_at - previous) * 1000)::float8
+               FROM (SELECT processed_at, lag(processed_at) OVER (ORDER BY processed_at) AS previous FROM orders) g
+              WHERE processed_at >= to_timestamp($1) AND previous <= to_timestamp($2)",
         )
         .bind(from - 1.0)
         .bind(to)

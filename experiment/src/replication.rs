@@ -6,13 +6,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use tokio::process::Command;
 
 /// Options of `replication-cost`.
@@ -66,13 +67,15 @@ pub async fn run(settings: &CostSettings, root: &Path) -> anyhow::Result<Vec<Cos
         let order = if round % 2 == 1 { [1, 3] } else { [3, 1] };
         for replicas in order {
             let topic = format!("replication-cost-{stamp}-r{round}-rf{replicas}").to_lowercase();
-            create_topic(&admin, &topic, settings.partitions, replicas).await?;
+            create_topic(&admin, &settings.bootstrap_servers, &topic, settings.partitions, replicas).await?;
             let summary = dir.join(format!("{topic}.json"));
-            let run = produce(root, settings, &topic, &summary, &dir).await?;
+            if !produce(root, settings, &topic, &summary, &dir).await? {
+                bail!("the producer on {topic} failed (see {})", dir.join(format!("{topic}.log")).display());
+            }
             let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary)?)?;
             let (acked, elapsed_s) =
                 (json["acked"].as_u64().unwrap_or(0), json["elapsed_s"].as_f64().unwrap_or(f64::NAN));
-            if !run || acked != settings.orders {
+            if acked != settings.orders {
                 bail!(
                     "the producer on {topic} acknowledged {acked} of {} orders (see {})",
                     settings.orders,
@@ -95,6 +98,7 @@ pub async fn run(settings: &CostSettings, root: &Path) -> anyhow::Result<Vec<Cos
 
 async fn create_topic(
     admin: &AdminClient<DefaultClientContext>,
+    bootstrap: &str,
     topic: &str,
     partitions: i32,
     replicas: i32,
@@ -109,7 +113,26 @@ async fn create_topic(
     for result in created {
         result.map_err(|(t, e)| anyhow::anyhow!("cannot create {t}: {e}"))?;
     }
-    Ok(())
+    // Created is not yet known everywhere: wait until the metadata shows every partition with a leader.
+    let inspector: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let led = inspector.fetch_metadata(Some(topic), Duration::from_secs(5)).is_ok_and(|m| {
+            m.topics().iter().any(|t| {
+                t.name() == topic
+                    && t.error().is_none()
+                    && t.partitions().len() == partitions as usize
+                    && t.partitions().iter().all(|p| p.leader() >= 0)
+            })
+        });
+        if led {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("{topic}: not every partition has a leader 30 s after its creation");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Runs the release `order-producer` for the fixed batch; its log goes beside the summary.

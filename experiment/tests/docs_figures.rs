@@ -39,6 +39,7 @@ const DOCS: &[&str] = &[
     "README.md",
     "docs/architecture.md",
     "docs/benchmarks.md",
+    "docs/cluster.md",
     "docs/containers.md",
     "docs/experiment.md",
     "docs/kubernetes.md",

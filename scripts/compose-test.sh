@@ -123,7 +123,7 @@ if [[ -n "$experiment" ]]; then
 fi
 
 if [[ -n "$autoscale" ]]; then
-  log "the autoscaler on the compose stack ($COMPOSE_CLI): a burst, 1 → 3 order-consumer containers and back"
+  log "the autoscaler on the compose stack (${COMPOSE_CLI:-the default Compose}): a burst, 1 → 3 order-consumer containers and back"
   STACK=compose
   check_stack
   run "${COMPOSE[@]}" down -v --remove-orphans

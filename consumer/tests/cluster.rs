@@ -29,6 +29,7 @@ fn now_s() -> f64 {
 
 /// A scenario under load: three consumers, one partition each, and the producer at [`RATE`].
 struct Load {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
     s: Scenario,
     consumers: Vec<ConsumerProcess>,
     producer: tokio::task::JoinHandle<Summary>,
@@ -36,7 +37,9 @@ struct Load {
 }
 
 impl Load {
+    /// Waits for its turn (the tests share the brokers) and for a whole cluster, then starts the load.
     async fn start(name: &str, seed: u64) -> Self {
+        let turn = ONE_AT_A_TIME.lock().await;
         cluster::wait_fully_replicated(&[]).await;
         let s = Scenario::replicated(name, 3).await;
         cluster::wait_fully_replicated(&[&s.topic, &s.dlq_topic]).await;
@@ -48,13 +51,26 @@ impl Load {
         s.wait_for_assignment(3, |m| m.iter().all(|x| x.partitions.len() == 1)).await;
         let (producer, stop) = s.produce_until_stopped(RATE, seed);
         s.wait_for_rows_at_least(2_000, TIMEOUT).await;
-        Self { s, consumers, producer, stop }
+        Self { _turn: turn, s, consumers, producer, stop }
+    }
+
+    /// Once the fault is over: waits until every replica is back in sync, keeps the load on a little, reconciles,
+    /// writes what was measured from `t0` (the fault) to now, and drops the scenario's database.
+    async fn conclude(self, name: &str, fault: &str, t0: f64, failover: Option<Duration>) -> Summary {
+        cluster::wait_fully_replicated(&[&self.s.topic, &self.s.dlq_topic]).await;
+        let t1 = now_s();
+        let (s, summary) = self.finish().await;
+        let mut figures = Figures::measure(&s, fault, t0, t1).await;
+        figures.failover_ms = failover.map(|f| f.as_millis() as u64);
+        figures.write(&summary, name);
+        s.cleanup().await;
+        summary
     }
 
     /// Keeps the load on until the recovered cluster stored another 4,000 orders (two seconds' worth), stops the
     /// producer, and reconciles. Returns the producer's summary.
     async fn finish(self) -> (Scenario, Summary) {
-        let Self { s, mut consumers, producer, stop } = self;
+        let Self { s, mut consumers, producer, stop, .. } = self;
         let before = s.rows().await.count;
         s.wait_for_rows_at_least(before + 4_000, TIMEOUT).await;
         let _ = stop.send(());
@@ -157,30 +173,36 @@ fn busiest_partition(s: &Scenario) -> (i32, i32) {
     (busiest, leader)
 }
 
+/// Crashes the leader of the busiest partition (and, with `lose_disk`, deletes its data), waits for a new leader,
+/// starts the node again and waits until every replica is back in sync; then reconciles and writes the figures.
+async fn crash_the_busiest_leader(name: &str, seed: u64, lose_disk: bool) {
+    let load = Load::start(name, seed).await;
+    let (partition, node) = busiest_partition(&load.s);
+    let (t0, since) = (now_s(), Instant::now());
+    cluster::kill(node);
+    if lose_disk {
+        cluster::lose_disk(node);
+    }
+    let failover = cluster::wait_new_leader(&load.s.topic, partition, node, since).await;
+    cluster::start(node);
+    // A node formatted anew copies every partition back from the two others before it is in sync again.
+    let fault = if lose_disk {
+        format!("node {node} (leader of partition {partition}) killed, its data deleted")
+    } else {
+        format!("SIGKILL node {node}, leader of partition {partition}")
+    };
+    load.conclude(name, &fault, t0, Some(failover)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the three-node cluster: scripts/stack.sh up --brokers 3 (scripts/test.sh runs it)"]
 async fn the_leader_of_the_busiest_partition_is_killed_and_nothing_is_lost() {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let load = Load::start("leader-killed", 131).await;
-    let (partition, leader) = busiest_partition(&load.s);
-    let (t0, since) = (now_s(), Instant::now());
-    cluster::kill(leader);
-    let failover = cluster::wait_new_leader(&load.s.topic, partition, leader, since).await;
-    cluster::start(leader);
-    cluster::wait_fully_replicated(&[&load.s.topic, &load.s.dlq_topic]).await;
-    let t1 = now_s();
-    let (s, summary) = load.finish().await;
-    let mut figures =
-        Figures::measure(&s, &format!("SIGKILL node {leader}, leader of partition {partition}"), t0, t1).await;
-    figures.failover_ms = Some(failover.as_millis() as u64);
-    figures.write(&summary, "leader-killed");
-    s.cleanup().await;
+    crash_the_busiest_leader("leader-killed", 131, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the three-node cluster: scripts/stack.sh up --brokers 3 (scripts/test.sh runs it)"]
 async fn the_active_controller_is_killed_and_nothing_is_lost() {
-    let _turn = ONE_AT_A_TIME.lock().await;
     let load = Load::start("controller-killed", 137).await;
     let controller = cluster::active_controller();
     let (t0, since) = (now_s(), Instant::now());
@@ -191,19 +213,13 @@ async fn the_active_controller_is_killed_and_nothing_is_lost() {
     })
     .await;
     cluster::start(controller);
-    cluster::wait_fully_replicated(&[&load.s.topic, &load.s.dlq_topic]).await;
-    let t1 = now_s();
-    let (s, summary) = load.finish().await;
-    let mut figures = Figures::measure(&s, &format!("SIGKILL node {controller}, the active controller"), t0, t1).await;
-    figures.failover_ms = Some(failover.as_millis() as u64);
-    figures.write(&summary, "controller-killed");
-    s.cleanup().await;
+    let fault = format!("SIGKILL node {controller}, the active controller");
+    load.conclude("controller-killed", &fault, t0, Some(failover)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the three-node cluster: scripts/stack.sh up --brokers 3 (scripts/test.sh runs it)"]
 async fn a_rolling_restart_of_all_three_brokers_loses_nothing() {
-    let _turn = ONE_AT_A_TIME.lock().await;
     let load = Load::start("rolling-restart", 139).await;
     let t0 = now_s();
     for node in NODES {
@@ -213,18 +229,12 @@ async fn a_rolling_restart_of_all_three_brokers_loses_nothing() {
         cluster::start(node);
         cluster::wait_fully_replicated(&[&load.s.topic, &load.s.dlq_topic]).await;
     }
-    let t1 = now_s();
-    let (s, summary) = load.finish().await;
-    Figures::measure(&s, "rolling restart of nodes 1, 2, 3 (controlled shutdowns)", t0, t1)
-        .await
-        .write(&summary, "rolling-restart");
-    s.cleanup().await;
+    load.conclude("rolling-restart", "rolling restart of nodes 1, 2, 3 (controlled shutdowns)", t0, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the three-node cluster: scripts/stack.sh up --brokers 3 (scripts/test.sh runs it)"]
 async fn two_brokers_down_stall_the_producer_without_losing_or_duplicating_an_order() {
-    let _turn = ONE_AT_A_TIME.lock().await;
     let load = Load::start("two-down", 149).await;
     let t0 = now_s();
     // Two of three: the KRaft quorum is lost too, so no leader can move and no write reaches min.insync.replicas.
@@ -240,38 +250,13 @@ async fn two_brokers_down_stall_the_producer_without_losing_or_duplicating_an_or
     })
     .await;
     cluster::start_nodes(&[2, 3]);
-    cluster::wait_fully_replicated(&[&load.s.topic, &load.s.dlq_topic]).await;
-    let t1 = now_s();
-    let (s, summary) = load.finish().await;
+    let summary = load.conclude("two-down", "SIGKILL nodes 2 and 3 together, then both started", t0, None).await;
     assert!(summary.stalls >= 1, "the producer says it waited: {summary:?}");
     assert!(summary.longest_stall_ms >= 2_000, "a stall of 2 s or more: {summary:?}");
-    Figures::measure(&s, "SIGKILL nodes 2 and 3 together, then both started", t0, t1).await.write(&summary, "two-down");
-    s.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the three-node cluster: scripts/stack.sh up --brokers 3 (scripts/test.sh runs it)"]
 async fn a_broker_that_lost_its_disk_is_rebuilt_from_its_peers() {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let load = Load::start("disk-lost", 151).await;
-    let (partition, node) = busiest_partition(&load.s);
-    let (t0, since) = (now_s(), Instant::now());
-    cluster::kill(node);
-    cluster::lose_disk(node);
-    let failover = cluster::wait_new_leader(&load.s.topic, partition, node, since).await;
-    cluster::start(node);
-    // Formatted anew, the node copies every partition back from the two others before it is in sync again.
-    cluster::wait_fully_replicated(&[&load.s.topic, &load.s.dlq_topic]).await;
-    let t1 = now_s();
-    let (s, summary) = load.finish().await;
-    let mut figures = Figures::measure(
-        &s,
-        &format!("node {node} (leader of partition {partition}) killed, its data deleted"),
-        t0,
-        t1,
-    )
-    .await;
-    figures.failover_ms = Some(failover.as_millis() as u64);
-    figures.write(&summary, "disk-lost");
-    s.cleanup().await;
+    crash_the_busiest_leader("disk-lost", 151, true).await;
 }

@@ -15,16 +15,17 @@ export KAFKA_VERSION_PIN
 # The local stack's Kafka: one broker (default), or BROKERS=3, a three-node KRaft cluster (docs/cluster.md) whose
 # topics have three replicas. use_brokers sets both for scripts that take --brokers.
 BROKERS="${BROKERS:-1}"
-# Given by the user, not by a parent script's use_brokers (which marks its choice with KAFKA_BOOTSTRAP_DEFAULTED).
+# Given by the user, not inherited from a parent script's use_brokers (which exports the value it chose as
+# KAFKA_BOOTSTRAP_DEFAULTED): a child asked for --brokers 3 must not keep its parent's single-broker default.
 KAFKA_BOOTSTRAP_GIVEN="${KAFKA_BOOTSTRAP:+1}"
-[[ "${KAFKA_BOOTSTRAP_DEFAULTED:-}" != 1 ]] || KAFKA_BOOTSTRAP_GIVEN=""
+[[ "${KAFKA_BOOTSTRAP:-}" != "${KAFKA_BOOTSTRAP_DEFAULTED:-}" ]] || KAFKA_BOOTSTRAP_GIVEN=""
 use_brokers() {
   case "$1" in 1 | 3) ;; *) die "--brokers (BROKERS) must be 1 or 3, got '$1'" ;; esac
   BROKERS="$1"
   REPLICATION_FACTOR="$1"
   if [[ -z "$KAFKA_BOOTSTRAP_GIVEN" ]]; then
     if ((BROKERS == 1)); then KAFKA_BOOTSTRAP=127.0.0.1:9092; else KAFKA_BOOTSTRAP=127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096; fi
-    export KAFKA_BOOTSTRAP_DEFAULTED=1
+    export KAFKA_BOOTSTRAP_DEFAULTED="$KAFKA_BOOTSTRAP"
   fi
   export BROKERS KAFKA_BOOTSTRAP REPLICATION_FACTOR
 }

@@ -441,6 +441,10 @@ case "$command" in
     fi
     ;;
   status)
+    # The layout asked for; the other one instead when only it runs (the two share their ports).
+    if other_layout_running && ! kafka_pid 1 >/dev/null; then
+      if ((BROKERS == 1)); then use_brokers 3; else use_brokers 1; fi
+    fi
     for n in $(kafka_nodes); do
       if pid="$(kafka_pid "$n")"; then
         echo "kafka$( ((BROKERS > 1)) && echo " node $n"): running (pid $pid) on 127.0.0.1:$(broker_port "$n")"

@@ -65,8 +65,10 @@ start_local() {
   n=$(($(cat "$CONSUMERS_DIR/next" 2>/dev/null || echo 0) + 1))
   echo "$n" >"$CONSUMERS_DIR/next"
   rm -f "$CONSUMERS_DIR/consumer-$n.metrics-addr"
-  # /metrics on a free port, written where Prometheus' discovery finds it (scripts/stack.sh up --monitoring).
-  METRICS_ADDR=127.0.0.1:0 METRICS_ADDR_FILE="$CONSUMERS_DIR/consumer-$n.metrics-addr" \
+  # /metrics on a free port, written where Prometheus' discovery finds it (scripts/stack.sh up --monitoring); the
+  # stack's brokers (all three on the cluster, BROKERS=3) unless KAFKA_BOOTSTRAP_SERVERS says otherwise.
+  KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-$KAFKA_BOOTSTRAP}" \
+    METRICS_ADDR=127.0.0.1:0 METRICS_ADDR_FILE="$CONSUMERS_DIR/consumer-$n.metrics-addr" \
     nohup "$binary" >"$CONSUMERS_DIR/consumer-$n.log" 2>&1 &
   echo $! >"$CONSUMERS_DIR/consumer-$n.pid"
   log "started consumer $n (pid $!, log $CONSUMERS_DIR/consumer-$n.log)"

@@ -94,14 +94,11 @@ kafka_pid() {
 
 # Whether the other layout (the cluster when BROKERS=1, the single broker when BROKERS=3) has a process running.
 other_layout_running() {
-  local pid file
-  if ((BROKERS == 1)); then
-    for file in "$CLUSTER_DIR"/node-*/kafka.pid; do
-      pid="$(cat "$file" 2>/dev/null)" && kill -0 "$pid" 2>/dev/null && return 0
-    done
-    return 1
-  fi
-  pid="$(cat "$KAFKA_DIR/kafka.pid" 2>/dev/null)" && kill -0 "$pid" 2>/dev/null
+  local BROKERS=$((BROKERS == 1 ? 3 : 1)) n
+  for n in $(kafka_nodes); do
+    ! kafka_pid "$n" >/dev/null || return 0
+  done
+  return 1
 }
 
 # Whether the brokers answer a client (each try bounded: a tool waits up to a minute for a broker by itself).

@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-
-use common::{bootstrap, new_topic};
+use common::{bootstrap, new_topic, records_in};
 
 fn summary_path(topic: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(topic);
@@ -33,11 +30,6 @@ fn producer(topic: &str, summary: &Path, args: &[&str]) -> Command {
 fn read_summary(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON ({e}): {text}", path.display()))
-}
-
-fn records_in(topic: &str, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap()).create().unwrap();
-    (0..partitions).map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1).sum()
 }
 
 fn only_the_summary_is_left(path: &Path) {

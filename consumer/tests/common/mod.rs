@@ -158,12 +158,19 @@ impl Scenario {
         self
     }
 
+    /// The real producer's settings for this scenario's topic: `count` orders (or until stopped) at `rate` per second
+    /// (0: as fast as the broker takes them), generated from `seed`.
+    fn producer_settings(&self, count: Option<u64>, rate: f64, seed: u64) -> ProducerSettings {
+        let mut settings = ProducerSettings::for_servers(&bootstrap(), &self.topic);
+        settings.count = count;
+        settings.rate = rate;
+        settings.seed = Some(seed);
+        settings
+    }
+
     /// Sends `n` generated orders with the real producer, as fast as the broker takes them.
     pub async fn produce_orders(&self, n: u64, seed: u64) -> Summary {
-        let mut settings = ProducerSettings::for_servers(&bootstrap(), &self.topic);
-        settings.count = Some(n);
-        settings.rate = 0.0;
-        settings.seed = Some(seed);
+        let settings = self.producer_settings(Some(n), 0.0, seed);
         let summary = order_producer::run(&settings, std::future::pending()).await.expect("producer run");
         assert_eq!(summary.acked, n, "every order acknowledged: {summary:?}");
         summary
@@ -171,10 +178,7 @@ impl Scenario {
 
     /// Sends `n` orders at `rate` per second in the background; returns the producer's task.
     pub fn produce_in_background(&self, n: u64, rate: f64, seed: u64) -> tokio::task::JoinHandle<Summary> {
-        let mut settings = ProducerSettings::for_servers(&bootstrap(), &self.topic);
-        settings.count = Some(n);
-        settings.rate = rate;
-        settings.seed = Some(seed);
+        let settings = self.producer_settings(Some(n), rate, seed);
         tokio::spawn(async move { order_producer::run(&settings, std::future::pending()).await.expect("producer run") })
     }
 
@@ -185,9 +189,7 @@ impl Scenario {
         rate: f64,
         seed: u64,
     ) -> (tokio::task::JoinHandle<Summary>, tokio::sync::oneshot::Sender<()>) {
-        let mut settings = ProducerSettings::for_servers(&bootstrap(), &self.topic);
-        settings.rate = rate;
-        settings.seed = Some(seed);
+        let settings = self.producer_settings(None, rate, seed);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             order_producer::run(&settings, async move {

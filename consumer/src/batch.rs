@@ -148,6 +148,16 @@ impl Batch {
         (self.entries.len() - poison, poison)
     }
 
+    /// Puts `earlier`, consumed before this batch, in front of it: a batch whose write failed rejoins the one
+    /// filled meanwhile, so the messages stay in the order consumed and what is done stays a prefix.
+    pub fn put_after(&mut self, earlier: Batch) {
+        let mut merged = earlier;
+        merged.worked = merged.worked && (self.worked || self.entries.is_empty());
+        merged.opened_at = merged.opened_at.or(self.opened_at);
+        merged.entries.append(&mut self.entries);
+        *self = merged;
+    }
+
     pub fn clear(&mut self) {
         self.entries.clear();
         self.opened_at = None;
@@ -179,6 +189,21 @@ mod tests {
 
     fn entry(partition: i32, offset: i64, outcome: Outcome) -> Entry {
         Entry { partition, offset, produced_at: None, key: None, payload: None, outcome }
+    }
+
+    #[test]
+    fn a_batch_put_after_an_earlier_one_keeps_the_order_consumed() {
+        let mut earlier = Batch::default();
+        earlier.push(entry(0, 10, Outcome::Order(order(1, 1))));
+        earlier.push(entry(1, 3, Outcome::Order(order(2, 1))));
+        earlier.mark_worked();
+        let mut later = Batch::default();
+        later.push(entry(0, 11, Outcome::Order(order(1, 2))));
+        later.put_after(earlier);
+        let held: Vec<(i32, i64)> = later.entries.iter().map(|e| (e.partition, e.offset)).collect();
+        assert_eq!(held, vec![(0, 10), (1, 3), (0, 11)]);
+        assert_eq!(later.next_offsets(), BTreeMap::from([(0, 12), (1, 4)]));
+        assert!(!later.worked(), "the later messages' work is still owed");
     }
 
     #[test]

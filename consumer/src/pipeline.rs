@@ -1,14 +1,18 @@
 //! The consumer's loop: Kafka → decode → batch → (dead-letter topic, Postgres) → commit.
 //!
-//! One task does everything in order, so librdkafka's rebalance callbacks (which run inside `recv()`) never
-//! overlap a write. The pipeline assembles the stages: it gives the source a [`Handover`] as its rebalance hook,
-//! and while it waits in `recv()` lends it the batch, which a revocation writes before the partitions leave (see
+//! One task consumes, decodes and batches in order; each batch is written on a task of its own ([`InFlight`])
+//! while the loop fills the next one, with one write in flight at a time: the next batch is written only once the
+//! previous one has settled, so batches are written in the order consumed and a failed one is retried before
+//! anything after it. The pipeline assembles the stages: it gives the source a [`Handover`] as its rebalance hook,
+//! and while it waits in `recv()` (where librdkafka runs the rebalance callbacks) lends it the batch and the write
+//! in flight; a revocation waits for that write and writes the batch before the partitions leave (see
 //! [`crate::rebalance`]); a revocation while a write is failing drops the revoked partitions' messages instead,
 //! uncommitted, for their next owner. Commits go through [`crate::offsets`].
 //!
 //! Batching is adaptive: with messages held, the loop takes only what already waits in librdkafka's queue and
 //! writes as soon as nothing more does (or at `BATCH_SIZE`, or `BATCH_TIMEOUT_MS` after the batch began). At a low
-//! rate an order waits for one write; under load the queue refills during each write, so batches fill.
+//! rate an order waits for one write; under load the queue refills during each write, so batches fill, and the
+//! next batch is decoded while Postgres stores the previous one.
 //!
 //! A transient failure (database down, dead-letter topic unavailable) keeps the batch, pauses the partitions and
 //! keeps polling, so the member stays in the group, and retries with backoff; nothing is committed meanwhile.
@@ -29,7 +33,7 @@ use shared::kafka::ProtectedProperty;
 use shared::metrics::{MetricsError, MetricsServer};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::batch::{Batch, Entry, Outcome};
 use crate::config::{ConsumerSettings, OffsetStore};
@@ -39,11 +43,11 @@ use crate::events::{BatchWriteFailed, Consumed, DroppedOnRevoke, Metrics, Skippe
 use crate::health::Health;
 use crate::offsets::Offsets;
 use crate::pool::{self, ConnectError};
-use crate::rebalance::{self, Handover, UnsupportedRuntime};
+use crate::rebalance::{self, Handover, Lent, UnsupportedRuntime};
 use crate::roles::DatabaseRoles;
 use crate::source::{self, OrderConsumer, SourceError};
 use crate::store::OffsetKey;
-use crate::writer::Writer;
+use crate::writer::{InFlight, Settled, WriteError, Writer};
 
 /// How long the loop waits for a message when the batch is empty, before it looks at commits and progress. Also
 /// the longest a message can wait when `recv()` misses a wake-up: the consumer queue carries commit results and
@@ -81,6 +85,8 @@ pub enum ConsumerError {
     Source(#[from] SourceError),
     #[error("invalid Kafka configuration: {0}")]
     DeadLetter(#[source] KafkaError),
+    #[error("a batch's write ended without an answer ({0}); stopping, with nothing after it committed")]
+    WriteLost(String),
 }
 
 /// Runs one group member until `shutdown` resolves, then writes what it holds, commits and leaves the group.
@@ -134,9 +140,12 @@ struct Pipeline {
     consumer: Arc<OrderConsumer>,
     writer: Arc<Writer>,
     offsets: Arc<Offsets>,
-    /// The source's rebalance hook; the batch is lent to it while the loop waits in `recv()`.
+    /// The source's rebalance hook; the batch and the write in flight are lent to it while the loop waits in
+    /// `recv()`.
     handover: Arc<Handover>,
     batch: Batch,
+    /// The previous batch, being written while `batch` fills.
+    in_flight: Option<InFlight>,
     /// Consume errors since the last message: while a broker is down librdkafka reports one per poll.
     consume_errors: u64,
     /// Whether this member has a `group.instance.id`: a static member does not leave the group on shutdown.
@@ -217,6 +226,7 @@ impl Pipeline {
             offsets,
             handover,
             batch: Batch::default(),
+            in_flight: None,
             consume_errors: 0,
             static_member,
             last_commit: Instant::now(),
@@ -235,14 +245,19 @@ impl Pipeline {
         while !stop.is_cancelled() {
             // With messages held, a poll that does not wait (the inner future is polled before the deadline).
             let wait = if self.batch.is_empty() { Instant::now() + IDLE_TICK } else { Instant::now() };
-            // While waiting, the batch is lent to the rebalance hook, which writes it if partitions leave.
-            self.handover.lend(std::mem::take(&mut self.batch));
+            // While waiting, the batch and the write in flight are lent to the rebalance hook, which settles and
+            // writes them if partitions leave.
+            self.handover.lend(std::mem::take(&mut self.batch), self.in_flight.take());
             let received = tokio::select! {
                 biased;
                 () = stop.cancelled() => None,
                 received = tokio::time::timeout_at(wait.into(), consumer.recv()) => Some(received),
             };
-            self.batch = self.handover.take_back();
+            let Lent { batch, in_flight, lost } = self.handover.take_back();
+            (self.batch, self.in_flight) = (batch, in_flight);
+            if let Some(reason) = lost {
+                return Err(self.write_lost(reason));
+            }
             self.drop_revoked();
             let mut drained = false;
             match received {
@@ -265,10 +280,13 @@ impl Pipeline {
             }
             let due = self.batch.deadline(batch_timeout).is_some_and(|d| Instant::now() >= d);
             if !self.batch.is_empty() && (drained || due || self.batch.len() >= batch_size) {
-                if !self.write_with_retry(&stop, None).await {
+                if !self.write_batch(&stop).await? {
                     break;
                 }
             } else if self.batch.is_empty() {
+                if self.in_flight.as_ref().is_some_and(InFlight::is_finished) && !self.settle(&stop).await? {
+                    break;
+                }
                 self.commit(CommitMode::Async);
             }
             if Instant::now() >= next_progress {
@@ -313,13 +331,71 @@ impl Pipeline {
         }
     }
 
+    /// Writes the batch once the write in flight has settled: on a task of its own, so the loop fills the next one
+    /// meanwhile; a batch that owes simulated work is worked and written here instead ([`Self::write_with_retry`]).
+    /// Returns false when `stop` was requested before a failed batch could be written.
+    ///
+    /// # Errors
+    /// [`ConsumerError::WriteLost`], see [`Self::settle`].
+    async fn write_batch(&mut self, stop: &CancellationToken) -> Result<bool, ConsumerError> {
+        if !self.settle(stop).await? {
+            return Ok(false);
+        }
+        if self.batch.is_empty() {
+            return Ok(true);
+        }
+        if self.writer.work_owed(&self.batch).is_some() {
+            return Ok(self.write_with_retry(stop, None, None).await);
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.in_flight = Some(InFlight::start(Arc::clone(&self.writer), Arc::clone(&self.offsets), batch));
+        Ok(true)
+    }
+
+    /// Waits for the write in flight, if any. A failed one goes in front of the batch filled meanwhile and both are
+    /// retried here, before anything later is written; returns false when `stop` was requested before they could
+    /// be. A written one is committed (at most every [`COMMIT_INTERVAL`]).
+    ///
+    /// # Errors
+    /// [`ConsumerError::WriteLost`]: the write's task ended without an answer.
+    async fn settle(&mut self, stop: &CancellationToken) -> Result<bool, ConsumerError> {
+        let Some(mut in_flight) = self.in_flight.take() else { return Ok(true) };
+        match in_flight.settle().await {
+            Settled::Written => {
+                self.commit_throttled();
+                Ok(true)
+            }
+            Settled::Failed(failed, error) => {
+                self.batch.put_after(failed);
+                Ok(self.write_with_retry(stop, None, Some(error)).await)
+            }
+            Settled::Lost(reason) => Err(self.write_lost(reason)),
+        }
+    }
+
+    /// A write that ended without an answer: its messages may or may not be stored, so nothing consumed after them
+    /// may be written or committed. The batch is dropped; what is done before them stays committable.
+    fn write_lost(&mut self, reason: String) -> ConsumerError {
+        error!(event = "batch_write_lost", %reason, messages_dropped = self.batch.len(),
+               "a batch's write ended without an answer; stopping without writing or committing anything after it");
+        self.batch.clear();
+        ConsumerError::WriteLost(reason)
+    }
+
     /// Does the batch's simulated work, then writes it, retrying transient failures with backoff. A retry's wait,
     /// and work longer than [`WORK_WITHOUT_POLLING`], poll Kafka with the partitions paused, so the member stays in
     /// the group however long they take (`max.poll.interval.ms` counts from the last poll, not the last message).
     ///
+    /// `failed`: the error of a first attempt already made (by a write in flight), retried after its backoff.
+    ///
     /// Returns false when `stop` was requested (or `budget` ran out) before the batch could be written: the batch
     /// is then left uncommitted for the next owner.
-    async fn write_with_retry(&mut self, stop: &CancellationToken, budget: Option<Instant>) -> bool {
+    async fn write_with_retry(
+        &mut self,
+        stop: &CancellationToken,
+        budget: Option<Instant>,
+        mut failed: Option<WriteError>,
+    ) -> bool {
         let mut paused = false;
         if let Some(work) = self.writer.work_owed(&self.batch) {
             let done = Instant::now() + work;
@@ -339,7 +415,11 @@ impl Pipeline {
         }
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.writer.write(&mut self.batch, &self.offsets).await {
+            let attempt = match failed.take() {
+                Some(error) => Err(error),
+                None => self.writer.write(&mut self.batch, &self.offsets).await,
+            };
+            match attempt {
                 Ok(()) => break,
                 Err(error) => {
                     if budget.is_some_and(|b| Instant::now() + backoff > b) {
@@ -366,11 +446,16 @@ impl Pipeline {
             }
         }
         self.resume(&mut paused);
+        self.commit_throttled();
+        true
+    }
+
+    /// After a written batch: commits asynchronously, at most every [`COMMIT_INTERVAL`].
+    fn commit_throttled(&mut self) {
         if self.last_commit.elapsed() >= COMMIT_INTERVAL {
             self.commit(CommitMode::Async);
             self.last_commit = Instant::now();
         }
-        true
     }
 
     /// Keeps polling until `until` (rebalance callbacks run, the poll interval restarts); messages of partitions
@@ -436,12 +521,37 @@ impl Pipeline {
               partitions = ?self.offsets.owned(), "progress");
     }
 
-    /// Stop fetching, write what is held, commit, leave the group.
+    /// Stop fetching, settle the write in flight, write what is held, commit, leave the group.
     async fn shut_down(mut self) {
         self.drop_revoked();
+        let budget = Instant::now() + SHUTDOWN_WRITE_BUDGET;
+        let failed = match self.in_flight.take() {
+            None => None,
+            Some(mut in_flight) => match tokio::time::timeout_at(budget.into(), in_flight.settle()).await {
+                Ok(Settled::Written) => None,
+                Ok(Settled::Failed(failed, error)) => {
+                    self.batch.put_after(failed);
+                    Some(error)
+                }
+                Ok(Settled::Lost(reason)) => {
+                    let _stopping = self.write_lost(reason);
+                    None
+                }
+                Err(_elapsed) => {
+                    // The batch held was consumed after the one still being written: it must not be done first.
+                    warn!(
+                        event = "batch_abandoned",
+                        messages = self.batch.len(),
+                        "the write in flight did not end in time; the batch after it is not written, nothing is \
+                           committed for either beyond what is done, the next owner reads them again"
+                    );
+                    self.batch.clear();
+                    None
+                }
+            },
+        };
         if !self.batch.is_empty() {
-            let budget = Instant::now() + SHUTDOWN_WRITE_BUDGET;
-            if !self.write_with_retry(&CancellationToken::new(), Some(budget)).await {
+            if !self.write_with_retry(&CancellationToken::new(), Some(budget), failed).await {
                 warn!(
                     event = "batch_abandoned",
                     messages = self.batch.len(),

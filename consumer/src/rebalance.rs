@@ -1,12 +1,14 @@
 //! The pipeline's side of a rebalance: the batch it holds while it waits in `recv()`, written before a revocation
 //! completes, then the leaving partitions' offsets committed.
 //!
-//! librdkafka runs the rebalance callbacks inside `recv()`, on the pipeline's task, so a callback never overlaps a
-//! write. While it waits there the pipeline lends its unwritten batch to [`Handover`], the [`GroupHook`] it installs
-//! in the source. A revocation writes that batch (blocking the rebalance for at most [`REVOKE_WRITE_BUDGET`]), then
-//! commits what is done for the leaving partitions through [`crate::offsets`], so they leave with everything
-//! consumed from them stored and committed, and their next owner reads nothing twice. If the write fails, the
-//! batch comes back to the pipeline unwritten, and the pipeline drops the revoked partitions' messages.
+//! librdkafka runs the rebalance callbacks inside `recv()`, on the pipeline's task. While it waits there the
+//! pipeline lends [`Handover`], the [`GroupHook`] it installs in the source, its unwritten batch and the write it
+//! has in flight ([`InFlight`]). A revocation first waits for that write, then writes the held batch (blocking the
+//! rebalance for at most [`REVOKE_WRITE_BUDGET`] each), then commits what is done for the leaving partitions
+//! through [`crate::offsets`], so they leave with everything consumed from them stored and committed, and their
+//! next owner reads nothing twice. A write in flight that failed rejoins the held batch in front of it. If the
+//! write fails, the batch comes back to the pipeline unwritten, and the pipeline drops the revoked partitions'
+//! messages.
 //!
 //! With `OFFSET_STORE=postgres` an assignment needs the database too: before librdkafka applies it, [`Handover`]
 //! reads the newly assigned partitions' stored offsets, which the source sets as their start offsets (see
@@ -35,7 +37,7 @@ use crate::events::{Metrics, WrittenOnRevoke};
 use crate::offsets::{CommitTarget, Offsets};
 use crate::source::{GroupContext, GroupHook};
 use crate::store::StoreError;
-use crate::writer::{WriteError, Writer};
+use crate::writer::{InFlight, Settled, WriteError, Writer};
 
 /// Longest a revocation waits for the held batch to be written. Past it the batch's messages of the revoked
 /// partitions are dropped uncommitted, and their next owner reads them again.
@@ -115,45 +117,99 @@ impl WriteHeld for Writer {
     }
 }
 
-/// The revocation hook: the batch lent by the pipeline, the means to write it, and the offsets to commit.
+/// The revocation hook: what the pipeline lends it, the means to write it, and the offsets to commit.
 pub struct Handover<W = Writer> {
     writer: Arc<W>,
     offsets: Arc<Offsets>,
-    /// The pipeline's batch while it waits in `recv()`; `None` the rest of the time.
-    held: Mutex<Option<Batch>>,
+    /// What the pipeline lends while it waits in `recv()`; empty the rest of the time.
+    held: Mutex<Lent>,
+}
+
+/// The pipeline's unwritten batch and its write in flight, lent for the time it waits in `recv()`, and what it
+/// takes back.
+#[derive(Debug, Default)]
+pub struct Lent {
+    pub batch: Batch,
+    pub in_flight: Option<InFlight>,
+    /// Set when a revocation found the write in flight lost (see [`Settled::Lost`]): the pipeline must stop.
+    pub lost: Option<String>,
 }
 
 impl<W: WriteHeld> Handover<W> {
     pub fn new(writer: Arc<W>, offsets: Arc<Offsets>) -> Self {
-        Self { writer, offsets, held: Mutex::new(None) }
+        Self { writer, offsets, held: Mutex::new(Lent::default()) }
     }
 
-    fn slot(&self) -> MutexGuard<'_, Option<Batch>> {
+    fn slot(&self) -> MutexGuard<'_, Lent> {
         // A panic while holding this lock would already have ended the pipeline; the batch stays consistent.
         self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Lends the pipeline's batch for the time it waits in `recv()`.
-    pub fn lend(&self, batch: Batch) {
-        *self.slot() = Some(batch);
+    /// Lends the pipeline's batch and its write in flight for the time it waits in `recv()`.
+    pub fn lend(&self, batch: Batch, in_flight: Option<InFlight>) {
+        *self.slot() = Lent { batch, in_flight, lost: None };
     }
 
-    /// Takes the batch back after `recv()`: emptied if a revocation wrote it.
-    pub fn take_back(&self) -> Batch {
-        self.slot().take().unwrap_or_default()
+    /// Takes them back after `recv()`: the batch emptied if a revocation wrote it, the write in flight gone if a
+    /// revocation waited for it.
+    pub fn take_back(&self) -> Lent {
+        std::mem::take(&mut *self.slot())
     }
 
-    /// Before `revoked` leave: the held batch written, then what is done for them committed synchronously.
+    /// Before `revoked` leave: the write in flight settled, the held batch written, then what is done for them
+    /// committed synchronously.
     fn revoke(&self, target: &impl CommitTarget, revoked: &[i32]) {
+        self.settle_in_flight();
         self.write_held(revoked);
         self.offsets.commit_revoked(target, revoked);
+    }
+
+    /// Waits for the write in flight (at most [`REVOKE_WRITE_BUDGET`]), so that what it stores is committed for
+    /// the leaving partitions. A failed write rejoins the held batch in front of it, to be written with it. A write
+    /// still running past the budget stays in flight for the pipeline, and the held batch is not written (it must
+    /// not be done before the batch in front of it): the leaving partitions' messages of both are read again by
+    /// their next owner.
+    fn settle_in_flight(&self) {
+        let mut slot = self.slot();
+        let Some(mut in_flight) = slot.in_flight.take() else { return };
+        let runtime = match multi_thread_runtime() {
+            Ok(handle) => handle,
+            Err(refused) => {
+                error!(event = "batch_write_on_revoke_impossible", error = %refused,
+                       "write in flight not awaited; the next owner reads those messages again");
+                slot.in_flight = Some(in_flight);
+                return;
+            }
+        };
+        let settle = tokio::time::timeout(REVOKE_WRITE_BUDGET, in_flight.settle());
+        // As for the held batch below: the revocation waits, blocking this thread, until the write has ended.
+        match tokio::task::block_in_place(|| runtime.block_on(settle)) {
+            Ok(Settled::Written) => {}
+            Ok(Settled::Failed(batch, error)) => {
+                warn!(event = "batch_write_on_revoke_failed", %error,
+                      "the write in flight failed; its batch is written again with the held one");
+                slot.batch.put_after(batch);
+            }
+            Ok(Settled::Lost(reason)) => slot.lost = Some(reason),
+            Err(_elapsed) => {
+                warn!(
+                    event = "batch_write_on_revoke_failed",
+                    budget_ms = REVOKE_WRITE_BUDGET.as_millis() as u64,
+                    "the write in flight did not end in time; the next owner reads those messages again"
+                );
+                slot.in_flight = Some(in_flight);
+            }
+        }
     }
 
     /// Writes the held batch when it holds messages of `revoked` and its work is done. On failure the messages
     /// stay, and the pipeline drops those of revoked partitions when it takes the batch back.
     fn write_held(&self, revoked: &[i32]) {
         let mut slot = self.slot();
-        let Some(batch) = slot.as_mut() else { return };
+        if slot.in_flight.is_some() || slot.lost.is_some() {
+            return;
+        }
+        let batch = &mut slot.batch;
         if !batch.holds_any(revoked) || !self.writer.ready(batch) {
             return;
         }
@@ -339,7 +395,7 @@ mod tests {
         for (partition, offset) in [(1, 3), (0, 9), (1, 4)] {
             batch.push(entry(partition, offset));
         }
-        handover.lend(batch);
+        handover.lend(batch, None);
         (handover, offsets)
     }
 
@@ -351,7 +407,7 @@ mod tests {
         assert_eq!(handover.writer.writes.load(Ordering::Relaxed), 1);
         assert_eq!(handover.writer.metrics.written_on_revoke.get(), 3, "the whole batch, all partitions");
         assert_eq!(commits.taken(), vec![(vec![(1, 5)], true)], "partition 1 up to the written batch, synchronously");
-        assert!(handover.take_back().is_empty());
+        assert!(handover.take_back().batch.is_empty());
         assert_eq!(offsets.take_revoked(), vec![1]);
         offsets.commit(&commits, rdkafka::consumer::CommitMode::Sync);
         assert_eq!(commits.taken(), vec![(vec![(0, 10)], true)], "the staying partition is left to the pipeline");
@@ -364,9 +420,88 @@ mod tests {
         handover.revoke(&commits, &[1]);
         assert_eq!(handover.writer.writes.load(Ordering::Relaxed), 1);
         assert_eq!(commits.taken(), vec![(vec![(1, 3)], true)]);
-        let mut batch = handover.take_back();
+        let mut batch = handover.take_back().batch;
         assert_eq!(batch.len(), 3);
         assert_eq!(batch.drop_partitions(&offsets.take_revoked()), 2, "what the pipeline then drops");
+    }
+
+    /// A write in flight of offsets 0..=2 of partition 1, ending as `fails` says once `go` is notified.
+    fn in_flight(offsets: &Arc<Offsets>, fails: bool, go: Arc<tokio::sync::Notify>) -> InFlight {
+        let offsets = Arc::clone(offsets);
+        let mut batch = Batch::default();
+        for offset in 0..3 {
+            batch.push(entry(1, offset));
+        }
+        InFlight::spawn(async move {
+            go.notified().await;
+            if fails {
+                let error = WriteError::DeadLetter(KafkaError::MessageProduction(RDKafkaErrorCode::BrokerNotAvailable));
+                return (batch, Err(error));
+            }
+            offsets.mark_done(&batch.next_offsets());
+            batch.clear();
+            (batch, Ok(()))
+        })
+    }
+
+    /// The handover of [`handover`], done up to nothing in partition 1, with a write in flight in front of its batch.
+    fn handover_in_flight(fails: bool) -> (Handover<StandIn>, Arc<Offsets>, Arc<tokio::sync::Notify>) {
+        let offsets = Arc::new(Offsets::new("t", Arc::default()));
+        offsets.assigned(&[0, 1]);
+        let handover = Handover::new(Arc::new(StandIn::default()), Arc::clone(&offsets));
+        let mut batch = Batch::default();
+        for (partition, offset) in [(1, 3), (0, 9), (1, 4)] {
+            batch.push(entry(partition, offset));
+        }
+        let go = Arc::new(tokio::sync::Notify::new());
+        handover.lend(batch, Some(in_flight(&offsets, fails, Arc::clone(&go))));
+        (handover, offsets, go)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_revocation_waits_for_the_write_in_flight_then_writes_the_held_batch() {
+        let (handover, _, go) = handover_in_flight(false);
+        let commits = RecordedCommits::default();
+        // The write in flight ends only after the revocation has begun waiting for it.
+        let release = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            go.notify_one();
+        });
+        handover.revoke(&commits, &[1]);
+        release.await.unwrap();
+        assert_eq!(handover.writer.writes.load(Ordering::Relaxed), 1, "the held batch, after the one in flight");
+        assert_eq!(commits.taken(), vec![(vec![(1, 5)], true)], "both batches of partition 1, synchronously");
+        let back = handover.take_back();
+        assert!(back.batch.is_empty() && back.in_flight.is_none() && back.lost.is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_in_flight_rejoins_the_held_batch_in_front_and_is_written_with_it() {
+        let (handover, _, go) = handover_in_flight(true);
+        go.notify_one();
+        let commits = RecordedCommits::default();
+        handover.revoke(&commits, &[1]);
+        assert_eq!(handover.writer.writes.load(Ordering::Relaxed), 1, "one write of both batches");
+        assert_eq!(handover.writer.metrics.written_on_revoke.get(), 6);
+        assert_eq!(commits.taken(), vec![(vec![(1, 5)], true)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_in_flight_and_a_failed_held_write_commit_nothing_and_come_back_in_order() {
+        let offsets = Arc::new(Offsets::new("t", Arc::default()));
+        offsets.assigned(&[0, 1]);
+        let handover = Handover::new(Arc::new(StandIn { fails: true, ..StandIn::default() }), Arc::clone(&offsets));
+        let mut batch = Batch::default();
+        batch.push(entry(1, 3));
+        let go = Arc::new(tokio::sync::Notify::new());
+        handover.lend(batch, Some(in_flight(&offsets, true, Arc::clone(&go))));
+        go.notify_one();
+        let commits = RecordedCommits::default();
+        handover.revoke(&commits, &[1]);
+        assert!(commits.taken().is_empty(), "nothing of partition 1 is done");
+        let back = handover.take_back();
+        assert_eq!(back.batch.next_offsets(), BTreeMap::from([(1, 4)]));
+        assert_eq!(back.batch.len(), 4, "the failed batch in front of the held one");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
@@ -374,7 +509,7 @@ mod tests {
         let (owing, _) = handover(StandIn { work_owed: true, ..StandIn::default() });
         owing.revoke(&RecordedCommits::default(), &[1]);
         assert_eq!(owing.writer.writes.load(Ordering::Relaxed), 0);
-        assert_eq!(owing.take_back().len(), 3);
+        assert_eq!(owing.take_back().batch.len(), 3);
 
         let (other, _) = handover(StandIn::default());
         let commits = RecordedCommits::default();
@@ -435,6 +570,6 @@ mod tests {
         let (handover, _) = handover(StandIn::default());
         handover.revoke(&RecordedCommits::default(), &[1]);
         assert_eq!(handover.writer.writes.load(Ordering::Relaxed), 0);
-        assert_eq!(handover.take_back().len(), 3, "the batch comes back unwritten, as after a failed write");
+        assert_eq!(handover.take_back().batch.len(), 3, "the batch comes back unwritten, as after a failed write");
     }
 }

@@ -6,10 +6,13 @@
 //! acknowledged before that transaction, so every message below the stored offset is a row or a dead letter, as
 //! the commit rule asks of a committed one.
 //!
-//! The pipeline writes after each batch; before a revocation completes, [`crate::rebalance`] writes the batch the
-//! pipeline holds, with the same [`Writer::write`].
+//! The pipeline writes each batch on a task of its own ([`InFlight`]) while it fills the next one, one write in
+//! flight at a time, so decoding and the database's work overlap; before a revocation completes,
+//! [`crate::rebalance`] waits for that write and writes the batch the pipeline holds, with the same
+//! [`Writer::write`].
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +25,7 @@ use crate::pool;
 use crate::store::{self, OffsetKey, StoreError};
 use rdkafka::error::KafkaError;
 use sqlx::PgPool;
+use tokio::task::JoinHandle;
 
 /// Why a batch could not be written this time. Both are retried; neither moves an offset.
 #[derive(Debug, thiserror::Error)]
@@ -153,5 +157,52 @@ impl Writer {
     /// Closes the database connections (see [`pool::close`]); the dead-letter producer flushes as it drops.
     pub async fn close(&self) {
         pool::close(&self.pool).await;
+    }
+}
+
+/// A batch being written on a task of its own while the pipeline fills the next one. There is at most one: the
+/// next batch is written only once this one has settled, so batches are written in the order consumed and what is
+/// done stays a prefix of each partition (the commit rule, [`crate::offsets`]).
+#[derive(Debug)]
+pub struct InFlight(JoinHandle<(Batch, Result<(), WriteError>)>);
+
+/// How a write in flight ended.
+#[derive(Debug)]
+pub enum Settled {
+    /// Written: its offsets are marked done.
+    Written,
+    /// Not written; the batch comes back as it was, for a retry before any later batch.
+    Failed(Batch, WriteError),
+    /// The write's task ended without an answer (it panicked or the runtime is shutting down): its messages are in
+    /// an unknown state, so nothing after them may be committed.
+    Lost(String),
+}
+
+impl InFlight {
+    /// Starts writing `batch` (one attempt, [`Writer::write`]) on a task of its own.
+    pub fn start(writer: Arc<Writer>, offsets: Arc<Offsets>, mut batch: Batch) -> Self {
+        Self::spawn(async move {
+            let written = writer.write(&mut batch, &offsets).await;
+            (batch, written)
+        })
+    }
+
+    /// A write in flight made of any future that hands its batch back with the write's result.
+    pub fn spawn(write: impl Future<Output = (Batch, Result<(), WriteError>)> + Send + 'static) -> Self {
+        Self(tokio::spawn(write))
+    }
+
+    /// Whether the write has ended, so [`InFlight::settle`] returns at once.
+    pub fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+
+    /// Waits for the write to end. Cancel-safe: dropping the future leaves the write running and `self` usable.
+    pub async fn settle(&mut self) -> Settled {
+        match (&mut self.0).await {
+            Ok((_, Ok(()))) => Settled::Written,
+            Ok((batch, Err(error))) => Settled::Failed(batch, error),
+            Err(error) => Settled::Lost(error.to_string()),
+        }
     }
 }

@@ -158,6 +158,28 @@ impl Batch {
         *self = merged;
     }
 
+    /// Splits the batch into at most `parts` batches of whole partitions, each partition's messages in the order
+    /// consumed, the partitions spread so that the parts are as even as whole partitions allow (largest first, each
+    /// to the smallest part so far). Every part keeps the batch's start and whether its work was done.
+    pub fn split(self, parts: usize) -> Vec<Batch> {
+        let mut by_partition: BTreeMap<i32, Vec<Entry>> = BTreeMap::new();
+        for entry in self.entries {
+            by_partition.entry(entry.partition).or_default().push(entry);
+        }
+        let mut partitions: Vec<Vec<Entry>> = by_partition.into_values().collect();
+        partitions.sort_by_key(|entries| std::cmp::Reverse(entries.len()));
+        let count = parts.clamp(1, partitions.len().max(1));
+        let mut split: Vec<Batch> =
+            (0..count).map(|_| Batch { entries: Vec::new(), opened_at: self.opened_at, worked: self.worked }).collect();
+        for entries in partitions {
+            if let Some(smallest) = split.iter_mut().min_by_key(|b| b.entries.len()) {
+                smallest.entries.extend(entries);
+            }
+        }
+        split.retain(|b| !b.entries.is_empty());
+        split
+    }
+
     pub fn clear(&mut self) {
         self.entries.clear();
         self.opened_at = None;
@@ -204,6 +226,24 @@ mod tests {
         assert_eq!(held, vec![(0, 10), (1, 3), (0, 11)]);
         assert_eq!(later.next_offsets(), BTreeMap::from([(0, 12), (1, 4)]));
         assert!(!later.worked(), "the later messages' work is still owed");
+    }
+
+    #[test]
+    fn a_split_keeps_partitions_whole_and_in_order_and_evens_the_parts() {
+        let mut b = Batch::default();
+        for (partition, offset) in [(0, 1), (1, 1), (0, 2), (2, 1), (0, 3), (1, 2)] {
+            b.push(entry(partition, offset, Outcome::Order(order(offset as u128, 1))));
+        }
+        let parts = b.split(2);
+        let held: Vec<Vec<(i32, i64)>> =
+            parts.iter().map(|p| p.entries.iter().map(|e| (e.partition, e.offset)).collect()).collect();
+        assert_eq!(held, vec![vec![(0, 1), (0, 2), (0, 3)], vec![(1, 1), (1, 2), (2, 1)]]);
+        assert!(parts.iter().all(|p| p.deadline(Duration::ZERO).is_some()), "each part keeps the batch's start");
+
+        let mut one = Batch::default();
+        one.push(entry(4, 7, Outcome::Order(order(1, 1))));
+        assert_eq!(one.split(3).len(), 1, "one partition, one part");
+        assert!(Batch::default().split(2).is_empty());
     }
 
     #[test]

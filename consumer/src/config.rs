@@ -136,6 +136,13 @@ pub struct ConsumerSettings {
     #[arg(long, env = "BATCH_TIMEOUT_MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_timeout_ms: u64,
 
+    /// Most writes in flight at once, each on its own database connection and each holding whole partitions: a
+    /// batch of several partitions is written as up to this many transactions side by side, so one consumer keeps
+    /// more than one of the database's cores busy. A partition is never split across writes, so its messages are
+    /// stored, and their offsets done, in the order consumed.
+    #[arg(long, env = "WRITE_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub write_concurrency: u32,
+
     /// Simulated work per order, in milliseconds (0 = none), to show scaling when the database is not the limit.
     #[arg(long, env = "PROCESSING_DELAY_MS", default_value_t = 0)]
     pub processing_delay_ms: u64,

@@ -1,11 +1,11 @@
 //! The consumer's loop: Kafka → decode → batch → (dead-letter topic, Postgres) → commit.
 //!
-//! One task consumes, decodes and batches in order; each batch is written on a task of its own ([`InFlight`])
-//! while the loop fills the next one, with one write in flight at a time: the next batch is written only once the
-//! previous one has settled, so batches are written in the order consumed and a failed one is retried before
-//! anything after it. The pipeline assembles the stages: it gives the source a [`Handover`] as its rebalance hook,
-//! and while it waits in `recv()` (where librdkafka runs the rebalance callbacks) lends it the batch and the write
-//! in flight; a revocation waits for that write and writes the batch before the partitions leave (see
+//! One task consumes, decodes and batches in order; each batch is written while the loop fills the next one
+//! ([`InFlight`]), split into up to `WRITE_CONCURRENCY` writes of whole partitions, each on a task and a database
+//! connection of its own. The next batch is written only once the previous one has settled, so each partition's
+//! messages are written in the order consumed and a failed write is retried before anything after it. The pipeline assembles the stages: it gives the source a [`Handover`] as its rebalance hook,
+//! and while it waits in `recv()` (where librdkafka runs the rebalance callbacks) lends it the batch and the writes
+//! in flight; a revocation waits for those writes and writes the batch before the partitions leave (see
 //! [`crate::rebalance`]); a revocation while a write is failing drops the revoked partitions' messages instead,
 //! uncommitted, for their next owner. Commits go through [`crate::offsets`].
 //!
@@ -129,7 +129,7 @@ struct Clients {
 /// `--migrate-only`: the connection's set-up alone (migrations, then the working role's privileges), then exit.
 async fn migrate_only(settings: &ConsumerSettings) -> Result<(), ConsumerError> {
     let offsets_table = settings.offset_store == OffsetStore::Postgres;
-    let pool = pool::connect(&DatabaseRoles::of(settings), settings.connect_timeout, offsets_table).await?;
+    let pool = pool::connect(&DatabaseRoles::of(settings), 1, settings.connect_timeout, offsets_table).await?;
     pool::close(&pool).await;
     info!(event = "migrated", "migrations applied and privileges checked; exiting without joining the group");
     Ok(())
@@ -140,12 +140,12 @@ struct Pipeline {
     consumer: Arc<OrderConsumer>,
     writer: Arc<Writer>,
     offsets: Arc<Offsets>,
-    /// The source's rebalance hook; the batch and the write in flight are lent to it while the loop waits in
+    /// The source's rebalance hook; the batch and the writes in flight are lent to it while the loop waits in
     /// `recv()`.
     handover: Arc<Handover>,
     batch: Batch,
     /// The previous batch, being written while `batch` fills.
-    in_flight: Option<InFlight>,
+    in_flight: InFlight,
     /// Consume errors since the last message: while a broker is down librdkafka reports one per poll.
     consume_errors: u64,
     /// Whether this member has a `group.instance.id`: a static member does not leave the group on shutdown.
@@ -165,6 +165,7 @@ impl Pipeline {
     ) -> Result<Self, ConsumerError> {
         info!(event = "consumer_starting", group = %settings.group_id, topic = %settings.topic,
               batch_size = settings.batch_size, batch_timeout_ms = settings.batch_timeout_ms,
+              write_concurrency = settings.write_concurrency,
               processing_delay_ms = settings.processing_delay_ms, group_protocol = %settings.group_protocol,
               offset_store = settings.offset_store.as_str(),
               group_instance_id = settings.group_instance_id().as_deref().unwrap_or("-"), "starting");
@@ -173,7 +174,10 @@ impl Pipeline {
         // `OFFSET_STORE=postgres`: the group's rows of `consumer_offsets`, which the pool must be allowed to use.
         let offset_key = (settings.offset_store == OffsetStore::Postgres)
             .then(|| OffsetKey { group_id: settings.group_id.clone(), topic: settings.topic.clone() });
-        let pool = pool::connect(&DatabaseRoles::of(&settings), settings.connect_timeout, offset_key.is_some()).await?;
+        // One connection per write in flight, and one for the readiness check and the start offsets' read.
+        let connections = settings.write_concurrency + 1;
+        let roles = DatabaseRoles::of(&settings);
+        let pool = pool::connect(&roles, connections, settings.connect_timeout, offset_key.is_some()).await?;
         health.connected(&pool);
         let clients = Clients { consumer: consumer_config, dead_letter: dead_letter_config };
         match Self::join(settings, client_id, pool.clone(), offset_key, clients, metrics, health).await {
@@ -226,7 +230,7 @@ impl Pipeline {
             offsets,
             handover,
             batch: Batch::default(),
-            in_flight: None,
+            in_flight: InFlight::default(),
             consume_errors: 0,
             static_member,
             last_commit: Instant::now(),
@@ -245,9 +249,9 @@ impl Pipeline {
         while !stop.is_cancelled() {
             // With messages held, a poll that does not wait (the inner future is polled before the deadline).
             let wait = if self.batch.is_empty() { Instant::now() + IDLE_TICK } else { Instant::now() };
-            // While waiting, the batch and the write in flight are lent to the rebalance hook, which settles and
+            // While waiting, the batch and the writes in flight are lent to the rebalance hook, which settles and
             // writes them if partitions leave.
-            self.handover.lend(std::mem::take(&mut self.batch), self.in_flight.take());
+            self.handover.lend(std::mem::take(&mut self.batch), std::mem::take(&mut self.in_flight));
             let received = tokio::select! {
                 biased;
                 () = stop.cancelled() => None,
@@ -284,7 +288,7 @@ impl Pipeline {
                     break;
                 }
             } else if self.batch.is_empty() {
-                if self.in_flight.as_ref().is_some_and(InFlight::is_finished) && !self.settle(&stop).await? {
+                if !self.in_flight.is_empty() && self.in_flight.is_finished() && !self.settle(&stop).await? {
                     break;
                 }
                 self.commit(CommitMode::Async);
@@ -331,8 +335,9 @@ impl Pipeline {
         }
     }
 
-    /// Writes the batch once the write in flight has settled: on a task of its own, so the loop fills the next one
-    /// meanwhile; a batch that owes simulated work is worked and written here instead ([`Self::write_with_retry`]).
+    /// Writes the batch once the writes in flight have settled: split into up to `WRITE_CONCURRENCY` writes of
+    /// whole partitions, each on a task of its own, so the loop fills the next batch meanwhile; a batch that owes
+    /// simulated work is worked and written here instead ([`Self::write_with_retry`]).
     /// Returns false when `stop` was requested before a failed batch could be written.
     ///
     /// # Errors
@@ -347,20 +352,24 @@ impl Pipeline {
         if self.writer.work_owed(&self.batch).is_some() {
             return Ok(self.write_with_retry(stop, None, None).await);
         }
-        let batch = std::mem::take(&mut self.batch);
-        self.in_flight = Some(InFlight::start(Arc::clone(&self.writer), Arc::clone(&self.offsets), batch));
+        let lanes = self.settings.write_concurrency as usize;
+        for part in std::mem::take(&mut self.batch).split(lanes) {
+            self.in_flight.start(Arc::clone(&self.writer), Arc::clone(&self.offsets), part);
+        }
         Ok(true)
     }
 
-    /// Waits for the write in flight, if any. A failed one goes in front of the batch filled meanwhile and both are
-    /// retried here, before anything later is written; returns false when `stop` was requested before they could
-    /// be. A written one is committed (at most every [`COMMIT_INTERVAL`]).
+    /// Waits for the writes in flight, if any. What failed goes in front of the batch filled meanwhile and both
+    /// are retried here, before anything later is written; returns false when `stop` was requested before they
+    /// could be. What was written is committed (at most every [`COMMIT_INTERVAL`]).
     ///
     /// # Errors
-    /// [`ConsumerError::WriteLost`]: the write's task ended without an answer.
+    /// [`ConsumerError::WriteLost`]: a write's task ended without an answer.
     async fn settle(&mut self, stop: &CancellationToken) -> Result<bool, ConsumerError> {
-        let Some(mut in_flight) = self.in_flight.take() else { return Ok(true) };
-        match in_flight.settle().await {
+        if self.in_flight.is_empty() {
+            return Ok(true);
+        }
+        match self.in_flight.settle().await {
             Settled::Written => {
                 self.commit_throttled();
                 Ok(true)
@@ -521,13 +530,14 @@ impl Pipeline {
               partitions = ?self.offsets.owned(), "progress");
     }
 
-    /// Stop fetching, settle the write in flight, write what is held, commit, leave the group.
+    /// Stop fetching, settle the writes in flight, write what is held, commit, leave the group.
     async fn shut_down(mut self) {
         self.drop_revoked();
         let budget = Instant::now() + SHUTDOWN_WRITE_BUDGET;
-        let failed = match self.in_flight.take() {
-            None => None,
-            Some(mut in_flight) => match tokio::time::timeout_at(budget.into(), in_flight.settle()).await {
+        let failed = if self.in_flight.is_empty() {
+            None
+        } else {
+            match tokio::time::timeout_at(budget.into(), self.in_flight.settle()).await {
                 Ok(Settled::Written) => None,
                 Ok(Settled::Failed(failed, error)) => {
                     self.batch.put_after(failed);
@@ -542,22 +552,20 @@ impl Pipeline {
                     warn!(
                         event = "batch_abandoned",
                         messages = self.batch.len(),
-                        "the write in flight did not end in time; the batch after it is not written, nothing is \
+                        "the writes in flight did not end in time; the batch after them is not written, nothing is \
                            committed for either beyond what is done, the next owner reads them again"
                     );
                     self.batch.clear();
                     None
                 }
-            },
-        };
-        if !self.batch.is_empty() {
-            if !self.write_with_retry(&CancellationToken::new(), Some(budget), failed).await {
-                warn!(
-                    event = "batch_abandoned",
-                    messages = self.batch.len(),
-                    "last batch not written; nothing committed for it, the next owner reads it again"
-                );
             }
+        };
+        if !self.batch.is_empty() && !self.write_with_retry(&CancellationToken::new(), Some(budget), failed).await {
+            warn!(
+                event = "batch_abandoned",
+                messages = self.batch.len(),
+                "last batch not written; nothing committed for it, the next owner reads it again"
+            );
         }
         self.commit(CommitMode::Sync);
         self.health.member(false);

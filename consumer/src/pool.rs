@@ -57,7 +57,7 @@ pub enum ConnectError {
 /// Kafka quickly between tries instead of blocking inside the pool.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Connects as the working role (retrying for up to `timeout` while the server is unreachable, so consumers may
+/// Connects as the working role with a pool of at most `connections` (retrying for up to `timeout` while the server is unreachable, so consumers may
 /// start before Postgres is ready), applies the migrations unless `--skip-migrations` (as the migration role when there is one, on a pool
 /// closed right after), and checks that the working role may read and write `orders` (and `consumer_offsets` when
 /// `offsets_table`, i.e. `OFFSET_STORE=postgres`). Several consumers starting at once are safe: sqlx holds an
@@ -67,8 +67,13 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// # Errors
 /// A malformed URL, wrong credentials, a server still unreachable after `timeout`, a failed migration, or a
 /// working role without the privileges it needs.
-pub async fn connect(roles: &DatabaseRoles, timeout: Duration, offsets_table: bool) -> Result<PgPool, ConnectError> {
-    let pool = open(&roles.work, 2, timeout).await?;
+pub async fn connect(
+    roles: &DatabaseRoles,
+    connections: u32,
+    timeout: Duration,
+    offsets_table: bool,
+) -> Result<PgPool, ConnectError> {
+    let pool = open(&roles.work, connections, timeout).await?;
     match prepare(&pool, roles, timeout, offsets_table).await {
         Ok(()) => Ok(pool),
         Err(error) => {

@@ -2,13 +2,12 @@
 //! completes, then the leaving partitions' offsets committed.
 //!
 //! librdkafka runs the rebalance callbacks inside `recv()`, on the pipeline's task. While it waits there the
-//! pipeline lends [`Handover`], the [`GroupHook`] it installs in the source, its unwritten batch and the write it
-//! has in flight ([`InFlight`]). A revocation first waits for that write, then writes the held batch (blocking the
-//! rebalance for at most [`REVOKE_WRITE_BUDGET`] each), then commits what is done for the leaving partitions
+//! pipeline lends [`Handover`], the [`GroupHook`] it installs in the source, its unwritten batch and the writes it
+//! has in flight ([`InFlight`]). A revocation first waits for those writes, then writes the held batch (blocking
+//! the rebalance for at most [`REVOKE_WRITE_BUDGET`] each), then commits what is done for the leaving partitions
 //! through [`crate::offsets`], so they leave with everything consumed from them stored and committed, and their
-//! next owner reads nothing twice. A write in flight that failed rejoins the held batch in front of it. If the
-//! write fails, the batch comes back to the pipeline unwritten, and the pipeline drops the revoked partitions'
-//! messages.
+//! next owner reads nothing twice. Writes in flight that failed rejoin the held batch in front of it. If the write
+//! fails, the batch comes back to the pipeline unwritten, and the pipeline drops the revoked partitions' messages.
 //!
 //! With `OFFSET_STORE=postgres` an assignment needs the database too: before librdkafka applies it, [`Handover`]
 //! reads the newly assigned partitions' stored offsets, which the source sets as their start offsets (see
@@ -125,13 +124,13 @@ pub struct Handover<W = Writer> {
     held: Mutex<Lent>,
 }
 
-/// The pipeline's unwritten batch and its write in flight, lent for the time it waits in `recv()`, and what it
+/// The pipeline's unwritten batch and its writes in flight, lent for the time it waits in `recv()`, and what it
 /// takes back.
 #[derive(Debug, Default)]
 pub struct Lent {
     pub batch: Batch,
-    pub in_flight: Option<InFlight>,
-    /// Set when a revocation found the write in flight lost (see [`Settled::Lost`]): the pipeline must stop.
+    pub in_flight: InFlight,
+    /// Set when a revocation found a write in flight lost (see [`Settled::Lost`]): the pipeline must stop.
     pub lost: Option<String>,
 }
 
@@ -145,18 +144,18 @@ impl<W: WriteHeld> Handover<W> {
         self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Lends the pipeline's batch and its write in flight for the time it waits in `recv()`.
-    pub fn lend(&self, batch: Batch, in_flight: Option<InFlight>) {
+    /// Lends the pipeline's batch and its writes in flight for the time it waits in `recv()`.
+    pub fn lend(&self, batch: Batch, in_flight: InFlight) {
         *self.slot() = Lent { batch, in_flight, lost: None };
     }
 
-    /// Takes them back after `recv()`: the batch emptied if a revocation wrote it, the write in flight gone if a
-    /// revocation waited for it.
+    /// Takes them back after `recv()`: the batch emptied if a revocation wrote it, the writes in flight settled if
+    /// a revocation waited for them.
     pub fn take_back(&self) -> Lent {
         std::mem::take(&mut *self.slot())
     }
 
-    /// Before `revoked` leave: the write in flight settled, the held batch written, then what is done for them
+    /// Before `revoked` leave: the writes in flight settled, the held batch written, then what is done for them
     /// committed synchronously.
     fn revoke(&self, target: &impl CommitTarget, revoked: &[i32]) {
         self.settle_in_flight();
@@ -164,30 +163,32 @@ impl<W: WriteHeld> Handover<W> {
         self.offsets.commit_revoked(target, revoked);
     }
 
-    /// Waits for the write in flight (at most [`REVOKE_WRITE_BUDGET`]), so that what it stores is committed for
-    /// the leaving partitions. A failed write rejoins the held batch in front of it, to be written with it. A write
-    /// still running past the budget stays in flight for the pipeline, and the held batch is not written (it must
-    /// not be done before the batch in front of it): the leaving partitions' messages of both are read again by
+    /// Waits for the writes in flight (at most [`REVOKE_WRITE_BUDGET`]), so that what they store is committed for
+    /// the leaving partitions. Failed writes rejoin the held batch in front of it, to be written with it. Writes
+    /// still running past the budget stay in flight for the pipeline, and the held batch is not written (it must
+    /// not be done before the batches in front of it): the leaving partitions' messages of both are read again by
     /// their next owner.
     fn settle_in_flight(&self) {
         let mut slot = self.slot();
-        let Some(mut in_flight) = slot.in_flight.take() else { return };
+        if slot.in_flight.is_empty() {
+            return;
+        }
         let runtime = match multi_thread_runtime() {
             Ok(handle) => handle,
             Err(refused) => {
                 error!(event = "batch_write_on_revoke_impossible", error = %refused,
-                       "write in flight not awaited; the next owner reads those messages again");
-                slot.in_flight = Some(in_flight);
+                       "writes in flight not awaited; the next owner reads those messages again");
                 return;
             }
         };
+        let mut in_flight = std::mem::take(&mut slot.in_flight);
         let settle = tokio::time::timeout(REVOKE_WRITE_BUDGET, in_flight.settle());
         // As for the held batch below: the revocation waits, blocking this thread, until the write has ended.
         match tokio::task::block_in_place(|| runtime.block_on(settle)) {
             Ok(Settled::Written) => {}
             Ok(Settled::Failed(batch, error)) => {
                 warn!(event = "batch_write_on_revoke_failed", %error,
-                      "the write in flight failed; its batch is written again with the held one");
+                      "a write in flight failed; its batch is written again with the held one");
                 slot.batch.put_after(batch);
             }
             Ok(Settled::Lost(reason)) => slot.lost = Some(reason),
@@ -195,9 +196,9 @@ impl<W: WriteHeld> Handover<W> {
                 warn!(
                     event = "batch_write_on_revoke_failed",
                     budget_ms = REVOKE_WRITE_BUDGET.as_millis() as u64,
-                    "the write in flight did not end in time; the next owner reads those messages again"
+                    "the writes in flight did not end in time; the next owner reads those messages again"
                 );
-                slot.in_flight = Some(in_flight);
+                slot.in_flight = in_flight;
             }
         }
     }
@@ -206,7 +207,7 @@ impl<W: WriteHeld> Handover<W> {
     /// stay, and the pipeline drops those of revoked partitions when it takes the batch back.
     fn write_held(&self, revoked: &[i32]) {
         let mut slot = self.slot();
-        if slot.in_flight.is_some() || slot.lost.is_some() {
+        if !slot.in_flight.is_empty() || slot.lost.is_some() {
             return;
         }
         let batch = &mut slot.batch;
@@ -395,7 +396,7 @@ mod tests {
         for (partition, offset) in [(1, 3), (0, 9), (1, 4)] {
             batch.push(entry(partition, offset));
         }
-        handover.lend(batch, None);
+        handover.lend(batch, InFlight::default());
         (handover, offsets)
     }
 
@@ -432,7 +433,8 @@ mod tests {
         for offset in 0..3 {
             batch.push(entry(1, offset));
         }
-        InFlight::spawn(async move {
+        let mut in_flight = InFlight::default();
+        in_flight.spawn(async move {
             go.notified().await;
             if fails {
                 let error = WriteError::DeadLetter(KafkaError::MessageProduction(RDKafkaErrorCode::BrokerNotAvailable));
@@ -441,7 +443,8 @@ mod tests {
             offsets.mark_done(&batch.next_offsets());
             batch.clear();
             (batch, Ok(()))
-        })
+        });
+        in_flight
     }
 
     /// The handover of [`handover`], done up to nothing in partition 1, with a write in flight in front of its batch.
@@ -454,7 +457,7 @@ mod tests {
             batch.push(entry(partition, offset));
         }
         let go = Arc::new(tokio::sync::Notify::new());
-        handover.lend(batch, Some(in_flight(&offsets, fails, Arc::clone(&go))));
+        handover.lend(batch, in_flight(&offsets, fails, Arc::clone(&go)));
         (handover, offsets, go)
     }
 
@@ -472,7 +475,7 @@ mod tests {
         assert_eq!(handover.writer.writes.load(Ordering::Relaxed), 1, "the held batch, after the one in flight");
         assert_eq!(commits.taken(), vec![(vec![(1, 5)], true)], "both batches of partition 1, synchronously");
         let back = handover.take_back();
-        assert!(back.batch.is_empty() && back.in_flight.is_none() && back.lost.is_none());
+        assert!(back.batch.is_empty() && back.in_flight.is_empty() && back.lost.is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,7 +497,7 @@ mod tests {
         let mut batch = Batch::default();
         batch.push(entry(1, 3));
         let go = Arc::new(tokio::sync::Notify::new());
-        handover.lend(batch, Some(in_flight(&offsets, true, Arc::clone(&go))));
+        handover.lend(batch, in_flight(&offsets, true, Arc::clone(&go)));
         go.notify_one();
         let commits = RecordedCommits::default();
         handover.revoke(&commits, &[1]);

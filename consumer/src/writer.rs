@@ -160,49 +160,121 @@ impl Writer {
     }
 }
 
-/// A batch being written on a task of its own while the pipeline fills the next one. There is at most one: the
-/// next batch is written only once this one has settled, so batches are written in the order consumed and what is
-/// done stays a prefix of each partition (the commit rule, [`crate::offsets`]).
-#[derive(Debug)]
-pub struct InFlight(JoinHandle<(Batch, Result<(), WriteError>)>);
+/// The writes in flight: the previous batch, split into at most `WRITE_CONCURRENCY` batches of whole partitions,
+/// each written on a task (and a database connection) of its own while the pipeline fills the next batch. The
+/// next batch is written only once all of them have settled, so each partition's batches are written in the order
+/// consumed and what is done stays a prefix of the partition (the commit rule, [`crate::offsets`]).
+#[derive(Debug, Default)]
+pub struct InFlight {
+    writes: Vec<JoinHandle<(Batch, Result<(), WriteError>)>>,
+    /// What the writes that ended so far left to do: kept here, so that waiting can be abandoned and resumed.
+    failed: Option<(Batch, WriteError)>,
+    lost: Option<String>,
+}
 
-/// How a write in flight ended.
+/// How the writes in flight ended.
 #[derive(Debug)]
 pub enum Settled {
-    /// Written: its offsets are marked done.
+    /// All written: their offsets are marked done.
     Written,
-    /// Not written; the batch comes back as it was, for a retry before any later batch.
+    /// Some not written; their batches come back as one (the partitions are disjoint), for a retry before any
+    /// later batch, with the first error.
     Failed(Batch, WriteError),
-    /// The write's task ended without an answer (it panicked or the runtime is shutting down): its messages are in
+    /// A write's task ended without an answer (it panicked or the runtime is shutting down): its messages are in
     /// an unknown state, so nothing after them may be committed.
     Lost(String),
 }
 
 impl InFlight {
     /// Starts writing `batch` (one attempt, [`Writer::write`]) on a task of its own.
-    pub fn start(writer: Arc<Writer>, offsets: Arc<Offsets>, mut batch: Batch) -> Self {
-        Self::spawn(async move {
+    pub fn start(&mut self, writer: Arc<Writer>, offsets: Arc<Offsets>, mut batch: Batch) {
+        self.spawn(async move {
             let written = writer.write(&mut batch, &offsets).await;
             (batch, written)
-        })
+        });
     }
 
-    /// A write in flight made of any future that hands its batch back with the write's result.
-    pub fn spawn(write: impl Future<Output = (Batch, Result<(), WriteError>)> + Send + 'static) -> Self {
-        Self(tokio::spawn(write))
+    /// Adds a write made of any future that hands its batch back with the write's result.
+    pub fn spawn(&mut self, write: impl Future<Output = (Batch, Result<(), WriteError>)> + Send + 'static) {
+        self.writes.push(tokio::spawn(write));
     }
 
-    /// Whether the write has ended, so [`InFlight::settle`] returns at once.
+    /// Whether no write is in flight and none left a result to collect.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.failed.is_none() && self.lost.is_none()
+    }
+
+    /// Whether every write has ended, so [`InFlight::settle`] returns at once.
     pub fn is_finished(&self) -> bool {
-        self.0.is_finished()
+        self.writes.iter().all(JoinHandle::is_finished)
     }
 
-    /// Waits for the write to end. Cancel-safe: dropping the future leaves the write running and `self` usable.
+    /// Waits for every write to end and says how they did. Cancel-safe: dropping the future leaves the writes
+    /// running and what already ended recorded, for the next call.
     pub async fn settle(&mut self) -> Settled {
-        match (&mut self.0).await {
-            Ok((_, Ok(()))) => Settled::Written,
-            Ok((batch, Err(error))) => Settled::Failed(batch, error),
-            Err(error) => Settled::Lost(error.to_string()),
+        while let Some(write) = self.writes.last_mut() {
+            let ended = write.await;
+            self.writes.pop();
+            match ended {
+                Ok((_, Ok(()))) => {}
+                Ok((batch, Err(error))) => match self.failed.as_mut() {
+                    Some((failed, _)) => failed.put_after(batch),
+                    None => self.failed = Some((batch, error)),
+                },
+                Err(error) => self.lost = Some(error.to_string()),
+            }
         }
+        match (self.lost.take(), self.failed.take()) {
+            (Some(reason), _) => Settled::Lost(reason),
+            (None, Some((batch, error))) => Settled::Failed(batch, error),
+            (None, None) => Settled::Written,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::error::RDKafkaErrorCode;
+
+    use super::*;
+    use crate::batch::{Entry, Outcome};
+    use crate::decode::{Poison, PoisonKind};
+
+    fn batch(partition: i32, offsets: std::ops::Range<i64>) -> Batch {
+        let mut batch = Batch::default();
+        for offset in offsets {
+            let poison = Poison::new(PoisonKind::NotJson, "not JSON".to_owned());
+            let outcome = Outcome::Poison { poison, dead_lettered: false };
+            batch.push(Entry { partition, offset, produced_at: None, key: None, payload: None, outcome });
+        }
+        batch
+    }
+
+    fn failure() -> WriteError {
+        WriteError::DeadLetter(KafkaError::MessageProduction(RDKafkaErrorCode::BrokerNotAvailable))
+    }
+
+    #[tokio::test]
+    async fn the_batches_of_failed_writes_come_back_as_one_and_written_ones_do_not() {
+        let mut in_flight = InFlight::default();
+        in_flight.spawn(async { (batch(0, 0..3), Err(failure())) });
+        in_flight.spawn(async { (Batch::default(), Ok(())) });
+        in_flight.spawn(async { (batch(2, 5..7), Err(failure())) });
+        let Settled::Failed(failed, _) = in_flight.settle().await else { panic!("two writes failed") };
+        assert_eq!(failed.next_offsets(), BTreeMap::from([(0, 3), (2, 7)]));
+        assert_eq!(failed.len(), 5);
+        assert!(in_flight.is_empty());
+
+        in_flight.spawn(async { (Batch::default(), Ok(())) });
+        assert!(matches!(in_flight.settle().await, Settled::Written));
+    }
+
+    #[tokio::test]
+    async fn a_write_that_ends_without_an_answer_is_lost_whatever_the_others_did() {
+        let mut in_flight = InFlight::default();
+        in_flight.spawn(async { (batch(0, 0..3), Err(failure())) });
+        in_flight.spawn(async { panic!("a write that never answers") });
+        assert!(matches!(in_flight.settle().await, Settled::Lost(_)));
+        assert!(in_flight.is_empty());
     }
 }

@@ -3,8 +3,9 @@
 //! One task consumes, decodes and batches in order; each batch is written while the loop fills the next one
 //! ([`InFlight`]), split into up to `WRITE_CONCURRENCY` writes of whole partitions, each on a task and a database
 //! connection of its own. The next batch is written only once the previous one has settled, so each partition's
-//! messages are written in the order consumed and a failed write is retried before anything after it. The pipeline assembles the stages: it gives the source a [`Handover`] as its rebalance hook,
-//! and while it waits in `recv()` (where librdkafka runs the rebalance callbacks) lends it the batch and the writes
+//! messages are written in the order consumed and a failed write is retried before anything after it.
+//!
+//! The pipeline assembles the stages: it gives the source a [`Handover`] as its rebalance hook, and while it waits in `recv()` (where librdkafka runs the rebalance callbacks) lends it the batch and the writes
 //! in flight; a revocation waits for those writes and writes the batch before the partitions leave (see
 //! [`crate::rebalance`]); a revocation while a write is failing drops the revoked partitions' messages instead,
 //! uncommitted, for their next owner. Commits go through [`crate::offsets`].

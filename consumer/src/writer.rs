@@ -6,10 +6,10 @@
 //! acknowledged before that transaction, so every message below the stored offset is a row or a dead letter, as
 //! the commit rule asks of a committed one.
 //!
-//! The pipeline writes each batch on a task of its own ([`InFlight`]) while it fills the next one, one write in
-//! flight at a time, so decoding and the database's work overlap; before a revocation completes,
-//! [`crate::rebalance`] waits for that write and writes the batch the pipeline holds, with the same
-//! [`Writer::write`].
+//! The pipeline writes each batch while it fills the next one ([`InFlight`]: up to `WRITE_CONCURRENCY` writes of
+//! whole partitions, side by side), so decoding and the database's work overlap, and one consumer keeps more than
+//! one of the database's cores busy; before a revocation completes, [`crate::rebalance`] waits for those writes and
+//! writes the batch the pipeline holds, with the same [`Writer::write`].
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -111,13 +111,13 @@ def derive(r):
     f["targets_measured"] = {
         "one_rows_per_s": one,
         "one_over_ceiling": exact(ratio(one, ceiling)),
-        "one_runs": r.get("one", {}).get("runs", 1),
-        "ceiling_runs": r["ceiling"].get("runs", 1),
+        "one_runs": int(r.get("one", {}).get("runs", 1)),
+        "ceiling_runs": int(r["ceiling"].get("runs", 1)),
     }
     if "wide3" in r:
         wide = r["wide3"].get("median_rows_per_s", r["wide3"]["rows_per_s"])
         f["targets_measured"].update({"wide_rows_per_s": wide, "wide_over_ceiling": exact(ratio(wide, ceiling)),
-                                      "wide_runs": r["wide3"].get("runs", 1)})
+                                      "wide_runs": int(r["wide3"].get("runs", 1))})
     runs = latency_runs(r)
     if runs:
         p50s = sorted(r[k]["p50_ms"] for k in runs)

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use shared::database::{Database, millis, positive_millis};
 use shared::kafka::{KafkaArgs, ProtectedProperty};
 use shared::metrics::MetricsArgs;
 use shared::secret::Secret;
@@ -106,10 +107,8 @@ pub struct ConsumerSettings {
     #[arg(long, env = "CLIENT_ID_BASE", default_value = "order-consumer")]
     pub client_id_base: String,
 
-    /// Postgres connection URL (its password is never logged).
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_default_value = true,
-          hide_env_values = true)]
-    pub database_url: Secret,
+    #[command(flatten)]
+    pub database: Database,
 
     /// File holding the password of DATABASE_URL's user (a Docker or Kubernetes secret); it overrides the URL's
     /// password, so the URL in the environment need not carry one. The trailing line break is dropped.
@@ -131,10 +130,11 @@ pub struct ConsumerSettings {
     #[arg(long, env = "BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     pub batch_size: u32,
 
-    /// Longest a batch keeps taking messages that are already waiting, in milliseconds. A batch is written as soon
-    /// as no further message is waiting, when it holds `BATCH_SIZE`, or at this deadline, whichever comes first.
-    #[arg(long, env = "BATCH_TIMEOUT_MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
-    pub batch_timeout_ms: u64,
+    /// Longest a batch keeps taking messages that are already waiting, in milliseconds (or a duration: `50ms`). A
+    /// batch is written as soon as no further message is waiting, when it holds `BATCH_SIZE`, or at this deadline,
+    /// whichever comes first.
+    #[arg(long = "batch-timeout-ms", env = "BATCH_TIMEOUT_MS", default_value = "50", value_parser = positive_millis)]
+    pub batch_timeout: Duration,
 
     /// Most writes in flight at once, each on its own database connection and each holding whole partitions: a
     /// batch of several partitions is written as up to this many transactions side by side, so one consumer keeps
@@ -144,21 +144,22 @@ pub struct ConsumerSettings {
     pub write_concurrency: u32,
 
     /// Simulated work per order, in milliseconds (0 = none), to show scaling when the database is not the limit.
-    #[arg(long, env = "PROCESSING_DELAY_MS", default_value_t = 0)]
-    pub processing_delay_ms: u64,
+    #[arg(long = "processing-delay-ms", env = "PROCESSING_DELAY_MS", default_value = "0", value_parser = millis)]
+    pub processing_delay: Duration,
 
     /// Largest message accepted, in bytes; larger ones go to the dead-letter topic.
     #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 65_536)]
     pub max_message_bytes: usize,
 
     /// Group session timeout in ms: how long the group waits for a member that stopped heartbeating (classic protocol).
-    #[arg(long, env = "SESSION_TIMEOUT_MS", default_value_t = 10_000)]
-    pub session_timeout_ms: u64,
+    #[arg(long = "session-timeout-ms", env = "SESSION_TIMEOUT_MS", default_value = "10000", value_parser = positive_millis)]
+    pub session_timeout: Duration,
 
     /// Heartbeat interval in ms (classic protocol). Members learn of a rebalance from a heartbeat's answer, so each
     /// of a cooperative rebalance's two rounds waits up to this long; keep it well below the session timeout.
-    #[arg(long, env = "HEARTBEAT_INTERVAL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub heartbeat_interval_ms: u64,
+    #[arg(long = "heartbeat-interval-ms", env = "HEARTBEAT_INTERVAL_MS", default_value = "1000",
+          value_parser = positive_millis)]
+    pub heartbeat_interval: Duration,
 
     /// Group protocol: `classic` (client-side assignment) or `consumer` (KIP-848, broker-side assignment).
     #[arg(long, env = "GROUP_PROTOCOL", value_enum, default_value_t = GroupProtocol::Classic)]
@@ -209,7 +210,7 @@ impl ConsumerSettings {
         let mut settings = Self::parse_from(["order-consumer"]);
         settings.kafka = KafkaArgs::new(bootstrap_servers);
         settings.topic = topic.to_owned();
-        settings.database_url = Secret::new(database_url);
+        settings.database = Database::new(database_url);
         settings
     }
 
@@ -220,10 +221,6 @@ impl ConsumerSettings {
             (None, true) => Some(format!("{}-{}", self.client_id_base, shared::client_id::host())),
             (None, false) => None,
         }
-    }
-
-    pub fn batch_timeout(&self) -> Duration {
-        Duration::from_millis(self.batch_timeout_ms)
     }
 
     /// The consumer's librdkafka configuration. Offsets are never committed by librdkafka on its own: the pipeline
@@ -258,8 +255,8 @@ impl ConsumerSettings {
         if self.group_protocol == GroupProtocol::Classic {
             config
                 .set("partition.assignment.strategy", self.assignment_strategy.as_str())
-                .set("session.timeout.ms", self.session_timeout_ms.to_string())
-                .set("heartbeat.interval.ms", self.heartbeat_interval_ms.to_string());
+                .set("session.timeout.ms", self.session_timeout.as_millis().to_string())
+                .set("heartbeat.interval.ms", self.heartbeat_interval.as_millis().to_string());
         }
         if let Some(id) = self.group_instance_id() {
             config.set("group.instance.id", id);
@@ -347,6 +344,6 @@ mod tests {
         let s =
             ConsumerSettings::try_parse_from(["order-consumer", "--database-url", "postgres://u:s3cret@h/db"]).unwrap();
         assert!(!format!("{s:?}").contains("s3cret"));
-        assert_eq!(s.database_url.expose(), "postgres://u:s3cret@h/db");
+        assert_eq!(s.database.url.expose(), "postgres://u:s3cret@h/db");
     }
 }

@@ -165,9 +165,9 @@ impl Pipeline {
         health: Arc<Health>,
     ) -> Result<Self, ConsumerError> {
         info!(event = "consumer_starting", group = %settings.group_id, topic = %settings.topic,
-              batch_size = settings.batch_size, batch_timeout_ms = settings.batch_timeout_ms,
+              batch_size = settings.batch_size, batch_timeout_ms = settings.batch_timeout.as_millis() as u64,
               write_concurrency = settings.write_concurrency,
-              processing_delay_ms = settings.processing_delay_ms, group_protocol = %settings.group_protocol,
+              processing_delay_ms = settings.processing_delay.as_millis() as u64, group_protocol = %settings.group_protocol,
               offset_store = settings.offset_store.as_str(),
               group_instance_id = settings.group_instance_id().as_deref().unwrap_or("-"), "starting");
         let consumer_config = settings.consumer_config(&client_id)?;
@@ -206,7 +206,7 @@ impl Pipeline {
         let dead_letters =
             DeadLetters::new(&dead_letter_config, &settings.dlq_topic, &settings.topic, &client_id, dlq_metrics)
                 .map_err(ConsumerError::DeadLetter)?;
-        let processing_delay = Duration::from_millis(settings.processing_delay_ms);
+        let processing_delay = settings.processing_delay;
         let writer_metrics = Arc::clone(&metrics);
         let writer = Arc::new(Writer::new(pool, dead_letters, client_id, processing_delay, offset_key, writer_metrics));
         let offsets = Arc::new(Offsets::new(&settings.topic, Arc::clone(&metrics)));
@@ -243,7 +243,7 @@ impl Pipeline {
     async fn run(mut self, stop: CancellationToken) -> Result<(), ConsumerError> {
         let consumer = Arc::clone(&self.consumer);
         let batch_size = self.settings.batch_size as usize;
-        let batch_timeout = self.settings.batch_timeout();
+        let batch_timeout = self.settings.batch_timeout;
         let mut next_progress = Instant::now() + PROGRESS_EVERY;
         let mut last_progress = (Instant::now(), 0u64);
 

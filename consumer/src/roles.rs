@@ -70,7 +70,7 @@ impl DatabaseRoles {
     /// The roles the settings name.
     pub fn of(settings: &ConsumerSettings) -> Self {
         Self {
-            work: Role::new("DATABASE_URL", settings.database_url.clone(), settings.database_password.clone()),
+            work: Role::new("DATABASE_URL", settings.database.url.clone(), settings.database_password.clone()),
             migrate: settings
                 .migration_database_url
                 .clone()

@@ -27,7 +27,6 @@ use tokio::process::Command;
 use crate::control::{ProducerSummary, Scripts};
 use crate::phases::{create_database, start_sampler, wait_for};
 use crate::report::{Check, Event, Sample};
-use crate::settings::database_url_beside;
 use crate::world::World;
 
 /// Every option of the demonstration.
@@ -46,8 +45,8 @@ pub struct DemoSettings {
     pub orders: u64,
 
     /// Simulated work per order in each consumer, in milliseconds (PROCESSING_DELAY_MS).
-    #[arg(long, default_value_t = 5)]
-    pub processing_delay_ms: u64,
+    #[arg(long = "processing-delay-ms", default_value = "5", value_parser = shared::database::millis)]
+    pub processing_delay: Duration,
 
     /// The autoscaler's target lag per consumer (lagThreshold).
     #[arg(long, default_value_t = 500)]
@@ -77,8 +76,8 @@ pub struct DemoSettings {
     pub bootstrap_servers: String,
 
     /// Postgres as reached from this machine; the demonstration creates its own database beside this one.
-    #[arg(long, env = "DATABASE_URL", default_value = crate::settings::DEFAULT_DATABASE_URL)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: shared::database::Database,
 }
 
 impl DemoSettings {
@@ -184,13 +183,13 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
     let database = format!("auto_{id}");
     let (topic, dlq, group, database_url) = if compose {
         let (topic, dlq, group) = (shared::ORDERS_TOPIC, shared::DLQ_TOPIC, shared::CONSUMER_GROUP);
-        (topic.to_owned(), dlq.to_owned(), group.to_owned(), s.database_url.clone())
+        (topic.to_owned(), dlq.to_owned(), group.to_owned(), s.database.url.expose().to_owned())
     } else {
         (
             format!("auto-{id}"),
             format!("auto-{id}-dlq"),
             format!("auto-{id}"),
-            database_url_beside(&s.database_url, &database),
+            s.database.beside(&database).url.expose().to_owned(),
         )
     };
     // Local consumers read all of these; compose's take PROCESSING_DELAY_MS and BATCH_SIZE through
@@ -203,7 +202,7 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
             ("DLQ_TOPIC".into(), dlq.clone()),
             ("CONSUMER_GROUP".into(), group.clone()),
             ("DATABASE_URL".into(), database_url.clone()),
-            ("PROCESSING_DELAY_MS".into(), s.processing_delay_ms.to_string()),
+            ("PROCESSING_DELAY_MS".into(), s.processing_delay.as_millis().to_string()),
             // 100 orders of work per batch: under WORK_WITHOUT_POLLING at these delays, so no pause per batch.
             ("BATCH_SIZE".into(), "100".into()),
             ("RUST_LOG".into(), "info".into()),
@@ -213,7 +212,7 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
     if !compose {
         scripts.create_topic(&s.bootstrap_servers, &topic, s.partitions).await?;
         scripts.create_topic(&s.bootstrap_servers, &dlq, 1).await?;
-        create_database(&s.database_url, &database).await?;
+        create_database(s.database.url.expose(), &database).await?;
     }
     let world = Arc::new(World::new(&s.bootstrap_servers, &topic, &dlq, &group, &database_url)?);
     if compose {
@@ -323,7 +322,7 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
         group,
         partitions: s.partitions,
         orders: s.orders,
-        processing_delay_ms: s.processing_delay_ms,
+        processing_delay_ms: s.processing_delay.as_millis() as u64,
         lag_threshold: s.lag_threshold,
         polling_interval_s: s.polling_interval.as_secs_f64(),
         scale_down_stabilization_s: s.scale_down_stabilization.as_secs_f64(),

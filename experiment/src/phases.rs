@@ -66,7 +66,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
             ("DLQ_TOPIC".into(), dlq_topic.clone()),
             ("CONSUMER_GROUP".into(), group.clone()),
             ("DATABASE_URL".into(), database_url.clone()),
-            ("SESSION_TIMEOUT_MS".into(), settings.session_timeout_ms.to_string()),
+            ("SESSION_TIMEOUT_MS".into(), settings.session_timeout.as_millis().to_string()),
             ("RUST_LOG".into(), "info".into()),
         ],
     };
@@ -76,7 +76,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
         for name in [&topic, &dlq_topic] {
             scripts.create_topic(&settings.bootstrap_servers, name, 1).await?;
         }
-        create_database(&settings.database_url, &database).await?;
+        create_database(settings.database.url.expose(), &database).await?;
     }
     let world = Arc::new(World::new(&settings.bootstrap_servers, &topic, &dlq_topic, &group, &database_url)?);
     if compose.is_some() {
@@ -368,7 +368,7 @@ impl Run {
         let at = self.world.now().await?;
         let killed = Instant::now();
         self.scripts.kill(&victim.client_id).await?;
-        let limit = Duration::from_millis(self.settings.session_timeout_ms) + TAKEOVER_MARGIN;
+        let limit = self.settings.session_timeout + TAKEOVER_MARGIN;
         let (after, _) = self
             .group_where("the victim's partitions taken over", limit + minute, |v| {
                 stable(v, 4)
@@ -381,7 +381,11 @@ impl Run {
             4,
             "its partitions are taken over within the session timeout plus 5 s",
             takeover <= limit,
-            format!("{:.1} s (session timeout {} ms)", takeover.as_secs_f64(), self.settings.session_timeout_ms),
+            format!(
+                "{:.1} s (session timeout {} ms)",
+                takeover.as_secs_f64(),
+                self.settings.session_timeout.as_millis()
+            ),
         );
         self.hold(4, "after SIGKILL: 4 consumers", started).await?;
 
@@ -460,7 +464,7 @@ impl Run {
     /// run gets a fresh topic, group and database; the orders are produced once the group is stable, so the
     /// figure is the group's steady throughput, not its start-up.
     async fn efficiency(&mut self, id: i64) -> anyhow::Result<Efficiency> {
-        let (orders, delay) = (self.settings.efficiency_orders, self.settings.efficiency_delay_ms);
+        let (orders, delay) = (self.settings.efficiency_orders, self.settings.efficiency_delay.as_millis() as u64);
         eprintln!("\n==> efficiency: {orders} orders on 3 partitions, {delay} ms of work per order");
         let mut runs = Vec::new();
         for consumers in 1..=3usize {
@@ -470,7 +474,7 @@ impl Run {
                 self.scripts.create_topic(&self.settings.bootstrap_servers, name, partitions).await?;
             }
             let database = format!("eff_{id}_{consumers}");
-            create_database(&self.settings.database_url, &database).await?;
+            create_database(self.settings.database.url.expose(), &database).await?;
             let url = self.settings.database_url_for(&database);
             let mut scripts = self.scripts.clone();
             scripts

@@ -153,7 +153,7 @@ impl Report {
             group: group.into(),
             rate: settings.rate,
             phase_seconds: settings.phase.as_secs_f64(),
-            session_timeout_ms: settings.session_timeout_ms,
+            session_timeout_ms: settings.session_timeout.as_millis() as u64,
             phases: Vec::new(),
             events: Vec::new(),
             new_partitions_seen_s: None,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use shared::DEFAULT_DATABASE_URL;
+use shared::database::Database;
 
 /// Every option of `scaling-experiment` (`scripts/experiment.sh` passes its arguments through).
 #[derive(Debug, Clone, clap::Parser)]
@@ -26,12 +27,12 @@ pub struct Settings {
     pub short: bool,
 
     /// Group session timeout given to the consumers, in ms (the SIGKILL takeover is bounded by it).
-    #[arg(long, default_value_t = 10_000)]
-    pub session_timeout_ms: u64,
+    #[arg(long = "session-timeout-ms", default_value = "10000", value_parser = shared::database::positive_millis)]
+    pub session_timeout: Duration,
 
     /// Simulated work per order in the efficiency run, ms (one consumer then cannot keep up).
-    #[arg(long, default_value_t = 5)]
-    pub efficiency_delay_ms: u64,
+    #[arg(long = "efficiency-delay-ms", default_value = "5", value_parser = shared::database::millis)]
+    pub efficiency_delay: Duration,
 
     /// Orders in the efficiency run.
     #[arg(long, default_value_t = 3_000)]
@@ -51,8 +52,8 @@ pub struct Settings {
 
     /// Postgres as reached from this machine, pointing at the stack's own database; the experiment creates its
     /// databases beside it (local stack).
-    #[arg(long, env = "DATABASE_URL", default_value = crate::settings::DEFAULT_DATABASE_URL)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: Database,
 }
 
 impl Settings {
@@ -72,14 +73,6 @@ impl Settings {
 
     /// The database URL with another database name.
     pub fn database_url_for(&self, database: &str) -> String {
-        database_url_beside(&self.database_url, database)
-    }
-}
-
-/// `url` with `database` in place of its database name: a database beside the one `url` names.
-pub fn database_url_beside(url: &str, database: &str) -> String {
-    match url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{database}"),
-        None => url.to_owned(),
+        self.database.beside(database).url.expose().to_owned()
     }
 }

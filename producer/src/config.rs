@@ -50,9 +50,9 @@ pub struct ProducerSettings {
           value_parser = ["none", "gzip", "snappy", "lz4", "zstd"])]
     pub compression: String,
 
-    /// How long librdkafka waits to fill a batch before sending it.
-    #[arg(long, env = "PRODUCER_LINGER_MS", default_value_t = 5)]
-    pub linger_ms: u64,
+    /// How long librdkafka waits to fill a batch before sending it, in milliseconds (or a duration: `5ms`).
+    #[arg(long = "linger-ms", env = "PRODUCER_LINGER_MS", default_value = "5", value_parser = shared::database::millis)]
+    pub linger: Duration,
 
     /// How often a progress line is logged, e.g. `5s`.
     #[arg(long, env = "PRODUCER_PROGRESS_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -103,7 +103,7 @@ impl ProducerSettings {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("compression.type", &self.compression)
-            .set("linger.ms", self.linger_ms.to_string())
+            .set("linger.ms", self.linger.as_millis().to_string())
             // Same partition for a key as Kafka's Java client and CLI (murmur2); random only for empty keys.
             .set("partitioner", "murmur2_random")
             // A partition increase is seen within ~10 s without a restart.

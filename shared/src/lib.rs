@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`order`]: the order event, its JSON wire format (with a schema version) and its validation.
 //! - [`client_id`]: the `{base}-{hostname}-{uuid8}` client id every Kafka client of this project uses.
+//! - [`database`]: `DATABASE_URL` as one settings type, and the parser of the `…_MS` durations.
 //! - [`group`]: the consumer group as the broker sees it (members, client ids, partitions).
 //! - [`kafka`]: bootstrap servers and librdkafka pass-through properties, shared command-line arguments.
 //! - [`metrics`]: the `/metrics`, `/healthz` and `/readyz` server both binaries run on `METRICS_ADDR`.
@@ -15,6 +16,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod client_id;
+pub mod database;
 pub mod group;
 pub mod kafka;
 pub mod metrics;

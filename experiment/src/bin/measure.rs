@@ -13,7 +13,6 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use scaling_experiment::measure;
-use scaling_experiment::settings::DEFAULT_DATABASE_URL;
 use sqlx::postgres::PgPoolOptions;
 
 #[derive(Debug, clap::Parser)]
@@ -21,8 +20,8 @@ use sqlx::postgres::PgPoolOptions;
 enum Command {
     /// The longest stall after each event.
     Stalls {
-        #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
-        database_url: String,
+        #[command(flatten)]
+        database: shared::database::Database,
         /// `label=unix-seconds`, in the order the events happened.
         #[arg(long = "event", value_parser = parse_event, required = true)]
         events: Vec<(String, DateTime<Utc>)>,
@@ -42,12 +41,16 @@ fn parse_event(s: &str) -> Result<(String, DateTime<Utc>), String> {
     Ok((label.to_owned(), parse_time(at)?))
 }
 
-async fn stalls(database_url: &str, events: &[(String, DateTime<Utc>)], until: DateTime<Utc>) -> anyhow::Result<()> {
+async fn stalls(
+    database: &shared::database::Database,
+    events: &[(String, DateTime<Utc>)],
+    until: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
-        .connect(database_url)
+        .connect(database.url.expose())
         .await
-        .with_context(|| format!("cannot reach Postgres at {}", shared::secret::redact_url(database_url)))?;
+        .with_context(|| format!("cannot reach Postgres at {}", database.redacted()))?;
     let times: Vec<DateTime<Utc>> = events.iter().map(|(_, at)| *at).collect();
     let per_event = measure::stalls_per_event(&pool, DateTime::<Utc>::UNIX_EPOCH, &times, until).await?;
     for ((label, _), stalls) in events.iter().zip(&per_event) {
@@ -63,7 +66,7 @@ async fn stalls(database_url: &str, events: &[(String, DateTime<Utc>)], until: D
 #[tokio::main]
 async fn main() -> ExitCode {
     let outcome = match Command::parse() {
-        Command::Stalls { database_url, events, until } => stalls(&database_url, &events, until).await,
+        Command::Stalls { database, events, until } => stalls(&database, &events, until).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,8 @@
 //! The group configurations under test: protocol × assignor × static membership, and the consumer environment
 //! each one needs.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 /// One way to run the consumer group.
@@ -50,11 +52,11 @@ impl GroupConfig {
     }
 
     /// The consumer's environment for this configuration (the member's own ids are added per process).
-    pub fn env(&self, session_timeout_ms: u64) -> Vec<(String, String)> {
+    pub fn env(&self, session_timeout: Duration) -> Vec<(String, String)> {
         let mut env = vec![("GROUP_PROTOCOL".to_owned(), self.protocol.to_owned())];
         if let Some(assignor) = self.assignor {
             env.push(("ASSIGNMENT_STRATEGY".to_owned(), assignor.to_owned()));
-            env.push(("SESSION_TIMEOUT_MS".to_owned(), session_timeout_ms.to_string()));
+            env.push(("SESSION_TIMEOUT_MS".to_owned(), session_timeout.as_millis().to_string()));
         }
         env
     }
@@ -75,8 +77,8 @@ mod tests {
 
     #[test]
     fn kip848_sets_neither_assignor_nor_session_timeout() {
-        let env = ALL[4].env(10_000);
+        let env = ALL[4].env(Duration::from_secs(10));
         assert_eq!(env, vec![("GROUP_PROTOCOL".to_owned(), "consumer".to_owned())]);
-        assert!(ALL[0].env(10_000).contains(&("SESSION_TIMEOUT_MS".to_owned(), "10000".to_owned())));
+        assert!(ALL[0].env(Duration::from_secs(10)).contains(&("SESSION_TIMEOUT_MS".to_owned(), "10000".to_owned())));
     }
 }

@@ -44,12 +44,13 @@ pub async fn run(settings: BenchSettings) -> anyhow::Result<BenchReport> {
     let stamp = started_at.format("%Y%m%dT%H%M%SZ").to_string();
     let dir = settings.results.clone().unwrap_or_else(|| root.join("results").join(format!("rebalance-{stamp}")));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let admin = PgPoolOptions::new().max_connections(1).connect(&settings.database_url).await.with_context(|| {
-        format!(
-            "cannot reach Postgres at {}: start the local stack (scripts/stack.sh up)",
-            shared::secret::redact_url(&settings.database_url)
-        )
-    })?;
+    let admin =
+        PgPoolOptions::new().max_connections(1).connect(settings.database.url.expose()).await.with_context(|| {
+            format!(
+                "cannot reach Postgres at {}: start the local stack (scripts/stack.sh up)",
+                settings.database.redacted()
+            )
+        })?;
     let machine = machine::describe(&settings.bootstrap_servers, &admin).await?;
     let command = std::iter::once("scripts/rebalance-bench.sh".to_owned())
         .chain(std::env::args().skip(1))
@@ -102,7 +103,7 @@ pub async fn run(settings: BenchSettings) -> anyhow::Result<BenchReport> {
         consumers: scenario::CONSUMERS,
         steady_s: settings.steady_window().as_secs_f64(),
         after_s: settings.after.as_secs_f64(),
-        session_timeout_ms: settings.session_timeout_ms,
+        session_timeout_ms: settings.session_timeout.as_millis() as u64,
         consumer_env: consumer_overrides(),
         configs,
     };

@@ -238,7 +238,7 @@ impl<'a> Scenario<'a> {
         eprintln!("$ psql -c 'CREATE DATABASE {}'", result.database);
         sqlx::query(&format!("CREATE DATABASE \"{}\"", result.database)).execute(&ctx.admin).await?;
         let world = World::new(&settings.bootstrap_servers, &result.topic, &dlq, &result.group, &database_url)?;
-        env.extend(config.env(settings.session_timeout_ms));
+        env.extend(config.env(settings.session_timeout));
         // The topic name is also the prefix of every client id and instance id of this configuration.
         let members = Members::new(&ctx.root, env, logs.to_owned(), &result.topic, config.static_membership);
         Ok(Self { ctx, world, members, scripts, producer_log: logs.join("producer.log"), outage: false })

@@ -40,8 +40,8 @@ pub struct BenchSettings {
     pub settle_timeout: Duration,
 
     /// Session timeout given to classic-protocol consumers, ms (the consumer's default). KIP-848 ignores it.
-    #[arg(long, default_value_t = 10_000)]
-    pub session_timeout_ms: u64,
+    #[arg(long = "session-timeout-ms", default_value = "10000", value_parser = shared::database::positive_millis)]
+    pub session_timeout: Duration,
 
     /// Runs a configuration again (with fresh names) when an event was disturbed by Kafka or Postgres not
     /// answering (the stack is shared with fault tests) or when it stopped early; at most this many times.
@@ -65,8 +65,8 @@ pub struct BenchSettings {
     pub bootstrap_servers: String,
 
     /// Postgres of the local stack; each configuration gets its own database beside this one.
-    #[arg(long, env = "DATABASE_URL", default_value = crate::settings::DEFAULT_DATABASE_URL)]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: shared::database::Database,
 }
 
 impl BenchSettings {
@@ -101,6 +101,6 @@ impl BenchSettings {
 
     /// The database URL with another database name.
     pub fn database_url_for(&self, database: &str) -> String {
-        crate::settings::database_url_beside(&self.database_url, database)
+        self.database.beside(database).url.expose().to_owned()
     }
 }

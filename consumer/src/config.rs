@@ -152,7 +152,8 @@ pub struct ConsumerSettings {
     pub max_message_bytes: usize,
 
     /// Group session timeout in ms: how long the group waits for a member that stopped heartbeating (classic protocol).
-    #[arg(long = "session-timeout-ms", env = "SESSION_TIMEOUT_MS", default_value = "10000", value_parser = positive_millis)]
+    #[arg(long = "session-timeout-ms", env = "SESSION_TIMEOUT_MS", default_value = "10000",
+          value_parser = positive_millis)]
     pub session_timeout: Duration,
 
     /// Heartbeat interval in ms (classic protocol). Members learn of a rebalance from a heartbeat's answer, so each

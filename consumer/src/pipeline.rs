@@ -5,10 +5,11 @@
 //! connection of its own. The next batch is written only once the previous one has settled, so each partition's
 //! messages are written in the order consumed and a failed write is retried before anything after it.
 //!
-//! The pipeline assembles the stages: it gives the source a [`Handover`] as its rebalance hook, and while it waits in `recv()` (where librdkafka runs the rebalance callbacks) lends it the batch and the writes
-//! in flight; a revocation waits for those writes and writes the batch before the partitions leave (see
-//! [`crate::rebalance`]); a revocation while a write is failing drops the revoked partitions' messages instead,
-//! uncommitted, for their next owner. Commits go through [`crate::offsets`].
+//! The pipeline assembles the stages: it gives the source a [`Handover`] as its rebalance hook, and while it waits
+//! in `recv()` (where librdkafka runs the rebalance callbacks) lends it the batch and the writes in flight; a
+//! revocation waits for those writes and writes the batch before the partitions leave (see [`crate::rebalance`]);
+//! a revocation while a write is failing drops the revoked partitions' messages instead, uncommitted, for their
+//! next owner. Commits go through [`crate::offsets`].
 //!
 //! Batching is adaptive: with messages held, the loop takes only what already waits in librdkafka's queue and
 //! writes as soon as nothing more does (or at `BATCH_SIZE`, or `BATCH_TIMEOUT_MS` after the batch began). At a low
@@ -167,7 +168,8 @@ impl Pipeline {
         info!(event = "consumer_starting", group = %settings.group_id, topic = %settings.topic,
               batch_size = settings.batch_size, batch_timeout_ms = settings.batch_timeout.as_millis() as u64,
               write_concurrency = settings.write_concurrency,
-              processing_delay_ms = settings.processing_delay.as_millis() as u64, group_protocol = %settings.group_protocol,
+              processing_delay_ms = settings.processing_delay.as_millis() as u64,
+              group_protocol = %settings.group_protocol,
               offset_store = settings.offset_store.as_str(),
               group_instance_id = settings.group_instance_id().as_deref().unwrap_or("-"), "starting");
         let consumer_config = settings.consumer_config(&client_id)?;

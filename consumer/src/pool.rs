@@ -57,9 +57,9 @@ pub enum ConnectError {
 /// Kafka quickly between tries instead of blocking inside the pool.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Connects as the working role with a pool of at most `connections` (retrying for up to `timeout` while the server is unreachable, so consumers may
-/// start before Postgres is ready), applies the migrations unless `--skip-migrations` (as the migration role when there is one, on a pool
-/// closed right after), and checks that the working role may read and write `orders` (and `consumer_offsets` when
+/// Connects as the working role with a pool of at most `connections` (retrying for up to `timeout` while the server
+/// is unreachable, so consumers may start before Postgres is ready), applies the migrations unless
+/// `--skip-migrations` (as the migration role when there is one, on a pool closed right after), and checks that the working role may read and write `orders` (and `consumer_offsets` when
 /// `offsets_table`, i.e. `OFFSET_STORE=postgres`). Several consumers starting at once are safe: sqlx holds an
 /// advisory lock while migrating, and the statements are idempotent. When a step after the connection fails, the
 /// pool is closed before the error is returned.

@@ -145,6 +145,10 @@ build_base() {
   run debootstrap --variant=minbase bookworm "$rootfs" "$(debian_mirror)" >"$ENGINE_DIR/logs/debootstrap.log" ||
     die "debootstrap failed (log: $ENGINE_DIR/logs/debootstrap.log)"
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  # Every image's apt-get inherits these: a mirror connection that stalls fails after 30 s and is retried, instead
+  # of holding an image build (and the test run around it) for as long as the connection stays open.
+  printf '%s\n' 'Acquire::http::Timeout "30";' 'Acquire::https::Timeout "30";' 'Acquire::Retries "5";' \
+    >"$rootfs/etc/apt/apt.conf.d/80-bounded-fetch"
   tar -C "$rootfs" -c . | run docker import --change 'CMD ["bash"]' - "$BASE_IMAGE" >/dev/null
   rm -rf "$rootfs"
 }

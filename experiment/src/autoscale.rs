@@ -185,12 +185,7 @@ pub async fn run(settings: DemoSettings) -> anyhow::Result<DemoReport> {
         let (topic, dlq, group) = (shared::ORDERS_TOPIC, shared::DLQ_TOPIC, shared::CONSUMER_GROUP);
         (topic.to_owned(), dlq.to_owned(), group.to_owned(), s.database.url.expose().to_owned())
     } else {
-        (
-            format!("auto-{id}"),
-            format!("auto-{id}-dlq"),
-            format!("auto-{id}"),
-            s.database.beside(&database).url.expose().to_owned(),
-        )
+        (format!("auto-{id}"), format!("auto-{id}-dlq"), format!("auto-{id}"), s.database.url_beside(&database))
     };
     // Local consumers read all of these; compose's take PROCESSING_DELAY_MS and BATCH_SIZE through
     // docker-compose.yml, and their topic, group and database are the stack's own.

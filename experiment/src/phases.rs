@@ -57,7 +57,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
     } else {
         (format!("exp-{id}"), format!("exp-{id}-dlq"), format!("exp-{id}"), format!("exp_{id}"))
     };
-    let database_url = settings.database_url_for(&database);
+    let database_url = settings.database.url_beside(&database);
     let scripts = Scripts {
         root: root.clone(),
         env: vec![
@@ -475,7 +475,7 @@ impl Run {
             }
             let database = format!("eff_{id}_{consumers}");
             create_database(self.settings.database.url.expose(), &database).await?;
-            let url = self.settings.database_url_for(&database);
+            let url = self.settings.database.url_beside(&database);
             let mut scripts = self.scripts.clone();
             scripts
                 .env

@@ -70,9 +70,4 @@ impl Settings {
     pub fn is_compose(&self) -> bool {
         self.stack == "compose"
     }
-
-    /// The database URL with another database name.
-    pub fn database_url_for(&self, database: &str) -> String {
-        self.database.beside(database).url.expose().to_owned()
-    }
 }

@@ -28,14 +28,16 @@ impl Database {
         Self { url: Secret::new(url) }
     }
 
-    /// Another database on the same server, as the same user: the URL with `database` in place of its database
-    /// name (the experiment and the benchmarks create theirs beside the stack's own).
-    pub fn beside(&self, database: &str) -> Database {
-        let Some((base, name)) = self.url.expose().rsplit_once('/') else { return self.clone() };
+    /// The URL of another database on the same server, as the same user: this URL with `database` in place of
+    /// its database name (the experiment creates its databases beside the stack's own). It carries the password:
+    /// for the client or the child process that connects, never for a log line.
+    pub fn url_beside(&self, database: &str) -> String {
+        let url = self.url.expose();
+        let Some((base, name)) = url.rsplit_once('/') else { return url.to_owned() };
         // The query string (`?sslmode=…`) belongs to the connection, not to the database name.
         match name.split_once('?') {
-            Some((_, query)) => Self::new(format!("{base}/{database}?{query}")),
-            None => Self::new(format!("{base}/{database}")),
+            Some((_, query)) => format!("{base}/{database}?{query}"),
+            None => format!("{base}/{database}"),
         }
     }
 
@@ -75,8 +77,11 @@ mod tests {
     #[test]
     fn a_database_beside_keeps_server_user_and_options() {
         let db = Database::new("postgres://u:p@h:5432/food_orders?sslmode=disable");
-        assert_eq!(db.beside("bench_1").url.expose(), "postgres://u:p@h:5432/bench_1?sslmode=disable");
-        assert_eq!(Database::default().beside("x").redacted(), "postgres://kafka_user:***@127.0.0.1:5432/x");
+        assert_eq!(db.url_beside("bench_1"), "postgres://u:p@h:5432/bench_1?sslmode=disable");
+        assert_eq!(
+            Database::new(Database::default().url_beside("x")).redacted(),
+            "postgres://kafka_user:***@127.0.0.1:5432/x"
+        );
         assert_eq!(format!("{:?}", Database::default()), "Database { url: *** }");
     }
 

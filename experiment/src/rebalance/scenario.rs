@@ -222,7 +222,7 @@ impl<'a> Scenario<'a> {
     ) -> anyhow::Result<Self> {
         let settings = &ctx.settings;
         let dlq = format!("{}-dlq", result.topic);
-        let database_url = settings.database_url_for(&result.database);
+        let database_url = settings.database.url_beside(&result.database);
         let mut env = vec![
             ("KAFKA_BOOTSTRAP_SERVERS".to_owned(), settings.bootstrap_servers.clone()),
             ("KAFKA_TOPIC".to_owned(), result.topic.clone()),

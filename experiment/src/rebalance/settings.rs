@@ -98,9 +98,4 @@ impl BenchSettings {
     pub fn writes_docs(&self, selected: &[GroupConfig]) -> bool {
         !self.quick && !self.no_docs && selected.len() == ALL.len()
     }
-
-    /// The database URL with another database name.
-    pub fn database_url_for(&self, database: &str) -> String {
-        self.database.beside(database).url.expose().to_owned()
-    }
 }

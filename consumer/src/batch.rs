@@ -2,6 +2,7 @@
 //! `BATCH_TIMEOUT_MS` at most (the pipeline decides when to write; see [`crate::pipeline`]).
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,19 @@ pub struct Entry {
     pub outcome: Outcome,
 }
 
+impl Entry {
+    /// A hash of the record's key: an order's `customer_id` (equal to its key, decoding checks it), a poison
+    /// message's key as consumed (none hashes as empty).
+    fn key_hash(&self) -> u64 {
+        let mut hasher = std::hash::DefaultHasher::new();
+        match &self.outcome {
+            Outcome::Order(order) => order.customer_id.as_bytes().hash(&mut hasher),
+            Outcome::Poison { .. } => self.key.as_deref().unwrap_or_default().hash(&mut hasher),
+        }
+        hasher.finish()
+    }
+}
+
 #[derive(Debug)]
 pub enum Outcome {
     /// A valid order, to be upserted.
@@ -40,6 +54,18 @@ pub struct Batch {
     opened_at: Option<Instant>,
     /// Whether the simulated per-order work (`PROCESSING_DELAY_MS`) was done for these messages.
     worked: bool,
+}
+
+/// How a batch is split into writes side by side ([`Batch::split`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// By the record's key, the customer: each customer's messages in one part, so per-customer order holds as
+    /// stored, and a batch of one partition splits too. A partition then spans parts: its offsets may be marked
+    /// done only once every part has settled ([`crate::writer::InFlight`] does so).
+    Keys,
+    /// Whole partitions per part (largest first, each to the smallest part so far): what `OFFSET_STORE=postgres`
+    /// needs, as each write stores its partitions' next offsets in the transaction of their rows.
+    Partitions,
 }
 
 impl Batch {
@@ -158,24 +184,38 @@ impl Batch {
         *self = merged;
     }
 
-    /// Splits the batch into at most `parts` batches of whole partitions, each partition's messages in the order
-    /// consumed, the partitions spread so that the parts are as even as whole partitions allow (largest first, each
-    /// to the smallest part so far). Every part keeps the batch's start and whether its work was done.
-    pub fn split(self, parts: usize) -> Vec<Batch> {
-        let mut by_partition: BTreeMap<i32, Vec<Entry>> = BTreeMap::new();
-        for entry in self.entries {
-            by_partition.entry(entry.partition).or_default().push(entry);
-        }
-        let mut partitions: Vec<Vec<Entry>> = by_partition.into_values().collect();
-        partitions.sort_by_key(|entries| std::cmp::Reverse(entries.len()));
-        let count = parts.clamp(1, partitions.len().max(1));
-        let mut split: Vec<Batch> =
-            (0..count).map(|_| Batch { entries: Vec::new(), opened_at: self.opened_at, worked: self.worked }).collect();
-        for entries in partitions {
-            if let Some(smallest) = split.iter_mut().min_by_key(|b| b.entries.len()) {
-                smallest.entries.extend(entries);
+    /// Splits the batch into at most `parts` batches, each message's place given by `by`, the messages of each
+    /// part in the order consumed. Every part keeps the batch's start and whether its work was done.
+    pub fn split(self, parts: usize, by: Split) -> Vec<Batch> {
+        let (opened_at, worked) = (self.opened_at, self.worked);
+        let part = |entries: Vec<Entry>| Batch { entries, opened_at, worked };
+        let mut split: Vec<Batch> = match by {
+            Split::Keys => {
+                let count = parts.max(1);
+                let mut lanes: Vec<Vec<Entry>> = (0..count).map(|_| Vec::new()).collect();
+                for entry in self.entries {
+                    let lane = entry.key_hash() % count as u64;
+                    lanes[lane as usize].push(entry);
+                }
+                lanes.into_iter().map(part).collect()
             }
-        }
+            Split::Partitions => {
+                let mut by_partition: BTreeMap<i32, Vec<Entry>> = BTreeMap::new();
+                for entry in self.entries {
+                    by_partition.entry(entry.partition).or_default().push(entry);
+                }
+                let mut partitions: Vec<Vec<Entry>> = by_partition.into_values().collect();
+                partitions.sort_by_key(|entries| std::cmp::Reverse(entries.len()));
+                let count = parts.clamp(1, partitions.len().max(1));
+                let mut split: Vec<Batch> = (0..count).map(|_| part(Vec::new())).collect();
+                for entries in partitions {
+                    if let Some(smallest) = split.iter_mut().min_by_key(|b| b.entries.len()) {
+                        smallest.entries.extend(entries);
+                    }
+                }
+                split
+            }
+        };
         split.retain(|b| !b.entries.is_empty());
         split
     }
@@ -194,10 +234,14 @@ mod tests {
     use shared::order::{OrderItem, OrderStatus, SCHEMA_VERSION};
 
     fn order(id: u128, version: u32) -> Box<OrderEvent> {
+        customer_order(id, version, "CUST-00001")
+    }
+
+    fn customer_order(id: u128, version: u32, customer: &str) -> Box<OrderEvent> {
         Box::new(OrderEvent {
             schema_version: SCHEMA_VERSION,
             order_id: Uuid::from_u128(id),
-            customer_id: "CUST-00001".into(),
+            customer_id: customer.into(),
             customer_name: "A".into(),
             restaurant: "R".into(),
             items: vec![OrderItem { name: "x".into(), quantity: 1, unit_price: 1.into() }],
@@ -234,7 +278,7 @@ mod tests {
         for (partition, offset) in [(0, 1), (1, 1), (0, 2), (2, 1), (0, 3), (1, 2)] {
             b.push(entry(partition, offset, Outcome::Order(order(offset as u128, 1))));
         }
-        let parts = b.split(2);
+        let parts = b.split(2, Split::Partitions);
         let held: Vec<Vec<(i32, i64)>> =
             parts.iter().map(|p| p.entries.iter().map(|e| (e.partition, e.offset)).collect()).collect();
         assert_eq!(held, vec![vec![(0, 1), (0, 2), (0, 3)], vec![(1, 1), (1, 2), (2, 1)]]);
@@ -242,8 +286,38 @@ mod tests {
 
         let mut one = Batch::default();
         one.push(entry(4, 7, Outcome::Order(order(1, 1))));
-        assert_eq!(one.split(3).len(), 1, "one partition, one part");
-        assert!(Batch::default().split(2).is_empty());
+        assert_eq!(one.split(3, Split::Partitions).len(), 1, "one partition, one part");
+        assert!(Batch::default().split(2, Split::Partitions).is_empty());
+    }
+
+    #[test]
+    fn a_split_by_key_keeps_each_customer_in_one_part_in_the_order_consumed() {
+        let mut b = Batch::default();
+        let customers = (0..40).map(|c| format!("CUST-{c:05}")).collect::<Vec<_>>();
+        for offset in 0..400_i64 {
+            let customer = &customers[(offset * 7 % 40) as usize];
+            b.push(entry(0, offset, Outcome::Order(customer_order(offset as u128, 1, customer))));
+        }
+        let mut poison =
+            entry(0, 400, Outcome::Poison { poison: Poison::new(PoisonKind::NotJson, "x"), dead_lettered: false });
+        poison.key = Some(customers[3].clone().into_bytes());
+        b.push(poison);
+        let parts = b.split(2, Split::Keys);
+        assert_eq!(parts.len(), 2, "one partition, forty customers: both parts used");
+        assert_eq!(parts.iter().map(Batch::len).sum::<usize>(), 401);
+        let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
+        for (i, part) in parts.iter().enumerate() {
+            assert!(part.entries.windows(2).all(|w| w[0].offset < w[1].offset), "in the order consumed");
+            assert!(part.deadline(Duration::ZERO).is_some(), "each part keeps the batch's start");
+            for e in &part.entries {
+                let key = match &e.outcome {
+                    Outcome::Order(o) => o.customer_id.clone().into_bytes(),
+                    Outcome::Poison { .. } => e.key.clone().unwrap_or_default(),
+                };
+                assert_eq!(*seen.entry(key).or_insert(i), i, "a customer's messages in one part");
+            }
+        }
+        assert!(Batch::default().split(2, Split::Keys).is_empty());
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! A Kafka commit means "this partition is done below this offset", so after each written batch the pipeline
 //! marks, per partition, one past the batch's highest offset as done ([`Offsets::mark_done`]) and commits it:
 //! asynchronously, at most every 100 ms while batches follow each other, and whenever the loop is idle.
-//! A partition's batches are written one at a time, in the order consumed (the writes in flight hold disjoint
-//! partitions and all settle before the next batch is written, [`crate::writer::InFlight`]), so what is done is
-//! always a prefix of the partition.
+//! A partition's batches are written one at a time, in the order consumed: a batch split into writes side by side
+//! settles whole before the next is written, and its offsets are marked done only then, for the partitions none of
+//! its failed writes holds ([`crate::writer::InFlight`]), so what is done is always a prefix of the partition.
 //!
 //! Offsets of partitions this consumer no longer owns are never committed. When partitions are revoked, the
 //! rebalance hook first writes the batch the pipeline holds ([`crate::rebalance::Handover`]), then commits
@@ -232,6 +232,12 @@ impl Offsets {
 
     pub fn owned(&self) -> Vec<i32> {
         self.state().owned.iter().copied().collect()
+    }
+
+    /// What is marked done, per owned partition.
+    #[cfg(test)]
+    pub(crate) fn done(&self) -> BTreeMap<i32, i64> {
+        self.state().done.clone()
     }
 
     /// Marks a written batch as done. Partitions no longer owned are ignored: never commit what is not yours.

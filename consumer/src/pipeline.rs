@@ -1,9 +1,10 @@
 //! The consumer's loop: Kafka → decode → batch → (dead-letter topic, Postgres) → commit.
 //!
 //! One task consumes, decodes and batches in order; each batch is written while the loop fills the next one
-//! ([`InFlight`]), split into up to `WRITE_CONCURRENCY` writes of whole partitions, each on a task and a database
-//! connection of its own. The next batch is written only once the previous one has settled, so each partition's
-//! messages are written in the order consumed and a failed write is retried before anything after it.
+//! ([`InFlight`]), split by customer into up to `WRITE_CONCURRENCY` writes (by whole partitions with
+//! `OFFSET_STORE=postgres`), each on a task and a database connection of its own. The next batch is written only
+//! once the previous one has settled, so each customer's messages are written in the order consumed and a failed
+//! write is retried before anything after it.
 //!
 //! The pipeline assembles the stages: it gives the source a [`Handover`] as its rebalance hook, and while it waits
 //! in `recv()` (where librdkafka runs the rebalance callbacks) lends it the batch and the writes in flight; a
@@ -37,7 +38,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
-use crate::batch::{Batch, Entry, Outcome};
+use crate::batch::{Batch, Entry, Outcome, Split};
 use crate::config::{ConsumerSettings, OffsetStore};
 use crate::dead_letter::DeadLetters;
 use crate::decode::decode;
@@ -338,8 +339,8 @@ impl Pipeline {
         }
     }
 
-    /// Writes the batch once the writes in flight have settled: split into up to `WRITE_CONCURRENCY` writes of
-    /// whole partitions, each on a task of its own, so the loop fills the next batch meanwhile; a batch that owes
+    /// Writes the batch once the writes in flight have settled: split into up to `WRITE_CONCURRENCY` writes
+    /// ([`Split`]), each on a task of its own, so the loop fills the next batch meanwhile; a batch that owes
     /// simulated work is worked and written here instead ([`Self::write_with_retry`]).
     /// Returns false when `stop` was requested before a failed batch could be written.
     ///
@@ -356,8 +357,10 @@ impl Pipeline {
             return Ok(self.write_with_retry(stop, None, None).await);
         }
         let lanes = self.settings.write_concurrency as usize;
-        for part in std::mem::take(&mut self.batch).split(lanes) {
-            self.in_flight.start(Arc::clone(&self.writer), Arc::clone(&self.offsets), part);
+        // A write that stores its partitions' offsets with its rows must hold them whole.
+        let by = if self.writer.stores_offsets() { Split::Partitions } else { Split::Keys };
+        for part in std::mem::take(&mut self.batch).split(lanes, by) {
+            self.in_flight.start(Arc::clone(&self.writer), part);
         }
         Ok(true)
     }
@@ -372,7 +375,7 @@ impl Pipeline {
         if self.in_flight.is_empty() {
             return Ok(true);
         }
-        match self.in_flight.settle().await {
+        match self.in_flight.settle(&self.offsets).await {
             Settled::Written => {
                 self.commit_throttled();
                 Ok(true)
@@ -540,7 +543,7 @@ impl Pipeline {
         let failed = if self.in_flight.is_empty() {
             None
         } else {
-            match tokio::time::timeout_at(budget.into(), self.in_flight.settle()).await {
+            match tokio::time::timeout_at(budget.into(), self.in_flight.settle(&self.offsets)).await {
                 Ok(Settled::Written) => None,
                 Ok(Settled::Failed(failed, error)) => {
                     self.batch.put_after(failed);

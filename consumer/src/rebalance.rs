@@ -182,7 +182,7 @@ impl<W: WriteHeld> Handover<W> {
             }
         };
         let mut in_flight = std::mem::take(&mut slot.in_flight);
-        let settle = tokio::time::timeout(REVOKE_WRITE_BUDGET, in_flight.settle());
+        let settle = tokio::time::timeout(REVOKE_WRITE_BUDGET, in_flight.settle(&self.offsets));
         // As for the held batch below: the revocation waits, blocking this thread, until the write has ended.
         match tokio::task::block_in_place(|| runtime.block_on(settle)) {
             Ok(Settled::Written) => {}
@@ -427,8 +427,7 @@ mod tests {
     }
 
     /// A write in flight of offsets 0..=2 of partition 1, ending as `fails` says once `go` is notified.
-    fn in_flight(offsets: &Arc<Offsets>, fails: bool, go: Arc<tokio::sync::Notify>) -> InFlight {
-        let offsets = Arc::clone(offsets);
+    fn in_flight(fails: bool, go: Arc<tokio::sync::Notify>) -> InFlight {
         let mut batch = Batch::default();
         for offset in 0..3 {
             batch.push(entry(1, offset));
@@ -440,9 +439,9 @@ mod tests {
                 let error = WriteError::DeadLetter(KafkaError::MessageProduction(RDKafkaErrorCode::BrokerNotAvailable));
                 return (batch, Err(error));
             }
-            offsets.mark_done(&batch.next_offsets());
+            let stored = batch.next_offsets();
             batch.clear();
-            (batch, Ok(()))
+            (batch, Ok(stored))
         });
         in_flight
     }
@@ -457,7 +456,7 @@ mod tests {
             batch.push(entry(partition, offset));
         }
         let go = Arc::new(tokio::sync::Notify::new());
-        handover.lend(batch, in_flight(&offsets, fails, Arc::clone(&go)));
+        handover.lend(batch, in_flight(fails, Arc::clone(&go)));
         (handover, offsets, go)
     }
 
@@ -497,7 +496,7 @@ mod tests {
         let mut batch = Batch::default();
         batch.push(entry(1, 3));
         let go = Arc::new(tokio::sync::Notify::new());
-        handover.lend(batch, in_flight(&offsets, true, Arc::clone(&go)));
+        handover.lend(batch, in_flight(true, Arc::clone(&go)));
         go.notify_one();
         let commits = RecordedCommits::default();
         handover.revoke(&commits, &[1]);

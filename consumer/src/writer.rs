@@ -6,9 +6,9 @@
 //! acknowledged before that transaction, so every message below the stored offset is a row or a dead letter, as
 //! the commit rule asks of a committed one.
 //!
-//! The pipeline writes each batch while it fills the next one ([`InFlight`]: up to `WRITE_CONCURRENCY` writes of
-//! whole partitions, side by side), so decoding and the database's work overlap, and one consumer keeps more than
-//! one of the database's cores busy; before a revocation completes, [`crate::rebalance`] waits for those writes and
+//! The pipeline writes each batch while it fills the next one ([`InFlight`]: up to `WRITE_CONCURRENCY` writes side
+//! by side, split by customer, or by whole partitions when they store offsets), so decoding and the database's work
+//! overlap, and one consumer keeps more than one of the database's cores busy; before a revocation completes, [`crate::rebalance`] waits for those writes and
 //! writes the batch the pipeline holds, with the same [`Writer::write`].
 
 use std::collections::BTreeMap;
@@ -89,10 +89,21 @@ impl Writer {
     /// A transient failure of the dead-letter topic or the database; the batch is kept as it is for a retry
     /// (dead letters already acknowledged are not sent again).
     pub async fn write(&self, batch: &mut Batch, offsets: &Offsets) -> Result<(), WriteError> {
+        let next = self.store(batch).await?;
+        offsets.mark_done(&next);
+        Ok(())
+    }
+
+    /// [`Writer::write`] without marking the offsets done: returns them, for the caller to mark once it may (a
+    /// part of a batch split by key, [`InFlight`]).
+    ///
+    /// # Errors
+    /// As [`Writer::write`].
+    pub async fn store(&self, batch: &mut Batch) -> Result<BTreeMap<i32, i64>, WriteError> {
         let began = Instant::now();
         self.dead_letter(batch).await?;
-        // The same offsets the commit rule marks done below; a rejected order turning into a dead letter changes
-        // no message's offset.
+        // The same offsets the commit rule marks done once written; a rejected order turning into a dead letter
+        // changes no message's offset.
         let next = batch.next_offsets();
         let to_store = self.offset_key.as_ref().map(|key| (key, &next));
         let (upserted, written) = {
@@ -118,10 +129,9 @@ impl Writer {
             }
             Err(transient) => return Err(WriteError::Database(transient)),
         };
-        offsets.mark_done(&next);
         self.metrics.emit(BatchWritten { batch, rows: stored, offsets: &next, took: began.elapsed() });
         batch.clear();
-        Ok(())
+        Ok(next)
     }
 
     async fn dead_letter(&self, batch: &mut Batch) -> Result<(), WriteError> {
@@ -160,48 +170,54 @@ impl Writer {
     }
 }
 
-/// The writes in flight: the previous batch, split into at most `WRITE_CONCURRENCY` batches of whole partitions,
-/// each written on a task (and a database connection) of its own while the pipeline fills the next batch. The
-/// next batch is written only once all of them have settled, so each partition's batches are written in the order
-/// consumed and what is done stays a prefix of the partition (the commit rule, [`crate::offsets`]).
+/// The writes in flight: the previous batch, split into at most `WRITE_CONCURRENCY` parts ([`Batch::split`]),
+/// each written on a task (and a database connection) of its own while the pipeline fills the next batch. The next
+/// batch is written only once all of them have settled, so each customer's messages are stored in the order
+/// consumed, and offsets are marked done only then, for the partitions no failed part holds: a partition may span
+/// parts, and what is done must stay a prefix of it (the commit rule, [`crate::offsets`]).
 #[derive(Debug, Default)]
 pub struct InFlight {
-    writes: Vec<JoinHandle<(Batch, Result<(), WriteError>)>>,
-    /// What the writes that ended so far left to do: kept here, so that waiting can be abandoned and resumed.
+    writes: Vec<JoinHandle<Written>>,
+    /// What the writes that ended so far stored and left to do: kept here, so that waiting can be abandoned and
+    /// resumed.
+    stored: BTreeMap<i32, i64>,
     failed: Option<(Batch, WriteError)>,
     lost: Option<String>,
 }
+
+/// A write's batch (empty once written) and the next offsets it stored, or why it could not.
+type Written = (Batch, Result<BTreeMap<i32, i64>, WriteError>);
 
 /// How the writes in flight ended.
 #[derive(Debug)]
 pub enum Settled {
     /// All written: their offsets are marked done.
     Written,
-    /// Some not written; their batches come back as one (the partitions are disjoint), for a retry before any
-    /// later batch, with the first error.
+    /// Some not written; their batches come back as one, for a retry before any later batch, with the first
+    /// error. The offsets of partitions no failed write holds are marked done.
     Failed(Batch, WriteError),
     /// A write's task ended without an answer (it panicked or the runtime is shutting down): its messages are in
-    /// an unknown state, so nothing after them may be committed.
+    /// an unknown state, so nothing of this batch is marked done, and nothing after it may be committed.
     Lost(String),
 }
 
 impl InFlight {
-    /// Starts writing `batch` (one attempt, [`Writer::write`]) on a task of its own.
-    pub fn start(&mut self, writer: Arc<Writer>, offsets: Arc<Offsets>, mut batch: Batch) {
+    /// Starts storing `batch` (one attempt, [`Writer::store`]) on a task of its own.
+    pub fn start(&mut self, writer: Arc<Writer>, mut batch: Batch) {
         self.spawn(async move {
-            let written = writer.write(&mut batch, &offsets).await;
-            (batch, written)
+            let stored = writer.store(&mut batch).await;
+            (batch, stored)
         });
     }
 
-    /// Adds a write made of any future that hands its batch back with the write's result.
-    pub fn spawn(&mut self, write: impl Future<Output = (Batch, Result<(), WriteError>)> + Send + 'static) {
+    /// Adds a write made of any future that hands its batch back with the next offsets it stored.
+    pub fn spawn(&mut self, write: impl Future<Output = Written> + Send + 'static) {
         self.writes.push(tokio::spawn(write));
     }
 
     /// Whether no write is in flight and none left a result to collect.
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.failed.is_none() && self.lost.is_none()
+        self.writes.is_empty() && self.stored.is_empty() && self.failed.is_none() && self.lost.is_none()
     }
 
     /// Whether every write has ended, so [`InFlight::settle`] returns at once.
@@ -209,14 +225,19 @@ impl InFlight {
         self.writes.iter().all(JoinHandle::is_finished)
     }
 
-    /// Waits for every write to end and says how they did. Cancel-safe: dropping the future leaves the writes
-    /// running and what already ended recorded, for the next call.
-    pub async fn settle(&mut self) -> Settled {
+    /// Waits for every write to end, marks done in `offsets` what may be, and says how they did. Cancel-safe:
+    /// dropping the future leaves the writes running and what already ended recorded, for the next call.
+    pub async fn settle(&mut self, offsets: &Offsets) -> Settled {
         while let Some(write) = self.writes.last_mut() {
             let ended = write.await;
             self.writes.pop();
             match ended {
-                Ok((_, Ok(()))) => {}
+                Ok((_, Ok(next))) => {
+                    for (partition, offset) in next {
+                        let o = self.stored.entry(partition).or_insert(offset);
+                        *o = (*o).max(offset);
+                    }
+                }
                 Ok((batch, Err(error))) => match self.failed.as_mut() {
                     Some((failed, _)) => failed.put_after(batch),
                     None => self.failed = Some((batch, error)),
@@ -224,10 +245,18 @@ impl InFlight {
                 Err(error) => self.lost = Some(error.to_string()),
             }
         }
+        let mut done = std::mem::take(&mut self.stored);
         match (self.lost.take(), self.failed.take()) {
             (Some(reason), _) => Settled::Lost(reason),
-            (None, Some((batch, error))) => Settled::Failed(batch, error),
-            (None, None) => Settled::Written,
+            (None, Some((batch, error))) => {
+                done.retain(|partition, _| !batch.holds_any(&[*partition]));
+                offsets.mark_done(&done);
+                Settled::Failed(batch, error)
+            }
+            (None, None) => {
+                offsets.mark_done(&done);
+                Settled::Written
+            }
         }
     }
 }
@@ -254,27 +283,51 @@ mod tests {
         WriteError::DeadLetter(KafkaError::MessageProduction(RDKafkaErrorCode::BrokerNotAvailable))
     }
 
+    fn offsets(partitions: &[i32]) -> Offsets {
+        let offsets = Offsets::new("t", Arc::default());
+        offsets.assigned(partitions);
+        offsets
+    }
+
     #[tokio::test]
     async fn the_batches_of_failed_writes_come_back_as_one_and_written_ones_do_not() {
+        let done = offsets(&[0, 1, 2]);
         let mut in_flight = InFlight::default();
         in_flight.spawn(async { (batch(0, 0..3), Err(failure())) });
-        in_flight.spawn(async { (Batch::default(), Ok(())) });
+        in_flight.spawn(async { (Batch::default(), Ok(BTreeMap::from([(1, 4)]))) });
         in_flight.spawn(async { (batch(2, 5..7), Err(failure())) });
-        let Settled::Failed(failed, _) = in_flight.settle().await else { panic!("two writes failed") };
+        let Settled::Failed(failed, _) = in_flight.settle(&done).await else { panic!("two writes failed") };
         assert_eq!(failed.next_offsets(), BTreeMap::from([(0, 3), (2, 7)]));
         assert_eq!(failed.len(), 5);
         assert!(in_flight.is_empty());
+        assert_eq!(done.done(), BTreeMap::from([(1, 4)]), "the written partition is done");
 
-        in_flight.spawn(async { (Batch::default(), Ok(())) });
-        assert!(matches!(in_flight.settle().await, Settled::Written));
+        in_flight.spawn(async { (Batch::default(), Ok(BTreeMap::from([(0, 3), (2, 7)]))) });
+        assert!(matches!(in_flight.settle(&done).await, Settled::Written));
+        assert_eq!(done.done(), BTreeMap::from([(0, 3), (1, 4), (2, 7)]));
+    }
+
+    #[tokio::test]
+    async fn a_partition_split_by_key_is_done_only_when_all_its_parts_are_written() {
+        let done = offsets(&[0]);
+        let mut in_flight = InFlight::default();
+        // Offsets 0..=9 of partition 0, split by key: the part holding 9 is stored, the one holding 3 fails.
+        in_flight.spawn(async { (Batch::default(), Ok(BTreeMap::from([(0, 10)]))) });
+        in_flight.spawn(async { (batch(0, 3..4), Err(failure())) });
+        let Settled::Failed(failed, _) = in_flight.settle(&done).await else { panic!("a write failed") };
+        assert!(done.done().is_empty(), "offset 3 is not stored, so nothing of partition 0 is done");
+        assert_eq!(failed.next_offsets(), BTreeMap::from([(0, 4)]));
     }
 
     #[tokio::test]
     async fn a_write_that_ends_without_an_answer_is_lost_whatever_the_others_did() {
+        let done = offsets(&[0, 1]);
         let mut in_flight = InFlight::default();
         in_flight.spawn(async { (batch(0, 0..3), Err(failure())) });
+        in_flight.spawn(async { (Batch::default(), Ok(BTreeMap::from([(1, 9)]))) });
         in_flight.spawn(async { panic!("a write that never answers") });
-        assert!(matches!(in_flight.settle().await, Settled::Lost(_)));
+        assert!(matches!(in_flight.settle(&done).await, Settled::Lost(_)));
         assert!(in_flight.is_empty());
+        assert!(done.done().is_empty(), "the lost write may have held any partition");
     }
 }

@@ -59,9 +59,9 @@ pub struct Batch {
 /// How a batch is split into writes side by side ([`Batch::split`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {
-    /// By the record's key, the customer: each customer's messages in one part, so per-customer order holds as
-    /// stored, and a batch of one partition splits too. A partition then spans parts: its offsets may be marked
-    /// done only once every part has settled ([`crate::writer::InFlight`] does so).
+    /// By the record's key, the customer: each customer's messages in one part, the same part in every batch, so
+    /// per-customer order holds as stored, and a batch of one partition splits too. A partition then spans parts:
+    /// its offsets may be marked done only once every part has settled ([`crate::writer::InFlight`] does so).
     Keys,
     /// Whole partitions per part (largest first, each to the smallest part so far): what `OFFSET_STORE=postgres`
     /// needs, as each write stores its partitions' next offsets in the transaction of their rows.
@@ -185,11 +185,13 @@ impl Batch {
     }
 
     /// Splits the batch into at most `parts` batches, each message's place given by `by`, the messages of each
-    /// part in the order consumed. Every part keeps the batch's start and whether its work was done.
+    /// part in the order consumed. Every part keeps the batch's start and whether its work was done. By key there
+    /// are exactly `parts` parts, some maybe empty: part *i* holds the same customers whatever the batch (a lane of
+    /// [`crate::writer::InFlight`]); by partition, no part is empty.
     pub fn split(self, parts: usize, by: Split) -> Vec<Batch> {
         let (opened_at, worked) = (self.opened_at, self.worked);
         let part = |entries: Vec<Entry>| Batch { entries, opened_at, worked };
-        let mut split: Vec<Batch> = match by {
+        match by {
             Split::Keys => {
                 let count = parts.max(1);
                 let mut lanes: Vec<Vec<Entry>> = (0..count).map(|_| Vec::new()).collect();
@@ -213,11 +215,10 @@ impl Batch {
                         smallest.entries.extend(entries);
                     }
                 }
+                split.retain(|b| !b.entries.is_empty());
                 split
             }
-        };
-        split.retain(|b| !b.entries.is_empty());
-        split
+        }
     }
 
     pub fn clear(&mut self) {
@@ -317,7 +318,7 @@ mod tests {
                 assert_eq!(*seen.entry(key).or_insert(i), i, "a customer's messages in one part");
             }
         }
-        assert!(Batch::default().split(2, Split::Keys).is_empty());
+        assert!(Batch::default().split(2, Split::Keys).iter().all(Batch::is_empty), "two lanes, nothing on them");
     }
 
     #[test]

@@ -70,6 +70,9 @@ const WORK_WITHOUT_POLLING: Duration = Duration::from_secs(1);
 /// as many requests to the group coordinator. What is done but not yet committed is committed when the loop is
 /// idle, on revocation and on shutdown, so the throttle only delays what lag tools see, by at most this long.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
+/// Most batches being written at once: one being stored while the next one's writes start behind it, lane by lane
+/// ([`InFlight`]), so the database does not wait for the loop, nor the loop for the database.
+const BATCHES_IN_FLIGHT: usize = 2;
 /// How long shutdown keeps trying to write the last batch before leaving it to the next owner.
 const SHUTDOWN_WRITE_BUDGET: Duration = Duration::from_secs(10);
 
@@ -292,7 +295,7 @@ impl Pipeline {
                     break;
                 }
             } else if self.batch.is_empty() {
-                if !self.in_flight.is_empty() && self.in_flight.is_finished() && !self.settle(&stop).await? {
+                if !self.in_flight.is_empty() && self.in_flight.is_finished() && !self.settle(&stop, 0).await? {
                     break;
                 }
                 self.commit(CommitMode::Async);
@@ -339,43 +342,46 @@ impl Pipeline {
         }
     }
 
-    /// Writes the batch once the writes in flight have settled: split into up to `WRITE_CONCURRENCY` writes
-    /// ([`Split`]), each on a task of its own, so the loop fills the next batch meanwhile; a batch that owes
-    /// simulated work is worked and written here instead ([`Self::write_with_retry`]).
-    /// Returns false when `stop` was requested before a failed batch could be written.
+    /// Writes the batch, split by customer into up to `WRITE_CONCURRENCY` writes on tasks of their own, behind at
+    /// most one batch still in flight ([`BATCHES_IN_FLIGHT`]), so the loop fills the next batch meanwhile. Split by
+    /// whole partitions (offsets stored with the rows), a batch waits until the one before it has settled; a batch
+    /// that owes simulated work waits for all, and is worked and written here instead
+    /// ([`Self::write_with_retry`]). Returns false when `stop` was requested before a failed batch could be written.
     ///
     /// # Errors
     /// [`ConsumerError::WriteLost`], see [`Self::settle`].
     async fn write_batch(&mut self, stop: &CancellationToken) -> Result<bool, ConsumerError> {
-        if !self.settle(stop).await? {
+        // A write that stores its partitions' offsets with its rows must hold them whole; whole partitions do not
+        // keep to lanes from one batch to the next, so such a batch waits for the one before it.
+        let by = if self.writer.stores_offsets() { Split::Partitions } else { Split::Keys };
+        let owes_work = self.writer.work_owed(&self.batch).is_some();
+        let keep = if by == Split::Keys && !owes_work { BATCHES_IN_FLIGHT - 1 } else { 0 };
+        if !self.settle(stop, keep).await? {
             return Ok(false);
         }
         if self.batch.is_empty() {
             return Ok(true);
         }
-        if self.writer.work_owed(&self.batch).is_some() {
+        if owes_work {
             return Ok(self.write_with_retry(stop, None, None).await);
         }
         let lanes = self.settings.write_concurrency as usize;
-        // A write that stores its partitions' offsets with its rows must hold them whole.
-        let by = if self.writer.stores_offsets() { Split::Partitions } else { Split::Keys };
-        for part in std::mem::take(&mut self.batch).split(lanes, by) {
-            self.in_flight.start(Arc::clone(&self.writer), part);
-        }
+        self.in_flight.start(&self.writer, std::mem::take(&mut self.batch).split(lanes, by));
         Ok(true)
     }
 
-    /// Waits for the writes in flight, if any. What failed goes in front of the batch filled meanwhile and both
-    /// are retried here, before anything later is written; returns false when `stop` was requested before they
-    /// could be. What was written is committed (at most every [`COMMIT_INTERVAL`]).
+    /// Waits for the writes in flight, oldest batch first, until at most `keep` batches are in flight. What failed
+    /// goes in front of the batch filled meanwhile and both are retried here, before anything later is written;
+    /// returns false when `stop` was requested before they could be. What was written is committed (at most every
+    /// [`COMMIT_INTERVAL`]).
     ///
     /// # Errors
     /// [`ConsumerError::WriteLost`]: a write's task ended without an answer.
-    async fn settle(&mut self, stop: &CancellationToken) -> Result<bool, ConsumerError> {
+    async fn settle(&mut self, stop: &CancellationToken, keep: usize) -> Result<bool, ConsumerError> {
         if self.in_flight.is_empty() {
             return Ok(true);
         }
-        match self.in_flight.settle(&self.offsets).await {
+        match self.in_flight.settle_until(&self.offsets, keep).await {
             Settled::Written => {
                 self.commit_throttled();
                 Ok(true)

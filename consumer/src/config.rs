@@ -136,11 +136,12 @@ pub struct ConsumerSettings {
     #[arg(long = "batch-timeout-ms", env = "BATCH_TIMEOUT_MS", default_value = "50", value_parser = positive_millis)]
     pub batch_timeout: Duration,
 
-    /// Most writes in flight at once, each on its own database connection: a batch is written as up to this many
-    /// transactions side by side, split by customer (the record's key), so one consumer keeps more than one of the
-    /// database's cores busy even when a batch holds one partition. Each customer's messages are stored in the
-    /// order consumed, and a partition's offsets are done once all of the batch's writes have settled. With
-    /// `OFFSET_STORE=postgres` the split is by whole partitions, as each write stores its partitions' offsets.
+    /// Most writes running at once, each on its own database connection: a batch is written as up to this many
+    /// transactions side by side, split by customer (the record's key) into lanes, so one consumer keeps more than
+    /// one of the database's cores busy even when a batch holds one partition. Each customer's messages are stored
+    /// in the order consumed (a lane's next write waits for its last), and a batch's offsets are done once all its
+    /// writes have stored it. With `OFFSET_STORE=postgres` the split is by whole partitions, as each write stores
+    /// its partitions' offsets.
     #[arg(long, env = "WRITE_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub write_concurrency: u32,
 

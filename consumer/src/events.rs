@@ -131,7 +131,11 @@ impl Metrics {
             "Messages acknowledged by the dead-letter topic, by reason",
             m.dead_letters.clone(),
         );
-        r.register("order_consumer_batches_written", "Batches written to Postgres", m.batches_written.clone());
+        r.register(
+            "order_consumer_batches_written",
+            "Batches written to Postgres, one per write (a batch split into lanes counts once per lane)",
+            m.batches_written.clone(),
+        );
         r.register("order_consumer_batch_messages", "Messages per written batch", m.batch_messages.clone());
         r.register(
             "order_consumer_db_write_duration_seconds",

@@ -5,9 +5,9 @@
 //! A Kafka commit means "this partition is done below this offset", so after each written batch the pipeline
 //! marks, per partition, one past the batch's highest offset as done ([`Offsets::mark_done`]) and commits it:
 //! asynchronously, at most every 100 ms while batches follow each other, and whenever the loop is idle.
-//! A partition's batches are written one at a time, in the order consumed: a batch split into writes side by side
-//! settles whole before the next is written, and its offsets are marked done only then, for the partitions none of
-//! its failed writes holds ([`crate::writer::InFlight`]), so what is done is always a prefix of the partition.
+//! A batch split into writes side by side has its offsets marked done only once all its writes have stored it and
+//! every batch before it is done; after a failure, only for the partitions none of the failed writes holds
+//! ([`crate::writer::InFlight`]). So what is done is always a prefix of the partition.
 //!
 //! Offsets of partitions this consumer no longer owns are never committed. When partitions are revoked, the
 //! rebalance hook first writes the batch the pipeline holds ([`crate::rebalance::Handover`]), then commits

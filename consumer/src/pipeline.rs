@@ -1,10 +1,10 @@
 //! The consumer's loop: Kafka → decode → batch → (dead-letter topic, Postgres) → commit.
 //!
 //! One task consumes, decodes and batches in order; each batch is written while the loop fills the next one
-//! ([`InFlight`]), split by customer into up to `WRITE_CONCURRENCY` writes (by whole partitions with
-//! `OFFSET_STORE=postgres`), each on a task and a database connection of its own. The next batch is written only
-//! once the previous one has settled, so each customer's messages are written in the order consumed and a failed
-//! write is retried before anything after it.
+//! ([`InFlight`]), split by customer into up to `WRITE_CONCURRENCY` writes, each on a task and a database connection
+//! of its own, behind the same customers' write of the batch before (two batches in flight at most), so each
+//! customer's messages are written in the order consumed and a failed write is retried before anything after it.
+//! With `OFFSET_STORE=postgres` a batch is split by whole partitions and waits until the one before has settled.
 //!
 //! The pipeline assembles the stages: it gives the source a [`Handover`] as its rebalance hook, and while it waits
 //! in `recv()` (where librdkafka runs the rebalance callbacks) lends it the batch and the writes in flight; a

@@ -7,8 +7,9 @@
 //! the commit rule asks of a committed one.
 //!
 //! The pipeline writes each batch while it fills the next one ([`InFlight`]: up to `WRITE_CONCURRENCY` writes side
-//! by side, split by customer, or by whole partitions when they store offsets), so decoding and the database's work
-//! overlap, and one consumer keeps more than one of the database's cores busy; before a revocation completes, [`crate::rebalance`] waits for those writes and
+//! by side, split by customer into lanes, two batches at most; or by whole partitions, one batch at a time, when
+//! they store offsets), so decoding and the database's work overlap, and one consumer keeps more than one of the
+//! database's cores busy; before a revocation completes, [`crate::rebalance`] waits for those writes and
 //! writes the batch the pipeline holds, with the same [`Writer::write`].
 
 use std::collections::{BTreeMap, VecDeque};

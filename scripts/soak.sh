@@ -414,7 +414,9 @@ sampler_pid=""
 record run.wall_s "$(elapsed)"
 record run.failures "$failures"
 
-run python3 "$ROOT_DIR/scripts/lib/soak_report.py" "$RESULTS" "$MEMORY_CSV" "$out/summary.json" "$out/summary.md"
+# summary.json, summary.md and memory.svg (experiment/src/soak.rs); it fails when a check failed, after writing them.
+run "$ROOT_DIR/target/release/measure" soak-report --results "$RESULTS" --memory "$MEMORY_CSV" --out "$out" ||
+  ((failures > 0))
 cat "$out/summary.md"
 if ((failures > 0)); then
   die "$failures check(s) failed; see $out/summary.md"

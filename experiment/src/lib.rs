@@ -15,6 +15,7 @@
 //! - [`rebalance`]: the rebalance benchmark (`rebalance-bench`), which reuses [`control`] and [`world`].
 //! - [`replication`]: what three replicas cost the producer on the cluster (`replication-cost`).
 //! - [`autoscale`]: `order-autoscaler` shown working (`autoscale-demo`): a burst, up to the partition count, back.
+//! - [`soak`]: the soak's report (`measure soak-report`, scripts/soak.sh): summary and memory chart.
 
 // Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
@@ -29,6 +30,7 @@ pub mod rebalance;
 pub mod replication;
 pub mod report;
 pub mod settings;
+pub mod soak;
 pub mod world;
 
 pub use phases::run;

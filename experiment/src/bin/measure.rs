@@ -1,5 +1,6 @@
-//! `measure`: the measures of `experiment/src/measure.rs` for a tool that is not Rust (scripts/soak.sh). Prints
-//! `key=value` lines, the format of the scripts' `results.txt`.
+//! `measure`: what scripts/soak.sh needs from Rust. `stalls`: the measures of `experiment/src/measure.rs`, printed
+//! as `key=value` lines, the format of the scripts' `results.txt`. `soak-report`: the soak's summary and memory
+//! chart (`experiment/src/soak.rs`).
 //!
 //! ```text
 //! measure stalls --database-url URL --event step1=1764600000.25 --event step2=1764600030.5 --until 1764600090
@@ -7,16 +8,20 @@
 //! prints, per event, the longest stall that ended after it and before the next event (or `--until`), and began
 //! after the event before it: `step1.longest_stall_s=10.93`, `step1.stall_partition=0`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use scaling_experiment::measure;
+use scaling_experiment::{measure, soak};
 use sqlx::postgres::PgPoolOptions;
 
 #[derive(Debug, clap::Parser)]
-#[command(name = "measure", about = "Stalls per event, measured from the rows the way the experiment measures them.")]
+#[command(
+    name = "measure",
+    about = "Stalls per event, measured from the rows the way the experiment measures them; the soak's report."
+)]
 enum Command {
     /// The longest stall after each event.
     Stalls {
@@ -28,6 +33,17 @@ enum Command {
         /// Unix seconds: the end of the last event's window.
         #[arg(long, value_parser = parse_time)]
         until: DateTime<Utc>,
+    },
+    /// The soak's `summary.json`, `summary.md` and `memory.svg`, from its `results.txt` and `memory.csv`; fails
+    /// when a check failed.
+    SoakReport {
+        #[arg(long)]
+        results: PathBuf,
+        #[arg(long)]
+        memory: PathBuf,
+        /// Where the three files go.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -67,6 +83,10 @@ async fn stalls(
 async fn main() -> ExitCode {
     let outcome = match Command::parse() {
         Command::Stalls { database, events, until } => stalls(&database, &events, until).await,
+        Command::SoakReport { results, memory, out } => soak::report(&results, &memory, &out).and_then(|passed| {
+            println!("wrote {}/summary.json, summary.md and memory.svg", out.display());
+            if passed { Ok(()) } else { Err(anyhow::anyhow!("the soak failed a check (see summary.md)")) }
+        }),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,7 +12,8 @@ use crate::report::{Event, Phase, Sample};
 
 const WIDTH: u32 = 960;
 const PANEL_HEIGHT: u32 = 260;
-const PALETTE: [RGBColor; 8] = [
+/// The colours of lines, in order (also the soak's memory chart, [`crate::soak`]).
+pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),

@@ -11,6 +11,8 @@ use anyhow::Context;
 use plotters::prelude::*;
 use serde_json::{Map, Value, json};
 
+use crate::chart::PALETTE;
+
 /// `results.txt`: groups in the order first written, each with its names in the order written.
 #[derive(Debug, Default)]
 pub struct Results {
@@ -310,15 +312,6 @@ pub fn summary(r: &Results, memory: &[Memory]) -> Value {
     out.insert("passed".into(), json!(r.number("run", "failures").unwrap_or(0.0) == 0.0));
     Value::Object(out)
 }
-
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
 
 /// `memory.svg`: each process's RSS (MiB) over the soak's time (s), each step a dashed line with its action.
 ///

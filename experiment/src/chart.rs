@@ -1,6 +1,7 @@
 //! The experiment's chart, `timeline.svg`, drawn with `plotters`: three panels on one time axis, from the report's
 //! 1 s samples. Rows stored per second per consumer, lag per partition, and the group's members and owners; each
-//! phase's measured window is shaded and numbered, each rebalance event is a dashed line.
+//! phase's measured window is shaded and numbered, each rebalance event is a dashed line. Its panel ([`panel`])
+//! also draws the soak's memory chart ([`crate::soak`]).
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -10,10 +11,9 @@ use plotters::prelude::*;
 
 use crate::report::{Event, Phase, Sample};
 
-const WIDTH: u32 = 960;
+pub(crate) const WIDTH: u32 = 960;
 const PANEL_HEIGHT: u32 = 260;
-/// The colours of lines, in order (also the soak's memory chart, [`crate::soak`]).
-pub(crate) const PALETTE: [RGBColor; 8] = [
+const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -27,9 +27,9 @@ const PHASE_SHADE: RGBColor = RGBColor(238, 238, 238);
 const EVENT_LINE: RGBColor = RGBColor(120, 120, 120);
 
 /// One line of a panel: its legend and its points (seconds since the start, value).
-struct Line {
-    label: String,
-    points: Vec<(f64, f64)>,
+pub(crate) struct Line {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
 }
 
 /// Draws the chart as an SVG document.
@@ -41,30 +41,44 @@ pub fn render(timeline: &[Sample], phases: &[Phase], events: &[Event]) -> anyhow
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, 3 * PANEL_HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
-        let panels = root.split_evenly((3, 1));
+        let areas = root.split_evenly((3, 1));
         let t_max = timeline.last().map_or(1.0, |s| s.t_s).max(1.0);
-        let marks = Marks { phases, events, t: 0.0..t_max };
-        panel(&panels[0], "Rows stored per second, per consumer", "rows/s", &rows_per_second(timeline), &marks)?;
-        panel(&panels[1], "Lag per partition (log-end − committed offset)", "orders", &lag(timeline), &marks)?;
-        panel(&panels[2], "Group members and partition owners", "consumers", &members(timeline), &marks)?;
+        let marks = Marks {
+            windows: phases.iter().map(|p| (format!("phase {}", p.number), p.from_s..p.to_s)).collect(),
+            lines: events.iter().map(|e| (e.at_s, None)).collect(),
+            t: 0.0..t_max,
+        };
+        let panels = [
+            ("Rows stored per second, per consumer", "rows/s", rows_per_second(timeline)),
+            ("Lag per partition (log-end − committed offset)", "orders", lag(timeline)),
+            ("Group members and partition owners", "consumers", members(timeline)),
+        ]
+        .into_iter()
+        .zip(&areas);
+        for ((title, unit, lines), area) in panels {
+            panel(area, title, unit, &lines, &marks, SeriesLabelPosition::UpperRight)?;
+        }
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
 }
 
-/// What every panel marks: the phases' measured windows and the events, over the run's time span.
-struct Marks<'a> {
-    phases: &'a [Phase],
-    events: &'a [Event],
-    t: Range<f64>,
+/// What a panel marks on its time axis, which spans `t`: shaded windows labelled at their start (the experiment's
+/// phases), and dashed lines with or without a label (its rebalance events; the soak's steps).
+pub(crate) struct Marks {
+    pub windows: Vec<(String, Range<f64>)>,
+    pub lines: Vec<(f64, Option<String>)>,
+    pub t: Range<f64>,
 }
 
-fn panel(
+/// One panel: its lines over time with their legend at `legend`, the marks behind them.
+pub(crate) fn panel(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     title: &str,
     unit: &str,
     lines: &[Line],
-    marks: &Marks<'_>,
+    marks: &Marks,
+    legend: SeriesLabelPosition,
 ) -> anyhow::Result<()> {
     let y_max = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).fold(1.0_f64, f64::max) * 1.15;
     let mut chart = ChartBuilder::on(area)
@@ -83,17 +97,18 @@ fn panel(
         .light_line_style(WHITE)
         .draw()
         .map_err(plot_error)?;
-    for phase in marks.phases {
+    for (label, window) in &marks.windows {
         chart
-            .draw_series([Rectangle::new([(phase.from_s, 0.0), (phase.to_s, y_max)], PHASE_SHADE.filled())])
+            .draw_series([Rectangle::new([(window.start, 0.0), (window.end, y_max)], PHASE_SHADE.filled())])
             .map_err(plot_error)?;
-        chart
-            .draw_series([Text::new(format!("phase {}", phase.number), (phase.from_s, y_max), ("sans-serif", 11))])
-            .map_err(plot_error)?;
+        chart.draw_series([Text::new(label.clone(), (window.start, y_max), ("sans-serif", 11))]).map_err(plot_error)?;
     }
-    for event in marks.events {
-        let line = DashedLineSeries::new([(event.at_s, 0.0), (event.at_s, y_max)], 4, 3, EVENT_LINE.stroke_width(1));
+    for (at, label) in &marks.lines {
+        let line = DashedLineSeries::new([(*at, 0.0), (*at, y_max)], 4, 3, EVENT_LINE.stroke_width(1));
         chart.draw_series(line).map_err(plot_error)?;
+        if let Some(label) = label {
+            chart.draw_series([Text::new(label.clone(), (*at, y_max), ("sans-serif", 11))]).map_err(plot_error)?;
+        }
     }
     for (i, line) in lines.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
@@ -105,7 +120,7 @@ fn panel(
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .draw()
@@ -151,7 +166,7 @@ fn members(timeline: &[Sample]) -> Vec<Line> {
     vec![series("members", |s| s.members), series("owners (members with partitions)", |s| s.owners)]
 }
 
-fn plot_error<E: std::error::Error + Send + Sync>(error: DrawingAreaErrorKind<E>) -> anyhow::Error {
+pub(crate) fn plot_error<E: std::error::Error + Send + Sync>(error: DrawingAreaErrorKind<E>) -> anyhow::Error {
     anyhow::anyhow!("drawing the chart: {error}")
 }
 

@@ -11,7 +11,7 @@ use anyhow::Context;
 use plotters::prelude::*;
 use serde_json::{Map, Value, json};
 
-use crate::chart::PALETTE;
+use crate::chart::{Line, Marks, WIDTH, panel, plot_error};
 
 /// `results.txt`: groups in the order first written, each with its names in the order written.
 #[derive(Debug, Default)]
@@ -319,49 +319,21 @@ pub fn summary(r: &Results, memory: &[Memory]) -> Value {
 /// When plotters cannot lay the chart out (it reports why).
 pub fn memory_chart(r: &Results, memory: &[Memory]) -> anyhow::Result<String> {
     let end = memory.iter().filter_map(|m| m.samples.last()).map(|s| s.0).fold(1.0, f64::max);
-    let top = memory.iter().flat_map(|m| m.samples.iter().map(|s| mib(s.1))).fold(1.0, f64::max) * 1.15;
+    let lines: Vec<Line> = memory
+        .iter()
+        .map(|m| Line { label: m.label.clone(), points: m.samples.iter().map(|s| (s.0, mib(s.1))).collect() })
+        .collect();
+    let steps = r.steps().into_iter().filter_map(|(i, step)| {
+        step_number(step, "at_s").map(|at| (at, Some(format!("{i}: {}", step_value(step, "action")))))
+    });
+    let marks = Marks { windows: Vec::new(), lines: steps.collect(), t: 0.0..end };
+    let title = format!("Soak {}: RSS per process", r.get("run", "time"));
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (960, 420)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("Soak {}: RSS per process", r.get("run", "time")), ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..end, 0.0..top)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since the soak began")
-            .y_desc("RSS (MiB)")
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (i, step) in r.steps() {
-            let Some(at) = step_number(step, "at_s") else { continue };
-            let dashed = DashedLineSeries::new([(at, 0.0), (at, top)], 4, 4, RGBColor(120, 120, 120).into());
-            chart.draw_series(dashed).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let label = format!("{i}: {}", step_value(step, "action"));
-            let text = Text::new(label, (at, top * 0.97), ("sans-serif", 12));
-            chart.draw_series(std::iter::once(text)).map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        for (i, m) in memory.iter().enumerate() {
-            let color = PALETTE[i % PALETTE.len()];
-            let points = m.samples.iter().map(|s| (s.0, mib(s.1)));
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .label(&m.label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        panel(&root, &title, "RSS (MiB)", &lines, &marks, SeriesLabelPosition::LowerRight)?;
+        root.present().map_err(plot_error)?;
     }
     Ok(svg)
 }

@@ -264,8 +264,10 @@ impl InFlight {
         }
     }
 
-    /// Adds a batch written by any one future that hands it back with the next offsets it stored, on no lane.
-    pub fn spawn(&mut self, write: impl Future<Output = Written> + Send + 'static) {
+    /// Adds a batch written by any one future that hands it back with the next offsets it stored, on no lane (the
+    /// tests' writes).
+    #[cfg(test)]
+    pub(crate) fn spawn(&mut self, write: impl Future<Output = Written> + Send + 'static) {
         self.batches.push_back(vec![tokio::spawn(write)]);
     }
 

@@ -25,8 +25,9 @@ KNOB_ORDERS=200000
 KNOB_LATENCY_SECONDS=15
 PRODUCER_RUNS=3
 METRICS_COST_RUNS=4
-# The figures held against the ceiling (the ceiling itself, 3 consumers on the even topic) are medians of this many
-# runs; 1 consumer's is the median of its default runs (the group run and the metrics-on runs).
+# The figures held against the ceiling are ratios of pairs, a ceiling run right before each consumer run, and their
+# median counts: 3 consumers on the even topic this many times, 1 consumer in its default runs (the group run and the
+# metrics-on runs). Scaling efficiency is the median of this many sets of 1, 2, 3 consumers.
 TARGET_RUNS=3
 DOC="$ROOT_DIR/docs/benchmarks.md"
 small=""
@@ -80,7 +81,8 @@ cd "$ROOT_DIR"
 require_kafka
 require_postgres
 [[ -x /usr/bin/time ]] || install_packages time
-run cargo build --release --locked -p order-producer -p order-consumer
+run cargo build --release --locked -p order-producer -p order-consumer -p scaling-experiment --bin order-producer \
+  --bin order-consumer --bin measure
 
 id="$(date -u +%s)"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -91,6 +93,7 @@ RESULTS="$out/results.txt"
 : >"$RESULTS"
 PRODUCER="$ROOT_DIR/target/release/order-producer"
 CONSUMER="$ROOT_DIR/target/release/order-consumer"
+MEASURE="$ROOT_DIR/target/release/measure"
 
 record_machine
 record run.time "$stamp"
@@ -101,6 +104,8 @@ record settings.wide_customers "$WIDE_CUSTOMERS"
 record settings.high_rate "$HIGH_RATE"
 
 new_db() { psql_app -qc "CREATE DATABASE $1"; }
+# The run before wrote up to millions of rows: flush them now rather than in a checkpoint in the middle of the next.
+checkpoint() { psql_app -qc CHECKPOINT || warn "CHECKPOINT refused (needs pg_checkpoint); a run may include one"; }
 db() { psql_db "$1" -tAc "$2"; }
 rows_in() { db "$1" "SELECT COUNT(*) FROM orders" 2>/dev/null || echo 0; }
 
@@ -149,6 +154,13 @@ stop_consumers() {
   wait "${CONSUMER_PIDS[@]}" 2>/dev/null || true
 }
 
+# wait_stored LABEL TOPIC DATABASE EXPECTED TIMEOUT: until group LABEL has committed TOPIC to its end and stored
+# EXPECTED rows, asking the broker, not the database, while the consumers write.
+wait_stored() {
+  "$MEASURE" wait-stored --bootstrap-servers "$KAFKA_BOOTSTRAP" --database-url "$(database_url "$3")" --topic "$2" \
+    --group "$1" --expected "$4" --timeout "$5" >/dev/null
+}
+
 # group_run LABEL CONSUMERS TOPIC EXPECTED [VAR=VALUE...]: consumers on a fresh table until EXPECTED rows; records
 # wall time from start, the rate between the first and the last row, and the sum of each consumer's own rate.
 group_run() {
@@ -156,10 +168,10 @@ group_run() {
   shift 4
   database="bench_${id}_${label//[^a-z0-9]/_}"
   new_db "$database"
+  checkpoint
   start="$(date +%s%N)"
   start_consumers "$label" "$n" "$topic" "$database" "$@"
-  stored() { (($(rows_in "$database") >= expected)); }
-  wait_until 1800 "$expected rows ($label)" stored
+  wait_stored "$label" "$topic" "$database" "$expected" 30m
   end="$(date +%s%N)"
   stop_consumers "$label"
   record "$label.wall_s" "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')"
@@ -182,15 +194,11 @@ latency_run() {
   database="bench_${id}_${label//[^a-z0-9]/_}"
   new_topic "$topic" 3
   new_db "$database"
-  # The runs before this one wrote millions of rows: flush them now rather than in a checkpoint mid-run.
-  psql_app -qc CHECKPOINT || warn "CHECKPOINT refused (needs pg_checkpoint); latency may include a checkpoint"
+  checkpoint
   start_consumers "$label" 3 "$topic" "$database" "${consumer_env[@]}"
   wait_until 60 "consumers of $label owning partitions" owners_at_least 3 "$label"
-  # A global: wait_until's own locals (seconds, what) would shadow this function's inside the check.
-  latency_expected=$((rate * seconds))
-  produce "$label" "$topic" "$latency_expected" "$rate" "${producer_args[@]}"
-  stored() { (($(rows_in "$database") >= latency_expected)); }
-  wait_until 120 "all rows ($label)" stored
+  produce "$label" "$topic" "$((rate * seconds))" "$rate" "${producer_args[@]}"
+  wait_stored "$label" "$topic" "$database" "$((rate * seconds))" 120s
   stop_consumers "$label"
   local q="percentile_cont(%s) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM processed_at - produced_at) * 1000)"
   local sql
@@ -262,9 +270,41 @@ record producer.producer_rss_kib "$(printf '%s\n' "${peaks[@]}" | sort -g | tail
 record producer.runs "$PRODUCER_RUNS"
 record perftest.rate "$(median "${theirs[@]}")"
 
+log "(1) Postgres ceiling: the rows of $ORDERS orders, stored once by 1 consumer, then staged"
+group_run staging 1 "$main" "$ORDERS"
+ceiling_db="$LAST_DB"
+db "$ceiling_db" "CREATE TABLE staging AS SELECT * FROM orders"
+# ceiling_run LABEL: empties the table, then upserts the staged rows into it in one statement, the consumer's upsert
+# done by the server itself; records the rows per second as LABEL.ceiling_rows_per_s.
+ceilings=()
+ceiling_run() {
+  local start end
+  db "$ceiling_db" "TRUNCATE orders"
+  checkpoint
+  start="$(date +%s%N)"
+  db "$ceiling_db" "INSERT INTO orders SELECT * FROM staging ON CONFLICT (order_id) DO UPDATE SET
+    customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name, restaurant = EXCLUDED.restaurant,
+    items = EXCLUDED.items, total_amount = EXCLUDED.total_amount, status = EXCLUDED.status, created_at = EXCLUDED.created_at,
+    customer_seq = EXCLUDED.customer_seq, version = EXCLUDED.version, kafka_partition = EXCLUDED.kafka_partition,
+    kafka_offset = EXCLUDED.kafka_offset, produced_at = EXCLUDED.produced_at, processed_by = EXCLUDED.processed_by,
+    processed_at = clock_timestamp() WHERE orders.version < EXCLUDED.version" >/dev/null
+  end="$(date +%s%N)"
+  ceilings+=("$(awk -v n="$ORDERS" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }')")
+  record "$1.ceiling_rows_per_s" "${ceilings[-1]}"
+}
+# paired_run LABEL CONSUMERS TOPIC EXPECTED [VAR=VALUE...]: the ceiling, then group_run right after it; records the
+# run's rate over that ceiling as LABEL.to_ceiling. The machine's speed drifts by a third within minutes, so a ratio
+# of two runs minutes apart says more about the drift than about the consumer.
+paired_run() {
+  ceiling_run "$1"
+  group_run "$@"
+  record "$1.to_ceiling" "$(awk -v a="$(value_of "$1.rows_per_s")" -v b="$(value_of "$1.ceiling_rows_per_s")" \
+    'BEGIN { printf "%.4f", a / b }')"
+}
+
 log "(2) consumer group end to end: $ORDERS orders on 3 partitions, 1, 2 and 3 consumers"
 for c in 1 2 3; do
-  group_run "group$c" "$c" "$main" "$ORDERS"
+  if ((c == 1)); then paired_run group1 1 "$main" "$ORDERS"; else group_run "group$c" "$c" "$main" "$ORDERS"; fi
   if ((c == 1)); then
     # Right after the default run of 1 consumer, so that the cost of storing offsets in Postgres (a second
     # statement in each batch's transaction) is measured under the same conditions.
@@ -277,15 +317,16 @@ done
 # of a series are often slower) favours neither; the medians count (every run is recorded). Throughput is bound by
 # Postgres, so the consumer's own CPU time for the same orders is the finer measure of what the metrics cost.
 log "(2) the cost of metrics: 1 consumer, METRICS_ADDR=off and default, $METRICS_COST_RUNS runs each, alternating"
-off=() on=() off_cpu=() on_cpu=()
+off=() on=() off_cpu=() on_cpu=() on_ratios=()
 metrics_cost_run() {
   if [[ "$1" == off ]]; then
-    group_run "metricsoff$2" 1 "$main" "$ORDERS" METRICS_ADDR=off
+    paired_run "metricsoff$2" 1 "$main" "$ORDERS" METRICS_ADDR=off
     off+=("$(value_of "metricsoff$2.rows_per_s")")
     off_cpu+=("$(value_of "metricsoff$2.consumer_cpu_s")")
   else
-    group_run "metricson$2" 1 "$main" "$ORDERS"
+    paired_run "metricson$2" 1 "$main" "$ORDERS"
     on+=("$(value_of "metricson$2.rows_per_s")")
+    on_ratios+=("$(value_of "metricson$2.to_ceiling")")
     on_cpu+=("$(value_of "metricson$2.consumer_cpu_s")")
   fi
 }
@@ -305,23 +346,30 @@ record metrics_cost.on_to_off "$(awk -v a="$(median "${on[@]}")" -v b="$(median 
 record metrics_cost.off_cpu_s "$(median "${off_cpu[@]}")"
 record metrics_cost.on_cpu_s "$(median "${on_cpu[@]}")"
 record metrics_cost.cpu_on_to_off "$(awk -v a="$(median "${on_cpu[@]}")" -v b="$(median "${off_cpu[@]}")" 'BEGIN { printf "%.3f", a / b }')"
-ceiling_db="$LAST_DB"
 log "(2) the same with keys spread wider: $ORDERS orders of $WIDE_CUSTOMERS customers, 3 consumers"
 wide="bench-$id-wide"
 new_topic "$wide" 3
 produce wide "$wide" "$ORDERS" 0 --customers "$WIDE_CUSTOMERS"
-group_run "wide3" 3 "$wide" "$ORDERS"
+paired_run "wide3" 3 "$wide" "$ORDERS"
 wides=("$(value_of wide3.rows_per_s)")
+wide_ratios=("$(value_of wide3.to_ceiling)")
 for i in $(seq 2 "$TARGET_RUNS"); do
   log "(2) 3 consumers, $WIDE_CUSTOMERS customers, run $i of $TARGET_RUNS"
-  group_run "widerun$i" 3 "$wide" "$ORDERS"
+  paired_run "widerun$i" 3 "$wide" "$ORDERS"
   wides+=("$(value_of "widerun$i.rows_per_s")")
+  wide_ratios+=("$(value_of "widerun$i.to_ceiling")")
 done
 record wide3.median_rows_per_s "$(median "${wides[@]}")"
+record wide3.median_to_ceiling "$(median "${wide_ratios[@]}")"
 record wide3.runs "$TARGET_RUNS"
 ones=("$(value_of group1.rows_per_s)" "${on[@]}")
 record one.median_rows_per_s "$(median "${ones[@]}")"
+ones=("$(value_of group1.to_ceiling)" "${on_ratios[@]}")
+record one.median_to_ceiling "$(median "${ones[@]}")"
 record one.runs "${#ones[@]}"
+record ceiling.rows "$(rows_in "$ceiling_db")"
+record ceiling.rows_per_s "$(median "${ceilings[@]}")"
+record ceiling.runs "${#ceilings[@]}"
 
 if [[ -n "$group_only" ]]; then
   log "group only: producer and consumer group figures"
@@ -329,38 +377,19 @@ if [[ -n "$group_only" ]]; then
   exit 0
 fi
 
-log "(1) Postgres ceiling: the same rows upserted by the server from a staging table, $TARGET_RUNS times"
-# ceiling_run: empties the table, then upserts the staged rows into it in one statement; prints the rows per second.
-ceiling_run() {
-  local start end
-  db "$ceiling_db" "TRUNCATE orders"
-  start="$(date +%s%N)"
-  db "$ceiling_db" "INSERT INTO orders SELECT * FROM staging ON CONFLICT (order_id) DO UPDATE SET
-    customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name, restaurant = EXCLUDED.restaurant,
-    items = EXCLUDED.items, total_amount = EXCLUDED.total_amount, status = EXCLUDED.status, created_at = EXCLUDED.created_at,
-    customer_seq = EXCLUDED.customer_seq, version = EXCLUDED.version, kafka_partition = EXCLUDED.kafka_partition,
-    kafka_offset = EXCLUDED.kafka_offset, produced_at = EXCLUDED.produced_at, processed_by = EXCLUDED.processed_by,
-    processed_at = clock_timestamp() WHERE orders.version < EXCLUDED.version"
-  end="$(date +%s%N)"
-  awk -v n="$ORDERS" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / ((b - a) / 1e9) }'
-}
-db "$ceiling_db" "CREATE TABLE staging AS SELECT * FROM orders"
-ceilings=()
-for i in $(seq 1 "$TARGET_RUNS"); do
-  ceilings+=("$(ceiling_run)")
-  record "ceiling$i.rows_per_s" "${ceilings[-1]}"
-done
-record ceiling.rows "$(rows_in "$ceiling_db")"
-record ceiling.rows_per_s "$(median "${ceilings[@]}")"
-record ceiling.runs "$TARGET_RUNS"
 
 log "(3) scaling with ${EFF_DELAY_MS} ms of simulated work per order: $EFF_ORDERS orders, 1, 2, 3 consumers"
 eff="bench-$id-eff"
 new_topic "$eff" 3
 produce eff "$eff" "$EFF_ORDERS" 0 --customers "$WIDE_CUSTOMERS"
-for c in 1 2 3; do
-  group_run "eff$c" "$c" "$eff" "$EFF_ORDERS" PROCESSING_DELAY_MS="$EFF_DELAY_MS" BATCH_SIZE=20
+for i in $(seq 1 "$TARGET_RUNS"); do
+  for c in 1 2 3; do
+    label="eff$c"
+    ((i == 1)) || label="eff${c}run$i"
+    group_run "$label" "$c" "$eff" "$EFF_ORDERS" PROCESSING_DELAY_MS="$EFF_DELAY_MS" BATCH_SIZE=20
+  done
 done
+record eff.runs "$TARGET_RUNS"
 
 
 latency_runs

@@ -41,15 +41,16 @@ pub fn classify(error: sqlx::Error) -> StoreError {
     if rejected { StoreError::Rejected(error) } else { StoreError::Transient(error) }
 }
 
+/// One row per array element. The arrays are unnested in the select list, not in `FROM`: there Postgres turns
+/// `UNNEST(a, b, …)` into a function scan that first copies every row into a tuplestore; in the select list the
+/// arrays are read in step (they have the same length) and each row goes straight to the insert. One consumer stored
+/// about 5 % more orders per second this way in interleaved trials (docs/performance.md, run G).
 const UPSERT: &str = r#"
 INSERT INTO orders (order_id, customer_id, customer_name, restaurant, items, total_amount, status, created_at,
                     customer_seq, version, kafka_partition, kafka_offset, produced_at, processed_by)
-SELECT u.order_id, u.customer_id, u.customer_name, u.restaurant, u.items::jsonb, u.total_amount, u.status,
-       u.created_at, u.customer_seq, u.version, u.kafka_partition, u.kafka_offset, u.produced_at, $14
-  FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::text[],
-              $8::timestamptz[], $9::int8[], $10::int4[], $11::int4[], $12::int8[], $13::timestamptz[])
-       AS u(order_id, customer_id, customer_name, restaurant, items, total_amount, status, created_at,
-            customer_seq, version, kafka_partition, kafka_offset, produced_at)
+SELECT UNNEST($1::uuid[]), UNNEST($2::text[]), UNNEST($3::text[]), UNNEST($4::text[]), UNNEST($5::text[])::jsonb,
+       UNNEST($6::numeric[]), UNNEST($7::text[]), UNNEST($8::timestamptz[]), UNNEST($9::int8[]), UNNEST($10::int4[]),
+       UNNEST($11::int4[]), UNNEST($12::int8[]), UNNEST($13::timestamptz[]), $14
 ON CONFLICT (order_id) DO UPDATE SET
     customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name, restaurant = EXCLUDED.restaurant,
     items = EXCLUDED.items, total_amount = EXCLUDED.total_amount, status = EXCLUDED.status,
@@ -59,7 +60,7 @@ ON CONFLICT (order_id) DO UPDATE SET
 WHERE orders.version < EXCLUDED.version
 "#;
 
-/// Column arrays for one UNNEST statement. Text columns borrow from the batch's orders: building them copies no
+/// Column arrays for one [`UPSERT`]. Text columns borrow from the batch's orders: building them copies no
 /// string, only `items` is written out (as JSON text, which Postgres casts to `jsonb`).
 #[derive(Default)]
 struct Columns<'a> {

@@ -127,6 +127,11 @@ impl World {
         Ok(rows.unwrap_or_default().iter().map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1))).collect())
     }
 
+    /// Rows in the table (0 before the first consumer created it).
+    pub async fn rows(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(&self.pool).await?)
+    }
+
     /// (rows, distinct order ids).
     pub async fn row_counts(&self) -> anyhow::Result<(i64, i64)> {
         let r = sqlx::query("SELECT COUNT(*), COUNT(DISTINCT order_id) FROM orders").fetch_one(&self.pool).await?;

@@ -182,7 +182,7 @@ def markdown(r, figures_file="benchmarks.json"):
     wide_ratio = tm.get("wide_over_ceiling")
     producer_ratio = f["producer"]["over_perftest"]
     eff2, eff3 = tm["eff2"], tm["eff3"]
-    eff_of = f" (median of {tm['eff_runs']} sets)" if tm["eff_runs"] > 1 else ""
+    eff_of = f", median of {tm['eff_runs']} sets" if tm["eff_runs"] > 1 else ""
     if tm["paired"]:
         pairs = lambda n: f"median of {n} pairs" if n > 1 else "1 pair"
         one_of = f"each run / the ceiling run right before it, {pairs(tm['one_runs'])}"

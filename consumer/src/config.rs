@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use shared::database::{Database, millis, positive_millis};
+use shared::database::Database;
+use shared::duration::{millis, positive_millis};
 use shared::kafka::{KafkaArgs, ProtectedProperty};
 use shared::metrics::MetricsArgs;
 use shared::secret::Secret;

@@ -45,7 +45,7 @@ pub struct DemoSettings {
     pub orders: u64,
 
     /// Simulated work per order in each consumer, in milliseconds (PROCESSING_DELAY_MS).
-    #[arg(long = "processing-delay-ms", default_value = "5", value_parser = shared::database::millis)]
+    #[arg(long = "processing-delay-ms", default_value = "5", value_parser = shared::duration::millis)]
     pub processing_delay: Duration,
 
     /// The autoscaler's target lag per consumer (lagThreshold).

@@ -27,11 +27,11 @@ pub struct Settings {
     pub short: bool,
 
     /// Group session timeout given to the consumers, in ms (the SIGKILL takeover is bounded by it).
-    #[arg(long = "session-timeout-ms", default_value = "10000", value_parser = shared::database::positive_millis)]
+    #[arg(long = "session-timeout-ms", default_value = "10000", value_parser = shared::duration::positive_millis)]
     pub session_timeout: Duration,
 
     /// Simulated work per order in the efficiency run, ms (one consumer then cannot keep up).
-    #[arg(long = "efficiency-delay-ms", default_value = "5", value_parser = shared::database::millis)]
+    #[arg(long = "efficiency-delay-ms", default_value = "5", value_parser = shared::duration::millis)]
     pub efficiency_delay: Duration,
 
     /// Orders in the efficiency run.

@@ -51,7 +51,7 @@ pub struct ProducerSettings {
     pub compression: String,
 
     /// How long librdkafka waits to fill a batch before sending it, in milliseconds (or a duration: `5ms`).
-    #[arg(long = "linger-ms", env = "PRODUCER_LINGER_MS", default_value = "5", value_parser = shared::database::millis)]
+    #[arg(long = "linger-ms", env = "PRODUCER_LINGER_MS", default_value = "5", value_parser = shared::duration::millis)]
     pub linger: Duration,
 
     /// How often a progress line is logged, e.g. `5s`.

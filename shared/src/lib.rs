@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`order`]: the order event, its JSON wire format (with a schema version) and its validation.
 //! - [`client_id`]: the `{base}-{hostname}-{uuid8}` client id every Kafka client of this project uses.
-//! - [`database`]: `DATABASE_URL` as one settings type, and the parser of the `…_MS` durations.
+//! - [`database`]: `DATABASE_URL` as one settings type, its default written once.
+//! - [`duration`]: the parsers of durations on the command line (the `…_MS` options).
 //! - [`group`]: the consumer group as the broker sees it (members, client ids, partitions).
 //! - [`kafka`]: bootstrap servers and librdkafka pass-through properties, shared command-line arguments.
 //! - [`metrics`]: the `/metrics`, `/healthz` and `/readyz` server both binaries run on `METRICS_ADDR`.
@@ -17,6 +18,7 @@
 
 pub mod client_id;
 pub mod database;
+pub mod duration;
 pub mod group;
 pub mod kafka;
 pub mod metrics;

@@ -40,7 +40,7 @@ pub struct BenchSettings {
     pub settle_timeout: Duration,
 
     /// Session timeout given to classic-protocol consumers, ms (the consumer's default). KIP-848 ignores it.
-    #[arg(long = "session-timeout-ms", default_value = "10000", value_parser = shared::database::positive_millis)]
+    #[arg(long = "session-timeout-ms", default_value = "10000", value_parser = shared::duration::positive_millis)]
     pub session_timeout: Duration,
 
     /// Runs a configuration again (with fresh names) when an event was disturbed by Kafka or Postgres not

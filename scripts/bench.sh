@@ -426,6 +426,6 @@ done
 
 drop_bench_databases
 
-args=("$RESULTS" "$out/bench.json")
-[[ -n "$small" ]] || args+=("$DOC")
-run python3 "$ROOT_DIR/scripts/lib/bench_report.py" "${args[@]}"
+args=(--results "$RESULTS" --json "$out/bench.json")
+[[ -n "$small" ]] || args+=(--doc "$DOC")
+run "$MEASURE" bench-report "${args[@]}"

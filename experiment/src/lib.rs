@@ -16,11 +16,14 @@
 //! - [`replication`]: what three replicas cost the producer on the cluster (`replication-cost`).
 //! - [`autoscale`]: `order-autoscaler` shown working (`autoscale-demo`): a burst, up to the partition count, back.
 //! - [`soak`]: the soak's report (`measure soak-report`, scripts/soak.sh): summary and memory chart.
+//! - [`bench`]: the benchmark's report (`measure bench-report`, scripts/bench.sh): `bench.json` and
+//!   `docs/benchmarks.md`.
 
 // Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod autoscale;
+pub mod bench;
 pub mod chart;
 pub mod compose;
 pub mod control;

@@ -11,6 +11,7 @@ use anyhow::Context;
 use plotters::prelude::*;
 use serde_json::{Map, Value, json};
 
+use crate::bench::num;
 use crate::chart::{Line, Marks, WIDTH, panel, plot_error};
 
 /// `results.txt`: groups in the order first written, each with its names in the order written.
@@ -39,6 +40,11 @@ impl Results {
             }
         }
         results
+    }
+
+    /// Every group, in the order first written, with its names and values.
+    pub fn groups(&self) -> &[(String, Vec<(String, String)>)] {
+        &self.groups
     }
 
     fn group(&self, group: &str) -> &[(String, String)] {
@@ -119,25 +125,6 @@ pub fn parse_memory(csv: &str) -> anyhow::Result<Vec<Memory>> {
     }
     all.sort_by_key(Memory::order);
     Ok(all)
-}
-
-/// A number with thousands separators and `digits` decimals; "–" when there is none.
-fn num(value: Option<f64>, digits: usize) -> String {
-    let Some(value) = value else { return "–".to_owned() };
-    let text = format!("{:.digits$}", value.abs());
-    let (whole, fraction) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if value < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') { "-" } else { "" };
-    match fraction {
-        Some(f) => format!("{sign}{grouped}.{f}"),
-        None => format!("{sign}{grouped}"),
-    }
 }
 
 fn mib(kib: u64) -> f64 {

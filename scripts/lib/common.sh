@@ -177,7 +177,7 @@ print(summary[field])
 }
 
 # record KEY VALUE: appends KEY=VALUE to the file named by RESULTS, the figures a report script turns into JSON
-# and Markdown (scripts/lib/bench_report.py; the soak's by measure soak-report, experiment/src/soak.rs).
+# and Markdown (measure bench-report and measure soak-report: experiment/src/bench.rs and soak.rs).
 record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
 
 # record_machine: records the machine and the versions a measurement ran on (machine.* keys).

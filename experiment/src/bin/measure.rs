@@ -1,7 +1,8 @@
 //! `measure`: what scripts/soak.sh and scripts/bench.sh need from Rust. `stalls`: the measures of
 //! `experiment/src/measure.rs`, printed as `key=value` lines, the format of the scripts' `results.txt`.
-//! `soak-report`: the soak's summary and memory chart (`experiment/src/soak.rs`). `wait-stored`: waits until a group
-//! has stored a topic, watching its committed offsets rather than counting rows while they are written.
+//! `soak-report`: the soak's summary and memory chart (`experiment/src/soak.rs`). `bench-report`: the benchmark's
+//! `bench.json` and, with `--doc`, its Markdown report (`experiment/src/bench.rs`). `wait-stored`: waits until a
+//! group has stored a topic, watching its committed offsets rather than counting rows while they are written.
 //!
 //! ```text
 //! measure stalls --database-url URL --event step1=1764600000.25 --event step2=1764600030.5 --until 1764600090
@@ -9,7 +10,7 @@
 //! prints, per event, the longest stall that ended after it and before the next event (or `--until`), and began
 //! after the event before it: `step1.longest_stall_s=10.93`, `step1.stall_partition=0`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -17,13 +18,14 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use scaling_experiment::world::World;
-use scaling_experiment::{measure, soak};
+use scaling_experiment::{bench, measure, soak};
 use sqlx::postgres::PgPoolOptions;
 
 #[derive(Debug, clap::Parser)]
 #[command(
     name = "measure",
-    about = "Stalls per event, measured from the rows the way the experiment measures them; the soak's report."
+    about = "Stalls per event, measured from the rows the way the experiment measures them; the soak's and the \
+             benchmark's reports."
 )]
 enum Command {
     /// The longest stall after each event.
@@ -48,11 +50,25 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The benchmark's `bench.json` (the results as recorded and the figures derived from them) and, with
+    /// `--doc`, its Markdown report with the same JSON beside it.
+    BenchReport {
+        /// The benchmark's `results.txt`, or a kept `bench.json` whose report to write again.
+        #[arg(long)]
+        results: PathBuf,
+        /// Where `bench.json` goes.
+        #[arg(long)]
+        json: PathBuf,
+        /// The Markdown report (`docs/benchmarks.md`); the JSON also goes beside it (`docs/benchmarks.json`).
+        #[arg(long)]
+        doc: Option<PathBuf>,
+    },
     /// Waits until the group has committed every partition of the topic up to its log end and the table holds at
     /// least `--expected` rows (the consumers commit only stored rows, so the first check implies the second
     /// unless orders went to the dead-letter topic). Costs the database nothing while the consumers write: one
-    /// count at the end, where polling `COUNT(*)` from a new psql twice a second took ~12 % of the two cores'
-    /// samples during a one-consumer run (docs/performance.md).
+    /// count at the end. Polling `COUNT(*)` through a new psql twice a second, as the bench did before, took 4.5 %
+    /// of the two cores' samples for psql alone during a one-consumer run, besides the backends it opened
+    /// (docs/results/upsert-20261202/harness-poll-profile.txt).
     WaitStored {
         #[command(flatten)]
         database: shared::database::Database,
@@ -99,6 +115,24 @@ async fn stalls(
         }
     }
     pool.close().await;
+    Ok(())
+}
+
+/// `bench-report`: says what it wrote as it goes, as scripts/bench.sh prints it.
+fn bench_report(results: &Path, json: &Path, doc: Option<&Path>) -> anyhow::Result<()> {
+    let r = bench::load(results)?;
+    bench::write_json(&r, json)?;
+    println!("wrote {}", json.display());
+    match doc {
+        Some(doc) => {
+            let beside = bench::write_report(&r, doc)?;
+            println!("wrote {} and {}", doc.display(), beside.display());
+        }
+        // The small run still exercises the report code.
+        None => {
+            bench::markdown(&r, "benchmarks.json")?;
+        }
+    }
     Ok(())
 }
 
@@ -154,6 +188,7 @@ async fn main() -> ExitCode {
             println!("wrote {}/summary.json, summary.md and memory.svg", out.display());
             if passed { Ok(()) } else { Err(anyhow::anyhow!("the soak failed a check (see summary.md)")) }
         }),
+        Command::BenchReport { results, json, doc } => bench_report(&results, &json, doc.as_deref()),
         Command::WaitStored { database, bootstrap_servers, topic, group, expected, timeout } => {
             wait_stored(WaitStored {
                 database: &database,

@@ -150,23 +150,18 @@ struct WaitStored<'a> {
 
 async fn wait_stored(w: WaitStored<'_>) -> anyhow::Result<()> {
     let world = World::new(w.bootstrap_servers, w.topic, "", w.group, w.database.url.expose())?;
-    let partitions = world.partition_count()?;
     let deadline = Instant::now() + w.timeout;
-    let mut rows = 0;
-    loop {
-        let end = world.log_end(w.topic, partitions)?;
-        let committed = world.committed(partitions)?;
-        // A partition that never held a record has no committed offset (-1) and is done.
-        if committed.iter().zip(&end).all(|(c, e)| *e == 0 || c >= e) {
-            rows = world.rows().await.unwrap_or(rows);
-            if rows >= w.expected {
-                break;
-            }
-        }
+    // A look that fails (the group's coordinator moving, a connection refused) is tried again until the deadline;
+    // the error reports the last thing seen.
+    let rows = loop {
+        let seen = match look(&world, w.topic, w.expected).await {
+            Ok(Ok(rows)) => break rows,
+            Ok(Err(state)) => state,
+            Err(error) => format!("{error:#}"),
+        };
         if Instant::now() >= deadline {
             anyhow::bail!(
-                "group {} has not stored {} rows of {} after {:?}: committed {committed:?} of log end {end:?}, \
-                 {rows} rows at the last count",
+                "group {} has not stored {} rows of {} after {:?}: {seen}",
                 w.group,
                 w.expected,
                 w.topic,
@@ -174,10 +169,24 @@ async fn wait_stored(w: WaitStored<'_>) -> anyhow::Result<()> {
             );
         }
         tokio::time::sleep(POLL).await;
-    }
+    };
     println!("group {} stored {rows} rows of {}", w.group, w.topic);
     world.pool.close().await;
     Ok(())
+}
+
+/// One look: `Ok(rows)` once the group has committed every partition of the topic to its end and the table holds
+/// at least `expected` rows, otherwise what it saw.
+async fn look(world: &World, topic: &str, expected: i64) -> anyhow::Result<Result<i64, String>> {
+    let partitions = world.partition_count()?;
+    let end = world.log_end(topic, partitions)?;
+    let committed = world.committed(partitions)?;
+    // A partition that never held a record has no committed offset (-1) and is done.
+    if !committed.iter().zip(&end).all(|(c, e)| *e == 0 || c >= e) {
+        return Ok(Err(format!("committed {committed:?} of log end {end:?}")));
+    }
+    let rows = world.rows().await?;
+    Ok(if rows >= expected { Ok(rows) } else { Err(format!("committed to the end, {rows} rows stored")) })
 }
 
 #[tokio::main]

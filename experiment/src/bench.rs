@@ -12,7 +12,6 @@
 //! JSON with the groups in the order recorded (only floats below 1e-4 or from 1e16 up are written the Rust way:
 //! `1e-5` where Python wrote `1e-05`), so the kept runs' reports can be written again by this code.
 
-use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -153,8 +152,8 @@ pub fn parse(text: &str) -> Results {
     flat.groups().iter().map(|(group, names)| (group.clone(), typed_group(names))).collect()
 }
 
-/// A recorded value typed as the Python report typed it: a float when it holds a '.' or is digits after any leading '-',
-/// and Python's `float()` reads it; otherwise the text ("4.1.1", "Intel(R) Xeon(R) Processor", "1e5").
+/// A recorded value typed as the Python report typed it: a float when it holds a '.' or is digits after any
+/// leading '-', and Python's `float()` reads it; otherwise the text ("4.1.1", "Intel(R) Xeon(R) Processor", "1e5").
 fn typed(text: &str) -> Value {
     let digits = text.trim_start_matches('-');
     let numeric = text.contains('.') || (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()));
@@ -285,7 +284,7 @@ fn verdict(value: Option<f64>, target: Option<f64>, higher: bool) -> &'static st
 /// `statistics.median`: the middle value of the sorted values, the mean of the middle two for an even count.
 fn median(mut values: Vec<f64>) -> anyhow::Result<f64> {
     anyhow::ensure!(!values.is_empty(), "no value to take the median of");
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
+    values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
     Ok(if values.len() % 2 == 1 { values[middle] } else { (values[middle - 1] + values[middle]) / 2.0 })
 }
@@ -473,7 +472,7 @@ fn latency_figures(r: &Results) -> anyhow::Result<Option<Group>> {
     }
     let sorted = |field: &str| -> anyhow::Result<Vec<f64>> {
         let mut values = runs.iter().map(|k| r.run(k)?.float(field)).collect::<anyhow::Result<Vec<f64>>>()?;
-        values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
+        values.sort_by(f64::total_cmp);
         Ok(values)
     };
     let (p50s, p99s) = (sorted("p50_ms")?, sorted("p99_ms")?);

@@ -1,10 +1,17 @@
 //! The measures of `experiment/src/measure.rs` against a real Postgres: rows written the way consumers write them
-//! (the project's migration), with times chosen so the expected stalls and inversions are known.
+//! (the project's migration), with times chosen so the expected stalls and inversions are known. And the
+//! `measure wait-stored` subcommand against the real broker and Postgres.
 //!
-//! Needs the local stack's Postgres (`scripts/stack.sh up`), or `DATABASE_URL` pointing at a server where its
-//! role may create databases. Each run uses a database of its own and drops it.
+//! Needs the local stack (`scripts/stack.sh up`), or `DATABASE_URL` pointing at a server where its role may create
+//! databases and `KAFKA_BOOTSTRAP_SERVERS` at a broker. Each run uses a database (and a topic) of its own and drops
+//! it.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use scaling_experiment::measure::{self, CustomerOrder};
 use scaling_experiment::settings::DEFAULT_DATABASE_URL;
 use sqlx::postgres::PgPoolOptions;
@@ -137,5 +144,61 @@ async fn customer_order_tells_a_broken_partition_from_a_partition_change() {
             inversions_across_partitions: 1,
         }
     );
+    db.drop().await;
+}
+
+/// `measure wait-stored` is done when a finished group would be: every partition committed to its log end (a
+/// partition that never held a record counts as done) and the rows in the table. Short of either it fails at its
+/// deadline and says what it saw.
+#[tokio::test]
+async fn wait_stored_needs_the_offsets_at_the_end_and_the_rows() {
+    let db = Db::new("wait_stored").await;
+    let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| shared::DEFAULT_BOOTSTRAP.into());
+    let topic = format!("measure-wait-stored-{}", std::process::id());
+    let group = format!("{topic}-group");
+    let kafka = |config: &mut ClientConfig| config.set("bootstrap.servers", &bootstrap).clone();
+    let admin: AdminClient<DefaultClientContext> = kafka(&mut ClientConfig::new()).create().expect("admin client");
+    let replicas = std::env::var("REPLICATION_FACTOR").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
+    let created = admin
+        .create_topics(&[NewTopic::new(&topic, 3, TopicReplication::Fixed(replicas))], &AdminOptions::new())
+        .await
+        .expect("the broker (scripts/stack.sh up)");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    // Two records on partition 0, one on partition 1, none on partition 2.
+    let producer: FutureProducer = kafka(&mut ClientConfig::new()).create().expect("producer");
+    for partition in [0, 0, 1] {
+        let record = FutureRecord::<(), str>::to(&topic).payload("{}").partition(partition);
+        producer.send(record, std::time::Duration::from_secs(30)).await.expect("a record sent");
+    }
+    let wait = |expected: i64| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_measure"))
+            .args(["wait-stored", "--bootstrap-servers", &bootstrap, "--database-url", &db.url, "--topic", &topic])
+            .args(["--group", &group, "--expected", &expected.to_string(), "--timeout", "2s"])
+            .output()
+    };
+
+    let nothing_committed = wait(3).await.expect("measure runs");
+    let said = String::from_utf8_lossy(&nothing_committed.stderr);
+    assert!(!nothing_committed.status.success());
+    assert!(said.contains("committed [-1, -1, -1] of log end [2, 1, 0]"), "{said}");
+
+    let committer: BaseConsumer = kafka(ClientConfig::new().set("group.id", &group)).create().expect("consumer");
+    let mut ends = TopicPartitionList::new();
+    ends.add_partition_offset(&topic, 0, Offset::Offset(2)).expect("offset");
+    ends.add_partition_offset(&topic, 1, Offset::Offset(1)).expect("offset");
+    committer.commit(&ends, CommitMode::Sync).expect("offsets committed");
+    let no_rows = wait(3).await.expect("measure runs");
+    let said = String::from_utf8_lossy(&no_rows.stderr);
+    assert!(!no_rows.status.success());
+    assert!(said.contains("committed to the end, 0 rows stored"), "{said}");
+
+    for (seq, (partition, offset)) in [(0, 0), (0, 1), (1, 0)].into_iter().enumerate() {
+        row(&db.pool, "c1", seq as i64, partition, offset, 0, 1).await;
+    }
+    let stored = wait(3).await.expect("measure runs");
+    assert!(stored.status.success(), "{}", String::from_utf8_lossy(&stored.stderr));
+    assert_eq!(String::from_utf8_lossy(&stored.stdout), format!("group {group} stored 3 rows of {topic}\n"));
+
+    admin.delete_topics(&[&topic], &AdminOptions::new()).await.expect("topic deleted");
     db.drop().await;
 }

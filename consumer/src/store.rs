@@ -43,8 +43,9 @@ pub fn classify(error: sqlx::Error) -> StoreError {
 
 /// One row per array element. The arrays are unnested in the select list, not in `FROM`: there Postgres turns
 /// `UNNEST(a, b, …)` into a function scan that first copies every row into a tuplestore; in the select list the
-/// arrays are read in step (they have the same length) and each row goes straight to the insert. One consumer stored
-/// about 5 % more orders per second this way in interleaved trials (docs/performance.md, run G).
+/// arrays are read in step (they have the same length) and each row goes straight to the insert. In interleaved
+/// trials one consumer stored more orders per second this way in 6 of 7 pairs, and Postgres spent less CPU per row
+/// (docs/performance.md, run G).
 const UPSERT: &str = r#"
 INSERT INTO orders (order_id, customer_id, customer_name, restaurant, items, total_amount, status, created_at,
                     customer_seq, version, kafka_partition, kafka_offset, produced_at, processed_by)

@@ -16,6 +16,7 @@
 //! - [`replication`]: what three replicas cost the producer on the cluster (`replication-cost`).
 //! - [`autoscale`]: `order-autoscaler` shown working (`autoscale-demo`): a burst, up to the partition count, back.
 //! - [`soak`]: the soak's report (`measure soak-report`, scripts/soak.sh): summary and memory chart.
+//! - [`recorded`]: the scripts' `results.txt`, read in order, and numbers printed as the reports print them.
 //! - [`bench`]: the benchmark's report (`measure bench-report`, scripts/bench.sh): `bench.json` and
 //!   `docs/benchmarks.md`.
 
@@ -30,6 +31,7 @@ pub mod control;
 pub mod measure;
 pub mod phases;
 pub mod rebalance;
+pub mod recorded;
 pub mod replication;
 pub mod report;
 pub mod settings;

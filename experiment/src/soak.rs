@@ -11,56 +11,11 @@ use anyhow::Context;
 use plotters::prelude::*;
 use serde_json::{Map, Value, json};
 
-use crate::bench::num;
 use crate::chart::{Line, Marks, WIDTH, panel, plot_error};
+use crate::recorded::{Results, num};
 
-/// `results.txt`: groups in the order first written, each with its names in the order written.
-#[derive(Debug, Default)]
-pub struct Results {
-    groups: Vec<(String, Vec<(String, String)>)>,
-}
-
+/// The soak's own reading of its results.
 impl Results {
-    pub fn parse(text: &str) -> Self {
-        let mut results = Results::default();
-        for line in text.lines().filter(|l| !l.is_empty()) {
-            let (key, value) = line.split_once('=').unwrap_or((line, ""));
-            let (group, name) = key.split_once('.').unwrap_or((key, ""));
-            let index = match results.groups.iter().position(|(g, _)| g == group) {
-                Some(i) => i,
-                None => {
-                    results.groups.push((group.to_owned(), Vec::new()));
-                    results.groups.len() - 1
-                }
-            };
-            let names = &mut results.groups[index].1;
-            match names.iter_mut().find(|(n, _)| n == name) {
-                Some(kept) => kept.1 = value.to_owned(),
-                None => names.push((name.to_owned(), value.to_owned())),
-            }
-        }
-        results
-    }
-
-    /// Every group, in the order first written, with its names and values.
-    pub fn groups(&self) -> &[(String, Vec<(String, String)>)] {
-        &self.groups
-    }
-
-    fn group(&self, group: &str) -> &[(String, String)] {
-        self.groups.iter().find(|(g, _)| g == group).map_or(&[], |(_, names)| names)
-    }
-
-    /// The value of `group.name`, empty when not recorded.
-    pub fn get(&self, group: &str, name: &str) -> &str {
-        self.group(group).iter().find(|(n, _)| n == name).map_or("", |(_, v)| v)
-    }
-
-    /// The value of `group.name` as a number, when it is one.
-    pub fn number(&self, group: &str, name: &str) -> Option<f64> {
-        self.get(group, name).parse().ok()
-    }
-
     /// The steps (`step0.…`, `step1.…`, …), in order, up to the first one missing.
     fn steps(&self) -> Vec<(usize, &[(String, String)])> {
         (0..100).map(|i| (i, self.group(&format!("step{i}")))).take_while(|(_, names)| !names.is_empty()).collect()
@@ -268,7 +223,7 @@ fn value(text: &str) -> Value {
 /// whether every check passed.
 pub fn summary(r: &Results, memory: &[Memory]) -> Value {
     let mut out = Map::new();
-    for (group, names) in &r.groups {
+    for (group, names) in r.groups() {
         let fields: Map<String, Value> = names.iter().map(|(n, v)| (n.clone(), value(v))).collect();
         out.insert(group.clone(), Value::Object(fields));
     }

@@ -69,21 +69,7 @@ enum Command {
     /// count at the end. Polling `COUNT(*)` through a new psql twice a second, as the bench did before, took 4.5 %
     /// of the two cores' samples for psql alone during a one-consumer run, besides the backends it opened
     /// (docs/results/upsert-20261202/harness-poll-profile.txt).
-    WaitStored {
-        #[command(flatten)]
-        database: shared::database::Database,
-        #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = shared::DEFAULT_BOOTSTRAP)]
-        bootstrap_servers: String,
-        #[arg(long)]
-        topic: String,
-        #[arg(long)]
-        group: String,
-        #[arg(long)]
-        expected: i64,
-        /// How long to wait before failing (humantime: `90s`, `30m`).
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "30m")]
-        timeout: Duration,
-    },
+    WaitStored(WaitStored),
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -139,22 +125,31 @@ fn bench_report(results: &Path, json: &Path, doc: Option<&Path>) -> anyhow::Resu
 /// How often `wait-stored` asks the broker for the group's committed offsets.
 const POLL: Duration = Duration::from_millis(500);
 
-struct WaitStored<'a> {
-    database: &'a shared::database::Database,
-    bootstrap_servers: &'a str,
-    topic: &'a str,
-    group: &'a str,
+/// `wait-stored`'s arguments.
+#[derive(Debug, clap::Args)]
+struct WaitStored {
+    #[command(flatten)]
+    database: shared::database::Database,
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = shared::DEFAULT_BOOTSTRAP)]
+    bootstrap_servers: String,
+    #[arg(long)]
+    topic: String,
+    #[arg(long)]
+    group: String,
+    #[arg(long)]
     expected: i64,
+    /// How long to wait before failing (humantime: `90s`, `30m`).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30m")]
     timeout: Duration,
 }
 
-async fn wait_stored(w: WaitStored<'_>) -> anyhow::Result<()> {
-    let world = World::new(w.bootstrap_servers, w.topic, "", w.group, w.database.url.expose())?;
+async fn wait_stored(w: &WaitStored) -> anyhow::Result<()> {
+    let world = World::new(&w.bootstrap_servers, &w.topic, "", &w.group, w.database.url.expose())?;
     let deadline = Instant::now() + w.timeout;
     // A look that fails (the group's coordinator moving, a connection refused) is tried again until the deadline;
     // the error reports the last thing seen.
     let rows = loop {
-        let seen = match look(&world, w.topic, w.expected).await {
+        let seen = match look(&world, &w.topic, w.expected).await {
             Ok(Ok(rows)) => break rows,
             Ok(Err(state)) => state,
             Err(error) => format!("{error:#}"),
@@ -198,17 +193,7 @@ async fn main() -> ExitCode {
             if passed { Ok(()) } else { Err(anyhow::anyhow!("the soak failed a check (see summary.md)")) }
         }),
         Command::BenchReport { results, json, doc } => bench_report(&results, &json, doc.as_deref()),
-        Command::WaitStored { database, bootstrap_servers, topic, group, expected, timeout } => {
-            wait_stored(WaitStored {
-                database: &database,
-                bootstrap_servers: &bootstrap_servers,
-                topic: &topic,
-                group: &group,
-                expected,
-                timeout,
-            })
-            .await
-        }
+        Command::WaitStored(w) => wait_stored(&w).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,6 +38,5 @@ require_postgres
 
 cd "$ROOT_DIR"
 run cargo build --release --locked -p order-producer -p order-consumer -p scaling-experiment
-export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-$KAFKA_BOOTSTRAP}"
-export DATABASE_URL="${DATABASE_URL:-$(database_url "$POSTGRES_DB")}"
+export_stack_urls
 run "$ROOT_DIR/target/release/rebalance-bench" "$@"

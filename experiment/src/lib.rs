@@ -29,13 +29,16 @@ pub mod chart;
 pub mod compose;
 pub mod control;
 pub mod measure;
+pub mod members;
 pub mod phases;
+pub mod process;
 pub mod rebalance;
 pub mod recorded;
 pub mod replication;
 pub mod report;
 pub mod settings;
 pub mod soak;
+pub mod stack;
 pub mod world;
 
 pub use phases::run;

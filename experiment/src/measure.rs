@@ -85,6 +85,29 @@ pub async fn stalls_per_event(
     Ok(per_event)
 }
 
+/// For each labelled event, in order, the longest stall on any partition that followed it (as
+/// [`stalls_per_event`] counts them) as `results.txt` lines: `step1.longest_stall_s=10.93`,
+/// `step1.stall_partition=0`; nothing for an event no stall followed.
+///
+/// # Errors
+/// When a query fails.
+pub async fn longest_stall_lines(
+    pool: &PgPool,
+    events: &[(String, DateTime<Utc>)],
+    until: DateTime<Utc>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let times: Vec<DateTime<Utc>> = events.iter().map(|(_, at)| *at).collect();
+    let per_event = stalls_per_event(pool, DateTime::<Utc>::UNIX_EPOCH, &times, until).await?;
+    let mut lines = Vec::new();
+    for ((label, _), stalls) in events.iter().zip(&per_event) {
+        if let Some((partition, stall)) = stalls.iter().max_by(|a, b| a.1.gap_s.total_cmp(&b.1.gap_s)) {
+            lines.push((format!("{label}.longest_stall_s"), format!("{:.2}", stall.gap_s)));
+            lines.push((format!("{label}.stall_partition"), partition.to_string()));
+        }
+    }
+    Ok(lines)
+}
+
 /// The longest of `stalls` on `partitions` (`None` when none of them stalled).
 pub fn longest(stalls: &BTreeMap<i32, Stall>, partitions: &[i32]) -> Option<f64> {
     partitions.iter().filter_map(|p| stalls.get(p)).map(|s| s.gap_s).reduce(f64::max)

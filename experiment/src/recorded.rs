@@ -1,5 +1,5 @@
-//! What the scripts record and how the reports print it: `results.txt` (`key=value` lines, `group.name=value`),
-//! read in the order written, for the soak's report ([`crate::soak`]) and the benchmark's ([`crate::bench`]); and
+//! What the runs record and how the reports print it: `results.txt` (`key=value` lines, `group.name=value`),
+//! written as figures are measured ([`Recorder`]) and read in the order written, for the soak's report ([`crate::soak`]) and the benchmark's ([`crate::bench`]); and
 //! numbers printed as the reports print them, the way the Python report writers did (the kept reports are written
 //! again byte for byte).
 
@@ -49,6 +49,62 @@ impl Results {
     /// The value of `group.name` as a number, when it is one.
     pub fn number(&self, group: &str, name: &str) -> Option<f64> {
         self.get(group, name).parse().ok()
+    }
+}
+
+/// Appends figures to a `results.txt` as they are measured, so a run that stops midway keeps what it measured,
+/// and reads back what it recorded.
+#[derive(Debug)]
+pub struct Recorder {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+    recorded: Vec<(String, String)>,
+}
+
+impl Recorder {
+    /// Creates (or empties) the file.
+    ///
+    /// # Errors
+    /// When it cannot be created.
+    pub fn create(path: &std::path::Path) -> anyhow::Result<Self> {
+        let file = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        Ok(Self { path: path.to_owned(), file, recorded: Vec::new() })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Appends `key=value`.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn record(&mut self, key: &str, value: impl std::fmt::Display) -> anyhow::Result<()> {
+        use std::io::Write;
+        let value = value.to_string();
+        writeln!(self.file, "{key}={value}")
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.path.display()))?;
+        self.recorded.push((key.to_owned(), value));
+        Ok(())
+    }
+
+    /// The value last recorded for `key`.
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.recorded.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The value last recorded for `key`, as a number.
+    pub fn number(&self, key: &str) -> Option<f64> {
+        self.value(key)?.parse().ok()
+    }
+
+    /// The lines recorded so far whose key starts with one of `prefixes`.
+    pub fn lines_starting(&self, prefixes: &[&str]) -> Vec<String> {
+        self.recorded
+            .iter()
+            .filter(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
     }
 }
 

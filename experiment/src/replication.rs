@@ -6,15 +6,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use tokio::process::Command;
+
+use crate::stack::create_topic;
 
 /// Options of `replication-cost`.
 #[derive(Debug, Clone, Parser)]
@@ -58,6 +60,7 @@ pub struct CostRun {
 pub async fn run(settings: &CostSettings, root: &Path) -> anyhow::Result<Vec<CostRun>> {
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", &settings.bootstrap_servers).create()?;
+    let inspector: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &settings.bootstrap_servers).create()?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let dir =
         settings.results.clone().unwrap_or_else(|| root.join("results").join(format!("replication-cost-{stamp}")));
@@ -67,7 +70,7 @@ pub async fn run(settings: &CostSettings, root: &Path) -> anyhow::Result<Vec<Cos
         let order = if round % 2 == 1 { [1, 3] } else { [3, 1] };
         for replicas in order {
             let topic = format!("replication-cost-{stamp}-r{round}-rf{replicas}").to_lowercase();
-            create_topic(&admin, &settings.bootstrap_servers, &topic, settings.partitions, replicas).await?;
+            create_topic(&admin, &inspector, &topic, settings.partitions, replicas).await?;
             let summary = dir.join(format!("{topic}.json"));
             if !produce(root, settings, &topic, &summary, &dir).await? {
                 bail!("the producer on {topic} failed (see {})", dir.join(format!("{topic}.log")).display());
@@ -94,45 +97,6 @@ pub async fn run(settings: &CostSettings, root: &Path) -> anyhow::Result<Vec<Cos
     std::fs::write(dir.join("report.md"), markdown(settings, &runs))?;
     eprintln!("report: {}", dir.join("report.md").display());
     Ok(runs)
-}
-
-async fn create_topic(
-    admin: &AdminClient<DefaultClientContext>,
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    replicas: i32,
-) -> anyhow::Result<()> {
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let min_insync = (replicas / 2 + 1).to_string();
-    let new =
-        NewTopic::new(topic, partitions, TopicReplication::Fixed(replicas)).set("min.insync.replicas", &min_insync);
-    let created = tokio::time::timeout(Duration::from_secs(15), admin.create_topics(&[new], &opts))
-        .await
-        .context("the cluster does not answer: start it with scripts/stack.sh up --brokers 3")??;
-    for result in created {
-        result.map_err(|(t, e)| anyhow::anyhow!("cannot create {t}: {e}"))?;
-    }
-    // Created is not yet known everywhere: wait until the metadata shows every partition with a leader.
-    let inspector: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let led = inspector.fetch_metadata(Some(topic), Duration::from_secs(5)).is_ok_and(|m| {
-            m.topics().iter().any(|t| {
-                t.name() == topic
-                    && t.error().is_none()
-                    && t.partitions().len() == partitions as usize
-                    && t.partitions().iter().all(|p| p.leader() >= 0)
-            })
-        });
-        if led {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!("{topic}: not every partition has a leader 30 s after its creation");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Runs the release `order-producer` for the fixed batch; its log goes beside the summary.

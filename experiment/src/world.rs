@@ -13,6 +13,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often [`World::wait_stored`] asks the broker for the group's committed offsets.
+const STORED_POLL: Duration = Duration::from_millis(500);
 
 /// Read-only views of one experiment's topic, group and table.
 pub struct World {
@@ -157,6 +159,46 @@ impl World {
         )
         .fetch_one(&self.pool)
         .await?)
+    }
+
+    /// Waits until the group has committed every partition of the topic up to its log end and the table holds at
+    /// least `expected` rows; returns the rows. The consumers commit only stored rows, so the first implies the
+    /// second unless orders went to the dead-letter topic. Costs the database nothing while the consumers write:
+    /// one count at the end. A look that fails (the group's coordinator moving, a connection refused) is tried
+    /// again until the deadline, whose error says what was seen last.
+    ///
+    /// # Errors
+    /// When that is not reached within `timeout`.
+    pub async fn wait_stored(&self, expected: i64, timeout: Duration) -> anyhow::Result<i64> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let seen = match self.stored(expected).await {
+                Ok(Ok(rows)) => return Ok(rows),
+                Ok(Err(state)) => state,
+                Err(error) => format!("{error:#}"),
+            };
+            if std::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "group {} has not stored {expected} rows of {} after {timeout:?}: {seen}",
+                    self.group,
+                    self.topic
+                );
+            }
+            tokio::time::sleep(STORED_POLL).await;
+        }
+    }
+
+    /// One look of [`World::wait_stored`]: `Ok(rows)` once done, otherwise what it saw.
+    async fn stored(&self, expected: i64) -> anyhow::Result<Result<i64, String>> {
+        let partitions = self.partition_count()?;
+        let end = self.log_end(&self.topic, partitions)?;
+        let committed = self.committed(partitions)?;
+        // A partition that never held a record has no committed offset (-1) and is done.
+        if !committed.iter().zip(&end).all(|(c, e)| *e == 0 || c >= e) {
+            return Ok(Err(format!("committed {committed:?} of log end {end:?}")));
+        }
+        let rows = self.rows().await?;
+        Ok(if rows >= expected { Ok(rows) } else { Err(format!("committed to the end, {rows} rows stored")) })
     }
 
     /// Rows per Kafka partition.

@@ -128,34 +128,6 @@ require_int() {
   ((value >= min)) || die "$name must be at least $min, got $value"
 }
 
-# psql_db DATABASE ARGS...: psql as the application user against another database than the pipeline's (the
-# benchmark's and the soak's own databases), quietly: for figures a script reads.
-psql_db() {
-  psql -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$POSTGRES_USER" -d "$1" "${@:2}"
-}
-
-# new_topic NAME PARTITIONS: creates a topic on the local broker unless it exists.
-new_topic() {
-  "$ROOT_DIR/scripts/kafka.sh" kafka-topics --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists --topic "$1" \
-    --partitions "$2" --replication-factor "$REPLICATION_FACTOR" >/dev/null
-}
-
-# process_memory_kib PID: prints "RSS PEAK" in KiB, the process's resident set now (VmRSS) and its high-water mark
-# (VmHWM) as the kernel counts them; fails when the process is gone.
-process_memory_kib() {
-  awk '$1 == "VmRSS:" { rss = $2 } $1 == "VmHWM:" { hwm = $2 } END { if (rss == "") exit 1; print rss, hwm }' \
-    "/proc/$1/status" 2>/dev/null
-}
-
-# process_cpu_seconds PID: CPU time (user + system) the running process PID has used, in seconds (from
-# /proc/PID/stat: the comm field may hold spaces, so fields are counted after its closing parenthesis).
-process_cpu_seconds() {
-  local stat ticks
-  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  ticks="$(getconf CLK_TCK)"
-  awk -v t="$ticks" '{ printf "%.2f", ($12 + $13) / t }' <<<"${stat##*) }"
-}
-
 # producer_summary_field FILE FIELD: a figure of the JSON summary order-producer writes with --summary-file when it
 # finishes (sent, acked, acked_new_orders, failed, unacknowledged, elapsed_ms, elapsed_s, rate). Fails with one
 # clear line when the file is missing, is not JSON or lacks the field. Read with python3: jq is not always there.
@@ -174,20 +146,6 @@ if not isinstance(summary, dict) or field not in summary:
     sys.exit(f"error: the producer summary {path} has no field {field!r}")
 print(summary[field])
 ' "$1" "$2"
-}
-
-# record KEY VALUE: appends KEY=VALUE to the file named by RESULTS, the figures a report script turns into JSON
-# and Markdown (measure bench-report and measure soak-report: experiment/src/bench.rs and soak.rs).
-record() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
-
-# record_machine: records the machine and the versions a measurement ran on (machine.* keys).
-record_machine() {
-  record machine.cores "$(nproc)"
-  record machine.memory_kib "$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
-  record machine.cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-  record machine.kafka "$KAFKA_VERSION_PIN"
-  record machine.postgres "$(psql_app -tAc 'SHOW server_version' | cut -d' ' -f1)"
-  record machine.librdkafka "$(grep -A1 '^name = "rdkafka-sys"' "$ROOT_DIR/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
 }
 
 database_url() {
@@ -252,6 +210,24 @@ passed_on_args() {
   export STACK
 }
 
+# wants_help ARGS...: whether -h or --help is among a script's arguments (a wrapper then skips its stack checks and
+# lets the binary print its usage).
+wants_help() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in -h | --help) return 0 ;; esac
+  done
+  return 1
+}
+
+# export_stack_urls: the broker and the database, as a binary that takes them from KAFKA_BOOTSTRAP_SERVERS and
+# DATABASE_URL reads them (the local stack's, unless set): in the environment, so the password stays off the
+# printed command line.
+export_stack_urls() {
+  export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-$KAFKA_BOOTSTRAP}"
+  export DATABASE_URL="${DATABASE_URL:-$(database_url "$POSTGRES_DB")}"
+}
+
 # ensure_packages CMD:PACKAGE...: installs the package of each command missing from PATH.
 ensure_packages() {
   local missing=() spec
@@ -267,29 +243,6 @@ export PGPASSWORD="$POSTGRES_PASSWORD"
 PSQL=(psql -X -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$POSTGRES_USER" -d "$POSTGRES_DB")
 psql_app() {
   "${PSQL[@]}" "$@"
-}
-
-# drop_database NAME [SECONDS]: drops one of our databases as its owner once nothing uses it, retrying for up to
-# SECONDS (default 30) while sessions close; stop the processes that use it first. A plain DROP DATABASE, not WITH
-# (FORCE): Postgres ends the autovacuum workers in the database itself, whereas FORCE must terminate them and
-# refuses (they belong to no role, so only a superuser or a member of pg_signal_backend may), failing with "must
-# be a member of the role whose process is being terminated". After SECONDS it warns, naming who still uses the
-# database, and fails.
-drop_database() {
-  local name="$1" seconds="${2:-30}" deadline error sql who
-  deadline=$((SECONDS + seconds))
-  sql="DROP DATABASE IF EXISTS \"${name//\"/\"\"}\""
-  show "${PSQL[@]}" -qc "$sql"
-  until error="$(psql_app -qc "$sql" 2>&1)"; do
-    if ((SECONDS >= deadline)); then
-      who="$(psql_app -tAc "SELECT string_agg(coalesce(usename, '-') || ' ' || backend_type || ' (pid ' || pid || ')', ', ')
-        FROM pg_stat_activity WHERE datname = '${name//\'/\'\'}'" 2>&1)"
-      error="${error#ERROR:  }"
-      warn "database $name not dropped after ${seconds}s (${error%%$'\n'*}); using it now: ${who:-nobody}"
-      return 1
-    fi
-    sleep 0.5
-  done
 }
 
 # The number of rows in orders (0 while the table does not exist yet).

@@ -1,8 +1,9 @@
-//! `measure`: what scripts/soak.sh and scripts/bench.sh need from Rust. `stalls`: the measures of
-//! `experiment/src/measure.rs`, printed as `key=value` lines, the format of the scripts' `results.txt`.
-//! `soak-report`: the soak's summary and memory chart (`experiment/src/soak.rs`). `bench-report`: the benchmark's
-//! `bench.json` and, with `--doc`, its Markdown report (`experiment/src/bench.rs`). `wait-stored`: waits until a
-//! group has stored a topic, watching its committed offsets rather than counting rows while they are written.
+//! `measure`: the benchmark and the soak, and the measures they are made of. `bench`: every benchmark run and its
+//! report (`experiment/src/bench/`, scripts/bench.sh). `soak`: the soak, its checks and its report
+//! (`experiment/src/soak/`, scripts/soak.sh). `bench-report` and `soak-report`: a report written again from what a
+//! run recorded. `stalls`: the measures of `experiment/src/measure.rs`, printed as `key=value` lines, the format of
+//! `results.txt`. `wait-stored`: waits until a group has stored a topic, watching its committed offsets rather
+//! than counting rows while they are written.
 //!
 //! ```text
 //! measure stalls --database-url URL --event step1=1764600000.25 --event step2=1764600030.5 --until 1764600090
@@ -10,9 +11,9 @@
 //! prints, per event, the longest stall that ended after it and before the next event (or `--until`), and began
 //! after the event before it: `step1.longest_stall_s=10.93`, `step1.stall_partition=0`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -22,12 +23,17 @@ use scaling_experiment::{bench, measure, soak};
 use sqlx::postgres::PgPoolOptions;
 
 #[derive(Debug, clap::Parser)]
-#[command(
-    name = "measure",
-    about = "Stalls per event, measured from the rows the way the experiment measures them; the soak's and the \
-             benchmark's reports."
-)]
+#[command(name = "measure", about = "The benchmark and the soak, their reports, and the measures they are made of.")]
 enum Command {
+    /// Every benchmark run on the local stack (scripts/stack.sh up first; nothing else should load the machine):
+    /// writes results/bench-<time>/ (results.txt, bench.json, the logs) and, for a full run, docs/benchmarks.md.
+    Bench(bench::run::BenchArgs),
+    /// Pushes orders through a topic, group and database of its own on the local stack while scaling consumers up
+    /// and down, raising partitions and SIGKILLing one consumer; then drains and checks: rows + dead letters =
+    /// acked orders, 0 duplicate rows, committed = log-end offsets, every partition owned by exactly one member.
+    /// Samples each consumer's and the producer's RSS every second. Writes results/soak-<time>/: memory.csv,
+    /// summary.md, summary.json, memory.svg and every process's log (docs/soak.md). Fails when a check fails.
+    Soak(soak::run::SoakArgs),
     /// The longest stall after each event.
     Stalls {
         #[command(flatten)]
@@ -92,38 +98,12 @@ async fn stalls(
         .connect(database.url.expose())
         .await
         .with_context(|| format!("cannot reach Postgres at {}", database.redacted()))?;
-    let times: Vec<DateTime<Utc>> = events.iter().map(|(_, at)| *at).collect();
-    let per_event = measure::stalls_per_event(&pool, DateTime::<Utc>::UNIX_EPOCH, &times, until).await?;
-    for ((label, _), stalls) in events.iter().zip(&per_event) {
-        if let Some((partition, stall)) = stalls.iter().max_by(|a, b| a.1.gap_s.total_cmp(&b.1.gap_s)) {
-            println!("{label}.longest_stall_s={:.2}", stall.gap_s);
-            println!("{label}.stall_partition={partition}");
-        }
+    for (key, value) in measure::longest_stall_lines(&pool, events, until).await? {
+        println!("{key}={value}");
     }
     pool.close().await;
     Ok(())
 }
-
-/// `bench-report`: says what it wrote as it goes, as scripts/bench.sh prints it.
-fn bench_report(results: &Path, json: &Path, doc: Option<&Path>) -> anyhow::Result<()> {
-    let r = bench::load(results)?;
-    bench::write_json(&r, json)?;
-    println!("wrote {}", json.display());
-    match doc {
-        Some(doc) => {
-            let beside = bench::write_report(&r, doc)?;
-            println!("wrote {} and {}", doc.display(), beside.display());
-        }
-        // The small run still exercises the report code.
-        None => {
-            bench::markdown(&r, "benchmarks.json")?;
-        }
-    }
-    Ok(())
-}
-
-/// How often `wait-stored` asks the broker for the group's committed offsets.
-const POLL: Duration = Duration::from_millis(500);
 
 /// `wait-stored`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -145,54 +125,27 @@ struct WaitStored {
 
 async fn wait_stored(w: &WaitStored) -> anyhow::Result<()> {
     let world = World::new(&w.bootstrap_servers, &w.topic, "", &w.group, w.database.url.expose())?;
-    let deadline = Instant::now() + w.timeout;
-    // A look that fails (the group's coordinator moving, a connection refused) is tried again until the deadline;
-    // the error reports the last thing seen.
-    let rows = loop {
-        let seen = match look(&world, &w.topic, w.expected).await {
-            Ok(Ok(rows)) => break rows,
-            Ok(Err(state)) => state,
-            Err(error) => format!("{error:#}"),
-        };
-        if Instant::now() >= deadline {
-            anyhow::bail!(
-                "group {} has not stored {} rows of {} after {:?}: {seen}",
-                w.group,
-                w.expected,
-                w.topic,
-                w.timeout
-            );
-        }
-        tokio::time::sleep(POLL).await;
-    };
+    let rows = world.wait_stored(w.expected, w.timeout).await?;
     println!("group {} stored {rows} rows of {}", w.group, w.topic);
     world.pool.close().await;
     Ok(())
 }
 
-/// One look: `Ok(rows)` once the group has committed every partition of the topic to its end and the table holds
-/// at least `expected` rows, otherwise what it saw.
-async fn look(world: &World, topic: &str, expected: i64) -> anyhow::Result<Result<i64, String>> {
-    let partitions = world.partition_count()?;
-    let end = world.log_end(topic, partitions)?;
-    let committed = world.committed(partitions)?;
-    // A partition that never held a record has no committed offset (-1) and is done.
-    if !committed.iter().zip(&end).all(|(c, e)| *e == 0 || c >= e) {
-        return Ok(Err(format!("committed {committed:?} of log end {end:?}")));
-    }
-    let rows = world.rows().await?;
-    Ok(if rows >= expected { Ok(rows) } else { Err(format!("committed to the end, {rows} rows stored")) })
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let outcome = match Command::parse() {
+        Command::Bench(args) => {
+            bench::run::run(args).await.map(|out| println!("benchmark written to {}", out.display()))
+        }
+        Command::Soak(args) => soak::run::run(args).await.and_then(|passed| {
+            if passed { Ok(()) } else { Err(anyhow::anyhow!("the soak failed a check (see its summary.md)")) }
+        }),
         Command::Stalls { database, events, until } => stalls(&database, &events, until).await,
         Command::SoakReport { results, memory, out } => soak::report(&results, &memory, &out).and_then(|passed| {
             println!("wrote {}/summary.json, summary.md and memory.svg", out.display());
             if passed { Ok(()) } else { Err(anyhow::anyhow!("the soak failed a check (see summary.md)")) }
         }),
-        Command::BenchReport { results, json, doc } => bench_report(&results, &json, doc.as_deref()),
+        Command::BenchReport { results, json, doc } => bench::write(&results, &json, doc.as_deref()),
         Command::WaitStored(w) => wait_stored(&w).await,
     };
     match outcome {

@@ -6,7 +6,6 @@
 //! # Layout
 //! - [`settings`]: every option.
 //! - [`configs`]: the six configurations and the consumer environment of each.
-//! - [`members`]: the consumer processes, their slots and incarnations.
 //! - [`rows`]: the queries that turn rows into owners and handovers (stalls: [`crate::measure`]).
 //! - [`scenario`]: one configuration, start to finish.
 //! - [`machine`]: machine, versions and the broker's group settings.
@@ -14,7 +13,6 @@
 
 pub mod configs;
 pub mod machine;
-pub mod members;
 pub mod report;
 pub mod rows;
 pub mod scenario;

@@ -11,11 +11,11 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::configs::GroupConfig;
-use super::members::Members;
 use super::rows;
 use super::settings::BenchSettings;
 use crate::control::{ProducerProcess, Scripts};
 use crate::measure::{self, Stall};
+use crate::members::Members;
 use crate::phases::wait_for;
 use crate::world::World;
 

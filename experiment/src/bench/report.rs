@@ -1009,6 +1009,28 @@ pub fn write_report(r: &Results, doc: &Path) -> anyhow::Result<PathBuf> {
     Ok(beside)
 }
 
+/// `bench.json` from `results` (the benchmark's `results.txt`, or a kept `bench.json`) and, with `doc`, the
+/// Markdown report with the JSON beside it; says what it wrote.
+///
+/// # Errors
+/// As [`load`], [`write_json`] and [`write_report`].
+pub fn write(results: &Path, json: &Path, doc: Option<&Path>) -> anyhow::Result<()> {
+    let r = load(results)?;
+    write_json(&r, json)?;
+    println!("wrote {}", json.display());
+    match doc {
+        Some(doc) => {
+            let beside = write_report(&r, doc)?;
+            println!("wrote {} and {}", doc.display(), beside.display());
+        }
+        // A run that writes no doc (`--small`) still exercises the report code.
+        None => {
+            markdown(&r, "benchmarks.json")?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,16 +14,17 @@ WORKDIR /src
 # the other crates. A member missing here fails this step with "failed to load manifest for workspace member".
 COPY Cargo.toml Cargo.lock ./
 COPY shared/Cargo.toml shared/
+COPY harness/Cargo.toml harness/
 COPY producer/Cargo.toml producer/
 COPY consumer/Cargo.toml consumer/
 COPY autoscaler/Cargo.toml autoscaler/
 COPY experiment/Cargo.toml experiment/
-RUN for crate in shared producer consumer autoscaler experiment; do \
+RUN for crate in shared harness producer consumer autoscaler experiment; do \
       mkdir -p "$crate/src" && touch "$crate/src/lib.rs"; \
     done \
  && for crate in producer consumer autoscaler experiment; do echo 'fn main() {}' > "$crate/src/main.rs"; done \
  && cargo build --release --locked -p order-producer -p order-consumer \
- && rm -rf shared/src producer/src consumer/src autoscaler/src experiment/src
+ && rm -rf shared/src harness/src producer/src consumer/src autoscaler/src experiment/src
 
 COPY . .
 RUN touch shared/src/lib.rs producer/src/lib.rs consumer/src/lib.rs \

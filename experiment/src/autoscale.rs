@@ -27,7 +27,7 @@ use tokio::process::Command;
 use crate::control::{ProducerSummary, Scripts};
 use crate::phases::{create_database, start_sampler, wait_for};
 use crate::report::{Check, Event, Sample};
-use crate::world::World;
+use harness::world::World;
 
 /// Every option of the demonstration.
 #[derive(Debug, Clone, clap::Parser)]

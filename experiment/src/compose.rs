@@ -12,10 +12,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use harness::group::Member;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::BaseConsumer;
 use serde::Serialize;
-use shared::group::Member;
 use tokio::process::Command;
 
 use crate::control::{ProducerSummary, Scripts, compose_command};
@@ -420,9 +420,13 @@ async fn steps(
     scripts.run("scale.sh", &["kill", &victim.client_id]).await?;
     let deadline = settings.session_timeout + settings.takeover_margin + Duration::from_secs(30);
     let (view, takeover) = wait_for("the killed owner's partitions taken over", deadline, async || {
-        let view =
-            shared::group::describe(&coordinator, shared::CONSUMER_GROUP, shared::ORDERS_TOPIC, Duration::from_secs(5))
-                .ok()?;
+        let view = harness::group::describe(
+            &coordinator,
+            shared::CONSUMER_GROUP,
+            shared::ORDERS_TOPIC,
+            Duration::from_secs(5),
+        )
+        .ok()?;
         let moved =
             victim.partitions.iter().all(|p| view.owner_of(*p).is_some_and(|o| o.client_id != victim.client_id));
         (view.state == "Stable" && view.members.len() == 4 && moved).then_some(view)

@@ -7,18 +7,20 @@
 //! - [`settings`]: every option of the experiment.
 //! - [`control`]: what the experiment does to the system, through the project's scripts (so the same commands a
 //!   person would type run here, and work on the local and the compose stack).
-//! - [`world`]: what it observes, straight from the broker (group view, offsets) and Postgres (rows).
+//! - the `harness` crate: what it observes (the group, offsets, rows) and the processes it starts, shared with the
+//!   consumer's tests.
 //! - [`measure`]: the one definition of a stall (gap) and of per-customer order, shared by every tool.
 //! - [`phases`]: the experiment itself.
 //! - [`report`]: Markdown and JSON output; [`chart`]: the timeline chart (plotters).
 //! - [`compose`]: the seed's scenario through `docker-compose.yml` (`compose-scenario`, scripts/compose-test.sh).
-//! - [`rebalance`]: the rebalance benchmark (`rebalance-bench`), which reuses [`control`] and [`world`].
+//! - [`rebalance`]: the rebalance benchmark (`rebalance-bench`), which reuses [`control`] and the harness.
 //! - [`replication`]: what three replicas cost the producer on the cluster (`replication-cost`).
 //! - [`autoscale`]: `order-autoscaler` shown working (`autoscale-demo`): a burst, up to the partition count, back.
-//! - [`soak`]: the soak's report (`measure soak-report`, scripts/soak.sh): summary and memory chart.
-//! - [`recorded`]: the scripts' `results.txt`, read in order, and numbers printed as the reports print them.
-//! - [`bench`]: the benchmark's report (`measure bench-report`, scripts/bench.sh): `bench.json` and
+//! - [`bench`]: the benchmark (`measure bench`, scripts/bench.sh): its runs and its report, `bench.json` and
 //!   `docs/benchmarks.md`.
+//! - [`soak`]: the soak (`measure soak`, scripts/soak.sh): its run, its checks, its summary and memory chart.
+//! - [`recorded`]: `results.txt`, written as figures are measured and read in order, and numbers printed as the
+//!   reports print them.
 
 // Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
@@ -29,17 +31,13 @@ pub mod chart;
 pub mod compose;
 pub mod control;
 pub mod measure;
-pub mod members;
 pub mod phases;
-pub mod process;
 pub mod rebalance;
 pub mod recorded;
 pub mod replication;
 pub mod report;
 pub mod settings;
 pub mod soak;
-pub mod stack;
-pub mod world;
 
 pub use phases::run;
 pub use settings::Settings;

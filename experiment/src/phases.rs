@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use shared::group::GroupView;
+use harness::group::GroupView;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
 
@@ -16,7 +16,7 @@ use crate::control::{ProducerProcess, Scripts, compose_command};
 use crate::measure;
 use crate::report::{Check, Efficiency, EfficiencyRun, Event, Phase, Reconciliation, Report, Sample};
 use crate::settings::Settings;
-use crate::world::World;
+use harness::world::World;
 
 /// Checks that the new partitions receive orders within this long of the increase.
 const NEW_PARTITIONS_WITHIN: Duration = Duration::from_secs(15);

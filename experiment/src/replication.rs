@@ -16,7 +16,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::BaseConsumer;
 use tokio::process::Command;
 
-use crate::stack::create_topic;
+use harness::stack::create_topic;
 
 /// Options of `replication-cost`.
 #[derive(Debug, Clone, Parser)]

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use harness::group::GroupView;
 use serde::Serialize;
-use shared::group::GroupView;
 
 use crate::measure::{CustomerOrder, Stall};
 use crate::settings::Settings;
@@ -80,7 +80,7 @@ pub struct Reconciliation {
     pub log_end: Vec<i64>,
     pub committed: Vec<i64>,
     /// Which broker led each partition at the end, with its replicas.
-    pub leaders: Vec<crate::world::PartitionLeader>,
+    pub leaders: Vec<harness::world::PartitionLeader>,
 }
 
 #[derive(Debug, Serialize)]

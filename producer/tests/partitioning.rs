@@ -16,7 +16,7 @@ use common::{bootstrap, new_topic};
 
 /// (key, partition count) → partition, as computed by Kafka's Java producer.
 fn java_vectors() -> HashMap<(String, u32), i32> {
-    include_str!("../../shared/tests/data/partitioner_vectors.csv")
+    include_str!("../../harness/tests/data/partitioner_vectors.csv")
         .lines()
         .skip(1)
         .map(|line| {

@@ -5,10 +5,8 @@
 //! - [`client_id`]: the `{base}-{hostname}-{uuid8}` client id every Kafka client of this project uses.
 //! - [`database`]: `DATABASE_URL` as one settings type, its default written once.
 //! - [`duration`]: the parsers of durations on the command line (the `…_MS` options).
-//! - [`group`]: the consumer group as the broker sees it (members, client ids, partitions).
 //! - [`kafka`]: bootstrap servers and librdkafka pass-through properties, shared command-line arguments.
 //! - [`metrics`]: the `/metrics`, `/healthz` and `/readyz` server both binaries run on `METRICS_ADDR`.
-//! - [`partitioner`]: Kafka's default key partitioner (murmur2), to predict where a customer's orders land.
 //! - [`secret`]: a wrapper that keeps passwords out of `Debug` output and logs.
 //! - [`shutdown`]: the SIGINT/SIGTERM future the binaries pass to their `run`.
 //! - [`telemetry`]: tracing set-up for the binaries.
@@ -19,11 +17,9 @@
 pub mod client_id;
 pub mod database;
 pub mod duration;
-pub mod group;
 pub mod kafka;
 pub mod metrics;
 pub mod order;
-pub mod partitioner;
 pub mod secret;
 pub mod shutdown;
 pub mod telemetry;

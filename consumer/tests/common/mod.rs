@@ -1,6 +1,7 @@
 //! Scenario helpers for the integration tests: each scenario gets its own topics, consumer group and database on
 //! the real local stack (`scripts/stack.sh up`), runs real `order-consumer` processes, and checks what a user
-//! would check: rows, dead letters, committed offsets, the group's assignment.
+//! would check: rows, dead letters, committed offsets, the group's assignment. Processes, topics, the group view
+//! and the offsets go through the harness crate, as in the experiment and the benchmarks.
 #![allow(dead_code)]
 
 pub mod cluster;
@@ -9,20 +10,20 @@ pub mod scrape;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use harness::group::Member;
+use harness::process::Process;
+use harness::world::World;
 use order_producer::{ProducerSettings, Summary};
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use shared::group::Member;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
-use tokio::process::{Child, Command};
 
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -106,22 +107,13 @@ impl Scenario {
         };
         let admin: AdminClient<DefaultClientContext> =
             ClientConfig::new().set("bootstrap.servers", bootstrap()).create().expect("admin client");
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let inspector: BaseConsumer =
+            ClientConfig::new().set("bootstrap.servers", bootstrap()).create().expect("metadata client");
         let dlq_topic = format!("{topic}-dlq");
-        let min_insync = (replication / 2 + 1).to_string();
-        let topics = [
-            NewTopic::new(&topic, partitions, TopicReplication::Fixed(replication))
-                .set("min.insync.replicas", &min_insync),
-            NewTopic::new(&dlq_topic, 1, TopicReplication::Fixed(replication)).set("min.insync.replicas", &min_insync),
-        ];
-        let created = tokio::time::timeout(Duration::from_secs(15), admin.create_topics(&topics, &opts))
-            .await
-            .unwrap_or_else(|_| {
-                panic!("Kafka is not reachable at {}; start the local stack: scripts/stack.sh up", bootstrap())
-            })
-            .expect("create topics");
-        for result in created {
-            result.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+        for (name, count) in [(&topic, partitions), (&dlq_topic, 1)] {
+            harness::stack::create_topic(&admin, &inspector, name, count, replication).await.unwrap_or_else(|e| {
+                panic!("cannot create {name} ({e:#}); is the local stack up at {}? scripts/stack.sh up", bootstrap())
+            });
         }
         let database = format!("t_{}_{suffix}", name.replace('-', "_"));
         sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&admin_pool).await.expect("create database");
@@ -226,8 +218,7 @@ impl Scenario {
         let log_path = self.log_dir.join(format!("{label}.log"));
         let metrics_addr_file = self.log_dir.join(format!("{label}.metrics-addr"));
         let _stale = std::fs::remove_file(&metrics_addr_file);
-        let log = std::fs::File::create(&log_path).expect("consumer log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_order-consumer"));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_order-consumer"));
         cmd.env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
             .env("KAFKA_TOPIC", &self.topic)
             .env("DLQ_TOPIC", &self.dlq_topic)
@@ -242,16 +233,12 @@ impl Scenario {
             .env_remove("KAFKA_SASL_PASSWORD_FILE")
             .env_remove("DATABASE_PASSWORD_FILE")
             .env_remove("MIGRATION_DATABASE_URL")
-            .env_remove("MIGRATION_DATABASE_PASSWORD_FILE")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .kill_on_drop(true);
+            .env_remove("MIGRATION_DATABASE_PASSWORD_FILE");
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("start order-consumer");
-        ConsumerProcess { label: label.into(), child, log_path, metrics_addr_file }
+        let process = Process::start(label, cmd, &log_path).expect("start order-consumer");
+        ConsumerProcess { label: label.into(), process, log_path, metrics_addr_file }
     }
 
     /// Row statistics of the scenario's `orders` table (0s before the consumer created it).
@@ -298,12 +285,14 @@ impl Scenario {
         map
     }
 
+    /// The harness's view of this scenario as `group` sees it.
+    fn world(&self, group: &str) -> World {
+        World::new(&bootstrap(), &self.topic, &self.dlq_topic, group, &self.database_url).expect("harness view")
+    }
+
     /// Log-end offset of each partition of the topic.
     pub fn log_end_offsets(&self) -> Vec<i64> {
-        let c = self.plain_consumer(None);
-        (0..self.partitions)
-            .map(|p| c.fetch_watermarks(&self.topic, p, Duration::from_secs(10)).expect("watermarks").1)
-            .collect()
+        self.world(&format!("{}-inspector", self.topic)).log_end(&self.topic, self.partitions).expect("watermarks")
     }
 
     /// The scenario group's committed offset of each partition (-1 where nothing is committed).
@@ -313,18 +302,7 @@ impl Scenario {
 
     /// A group's committed offset of each partition of the scenario's topic.
     pub fn committed_offsets_of(&self, group: &str) -> Vec<i64> {
-        let c = self.plain_consumer(Some(group));
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..self.partitions {
-            tpl.add_partition(&self.topic, p);
-        }
-        let committed = c.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
-        (0..self.partitions)
-            .map(|p| match committed.find_partition(&self.topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o,
-                _ => -1,
-            })
-            .collect()
+        self.world(group).committed(self.partitions).expect("committed offsets")
     }
 
     /// Commits `offsets` (one per partition) for the scenario's group, as a member that stopped would have left
@@ -457,11 +435,10 @@ impl Scenario {
 
     /// Creates the dead-letter topic (again).
     pub async fn create_dead_letter_topic(&self) {
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        let topic = NewTopic::new(&self.dlq_topic, 1, TopicReplication::Fixed(self.replication));
-        for r in self.admin().create_topics(&[topic], &opts).await.expect("create dlq topic") {
-            r.unwrap_or_else(|(t, e)| panic!("create {t}: {e}"));
-        }
+        let inspector = self.plain_consumer(None);
+        harness::stack::create_topic(&self.admin(), &inspector, &self.dlq_topic, 1, self.replication)
+            .await
+            .expect("create dlq topic");
     }
 
     fn admin(&self) -> AdminClient<DefaultClientContext> {
@@ -470,9 +447,7 @@ impl Scenario {
 
     /// Members of the group and the partitions each is assigned, as the broker's group coordinator sees them.
     pub fn group_members(&self) -> Result<Vec<Member>, String> {
-        let view =
-            shared::group::describe(&self.plain_consumer(None), &self.group, &self.topic, Duration::from_secs(10))
-                .map_err(|e| e.to_string())?;
+        let view = self.world(&self.group).group().map_err(|e| format!("{e:#}"))?;
         if view.state != "Stable" {
             return Err(format!("group state {}", view.state));
         }
@@ -533,7 +508,7 @@ pub struct DeadLetter {
 /// A running `order-consumer` process.
 pub struct ConsumerProcess {
     pub label: String,
-    child: Child,
+    process: Process,
     pub log_path: PathBuf,
     /// Where the process writes its metrics server's address (`METRICS_ADDR_FILE`).
     pub metrics_addr_file: PathBuf,
@@ -541,36 +516,31 @@ pub struct ConsumerProcess {
 
 impl ConsumerProcess {
     pub fn pid(&self) -> u32 {
-        self.child.id().expect("running process")
+        self.process.pid()
     }
 
     /// Whether the process is still running.
     pub fn wait_alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        matches!(self.process.try_exit(), Ok(None))
     }
 
     /// Sends SIGTERM, as `docker stop` or `kill` would.
     pub fn terminate(&self) {
-        let status =
-            std::process::Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("kill");
-        assert!(status.success());
+        self.process.signal_term().expect("SIGTERM");
     }
 
     /// SIGKILL: no chance to commit or leave the group.
     pub async fn kill(&mut self) {
-        self.child.start_kill().expect("SIGKILL");
-        let _ = self.child.wait().await;
+        self.process.kill().await.expect("SIGKILL");
     }
 
-    /// Waits for the process to exit; returns its exit code.
+    /// Waits for the process to exit; returns its exit code (none when a signal ended it).
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let status = tokio::time::timeout(timeout, self.child.wait())
-            .await
-            .unwrap_or_else(|_| {
-                panic!("{} did not exit within {timeout:?}; log: {}", self.label, self.log_path.display())
-            })
-            .expect("wait");
-        status.code()
+        let exit = self.process.wait(timeout).await.expect("wait");
+        let exit = exit.unwrap_or_else(|| {
+            panic!("{} did not exit within {timeout:?}; log: {}", self.label, self.log_path.display())
+        });
+        exit.code()
     }
 
     pub fn log(&self) -> String {

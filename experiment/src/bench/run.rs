@@ -18,10 +18,10 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use shared::database::Database;
 use sqlx::PgPool;
 
-use crate::members::Members;
 use crate::recorded::Recorder;
-use crate::stack::Stack;
-use crate::world::World;
+use harness::members::Members;
+use harness::stack::Stack;
+use harness::world::World;
 
 /// Options of `measure bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -441,7 +441,7 @@ impl Bench {
         let log = self.work.join(format!("{label}-producer.log"));
         let binary = self.stack.binary("order-producer");
         let mut producer =
-            crate::process::Process::spawn(format!("the producer of {label}"), &binary, &args, &env, &log)?;
+            harness::process::Process::spawn(format!("the producer of {label}"), &binary, &args, &env, &log)?;
         let exit =
             producer.wait(Duration::from_secs(30 * 60)).await?.context("the producer still runs after 30 min")?;
         if !exit.success() {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use scaling_experiment::world::World;
+use harness::world::World;
 use scaling_experiment::{bench, measure, soak};
 use sqlx::postgres::PgPoolOptions;
 

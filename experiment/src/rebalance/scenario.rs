@@ -15,9 +15,9 @@ use super::rows;
 use super::settings::BenchSettings;
 use crate::control::{ProducerProcess, Scripts};
 use crate::measure::{self, Stall};
-use crate::members::Members;
 use crate::phases::wait_for;
-use crate::world::World;
+use harness::members::Members;
+use harness::world::World;
 
 /// Partitions of each configuration's topic.
 pub const PARTITIONS: i32 = 6;
@@ -190,12 +190,8 @@ pub async fn run(ctx: &Context, config: GroupConfig, attempt: u32) -> ConfigResu
         result.error = Some(format!("{error:#}"));
     }
     if !ctx.settings.keep {
-        eprintln!("$ psql -c 'DROP DATABASE {} WITH (FORCE)'", result.database);
-        if let Err(error) = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", result.database))
-            .execute(&ctx.admin)
-            .await
-        {
-            eprintln!("warning: cannot drop database {}: {error}", result.database);
+        if let Err(error) = harness::stack::drop_database(&ctx.admin, &result.database, Duration::from_secs(30)).await {
+            eprintln!("warning: {error:#}");
         }
     }
     result.wall_s = started.elapsed().as_secs_f64();

@@ -21,11 +21,11 @@ use rdkafka::client::DefaultClientContext;
 use shared::database::Database;
 
 use crate::control::Scripts;
-use crate::members::Members;
-use crate::process::{Exit, Process, memory_of};
 use crate::recorded::Recorder;
-use crate::stack::Stack;
-use crate::world::World;
+use harness::members::Members;
+use harness::process::{Exit, Process, memory_of};
+use harness::stack::Stack;
+use harness::world::World;
 
 /// Options of `measure soak`.
 #[derive(Debug, Clone, clap::Args)]
@@ -640,7 +640,7 @@ impl Soak {
 
 /// The exit status as a shell's `$?` gives it: the code, or 128 + the signal.
 fn exit_code(exit: &Exit) -> i32 {
-    if libc::WIFSIGNALED(exit.status) { 128 + libc::WTERMSIG(exit.status) } else { libc::WEXITSTATUS(exit.status) }
+    exit.code().unwrap_or_else(|| 128 + exit.signal().unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -684,6 +684,6 @@ mod tests {
         let exit = |status| Exit { status, peak_rss_kib: 0, cpu_s: 0.0 };
         assert_eq!(exit_code(&exit(0)), 0);
         assert_eq!(exit_code(&exit(3 << 8)), 3);
-        assert_eq!(exit_code(&exit(libc::SIGTERM)), 143);
+        assert_eq!(exit_code(&exit(15)), 143, "SIGTERM");
     }
 }

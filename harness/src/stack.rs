@@ -109,38 +109,12 @@ impl Stack {
         }
     }
 
-    /// Drops database `name` once nothing uses it, retrying for up to `timeout` while sessions close (stop the
-    /// processes that use it first). A plain `DROP DATABASE`, not `WITH (FORCE)`: Postgres ends the autovacuum
-    /// workers in the database itself, whereas FORCE must terminate them and refuses (they belong to no role, so
-    /// only a superuser or a member of `pg_signal_backend` may). After `timeout` the error names who still uses it.
+    /// [`drop_database`] on the stack's server.
     ///
     /// # Errors
-    /// When the database is still in use after `timeout`, or the name is not a plain identifier.
+    /// As [`drop_database`].
     pub async fn drop_database(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
-        let name = identifier(name)?;
-        eprintln!("$ psql -c 'DROP DATABASE IF EXISTS {name}'");
-        let deadline = Instant::now() + timeout;
-        loop {
-            let error = match sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&self.pool).await {
-                Ok(_) => return Ok(()),
-                Err(error) => error,
-            };
-            if Instant::now() >= deadline {
-                let who: Option<String> = sqlx::query_scalar(
-                    "SELECT string_agg(coalesce(usename, '-') || ' ' || backend_type || ' (pid ' || pid || ')', ', ')
-                       FROM pg_stat_activity WHERE datname = $1",
-                )
-                .bind(name)
-                .fetch_one(&self.pool)
-                .await
-                .unwrap_or_default();
-                bail!(
-                    "database {name} not dropped after {timeout:?} ({error}); using it now: {}",
-                    who.as_deref().unwrap_or("nobody")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        drop_database(&self.pool, name, timeout).await
     }
 
     /// The databases whose names start with `prefix`.
@@ -188,6 +162,40 @@ impl Stack {
             ("machine.postgres", postgres.split_whitespace().next().unwrap_or_default().to_owned()),
             ("machine.librdkafka", librdkafka),
         ])
+    }
+}
+
+/// Drops database `name` (through `pool`, as its owner) once nothing uses it, retrying for up to `timeout` while sessions close (stop the
+/// processes that use it first). A plain `DROP DATABASE`, not `WITH (FORCE)`: Postgres ends the autovacuum
+/// workers in the database itself, whereas FORCE must terminate them and refuses (they belong to no role, so
+/// only a superuser or a member of `pg_signal_backend` may). After `timeout` the error names who still uses it.
+///
+/// # Errors
+/// When the database is still in use after `timeout`, or the name is not a plain identifier.
+pub async fn drop_database(pool: &PgPool, name: &str, timeout: Duration) -> anyhow::Result<()> {
+    let name = identifier(name)?;
+    eprintln!("$ psql -c 'DROP DATABASE IF EXISTS {name}'");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let error = match sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(pool).await {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        if Instant::now() >= deadline {
+            let who: Option<String> = sqlx::query_scalar(
+                "SELECT string_agg(coalesce(usename, '-') || ' ' || backend_type || ' (pid ' || pid || ')', ', ')
+                   FROM pg_stat_activity WHERE datname = $1",
+            )
+            .bind(name)
+            .fetch_one(pool)
+            .await
+            .unwrap_or_default();
+            bail!(
+                "database {name} not dropped after {timeout:?} ({error}); using it now: {}",
+                who.as_deref().unwrap_or("nobody")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -1,5 +1,8 @@
 //! The consumer group as the broker's group coordinator sees it: members, client ids and assigned partitions.
-//! Used by the tests and the scaling experiment to check assignments without trusting the consumers' own logs.
+//! Used by the tests, the experiment, the benchmark and the soak to check assignments without trusting the
+//! consumers' own logs. Classic groups only: a KIP-848 group (`GROUP_PROTOCOL=consumer`) is described by another
+//! API (ConsumerGroupDescribe), which the Rust client does not expose; the rebalance benchmark reads such groups
+//! from the rows.
 
 use std::time::Duration;
 

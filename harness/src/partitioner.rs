@@ -3,7 +3,7 @@
 //! The producer does not use this code to send: it sets librdkafka's `murmur2_random` partitioner, which computes the
 //! same function. This copy lets scripts and tests predict where a customer's orders land, for example which
 //! customers move to another partition when the partition count grows. Both are checked against vectors computed by
-//! Kafka's own Java code (`shared/tests/data/partitioner_vectors.csv`).
+//! Kafka's own Java code (`harness/tests/data/partitioner_vectors.csv`).
 
 /// The partition Kafka's Java client (and librdkafka's `murmur2_random`) picks for a non-empty key.
 pub fn partition_for_key(key: &[u8], partitions: u32) -> u32 {

@@ -1,7 +1,7 @@
 //! Our murmur2 partitioner against 7,049 vectors computed by Kafka's own Java producer code
 //! (`scripts/gen-partitioner-vectors.sh`).
 
-use shared::partitioner::{murmur2, partition_for_key};
+use harness::partitioner::{murmur2, partition_for_key};
 
 #[test]
 fn partition_for_key_agrees_with_kafkas_java_client_for_every_vector() {

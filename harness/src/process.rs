@@ -30,6 +30,16 @@ impl Exit {
         self.status == 0
     }
 
+    /// The exit code, when it exited rather than being killed by a signal.
+    pub fn code(&self) -> Option<i32> {
+        libc::WIFEXITED(self.status).then(|| libc::WEXITSTATUS(self.status))
+    }
+
+    /// The signal that killed it, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        libc::WIFSIGNALED(self.status).then(|| libc::WTERMSIG(self.status))
+    }
+
     /// The exit code, or the signal that ended it, as a shell says it.
     pub fn describe(&self) -> String {
         if libc::WIFEXITED(self.status) {
@@ -73,24 +83,35 @@ impl Process {
         env: &[(String, String)],
         log: &Path,
     ) -> anyhow::Result<Self> {
-        let shown: Vec<String> = env
-            .iter()
+        let mut command = Command::new(program);
+        command.args(args).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Self::start(name, command, log)
+    }
+
+    /// Starts `command` as built by the caller (with variables removed from its environment, say), as
+    /// [`Process::spawn`] does.
+    ///
+    /// # Errors
+    /// When the log cannot be created or the program cannot be started.
+    pub fn start(name: impl Into<String>, mut command: Command, log: &Path) -> anyhow::Result<Self> {
+        let shown: Vec<String> = command
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_string_lossy(), v?.to_string_lossy())))
             .map(|(k, v)| {
-                if k == "DATABASE_URL" { format!("{k}={}", shared::secret::redact_url(v)) } else { format!("{k}={v}") }
+                if k == "DATABASE_URL" { format!("{k}={}", shared::secret::redact_url(&v)) } else { format!("{k}={v}") }
             })
-            .chain(std::iter::once(program.display().to_string()))
-            .chain(args.iter().cloned())
+            .chain(std::iter::once(command.get_program().to_string_lossy().into_owned()))
+            .chain(command.get_args().map(|a| a.to_string_lossy().into_owned()))
             .collect();
         eprintln!("$ {} >{} 2>&1 &", shown.join(" "), log.display());
         let file = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-        let child = Command::new(program)
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        let program = command.get_program().to_string_lossy().into_owned();
+        let child = command
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
             .spawn()
-            .with_context(|| format!("cannot start {} (cargo build --release first)", program.display()))?;
+            .with_context(|| format!("cannot start {program} (cargo build first)"))?;
         Ok(Self { name: name.into(), child, exit: None, peak_kib: 0 })
     }
 

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::group::GroupView;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use shared::group::GroupView;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 
@@ -52,7 +52,7 @@ impl World {
 
     /// The group as the coordinator sees it.
     pub fn group(&self) -> anyhow::Result<GroupView> {
-        Ok(shared::group::describe(&self.inspector, &self.group, &self.topic, KAFKA_TIMEOUT)?)
+        Ok(crate::group::describe(&self.inspector, &self.group, &self.topic, KAFKA_TIMEOUT)?)
     }
 
     pub fn partition_count(&self) -> anyhow::Result<i32> {

@@ -9,12 +9,4 @@ set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-cd "$ROOT_DIR"
-if ! wants_help "$@"; then
-  require_kafka
-  require_postgres
-fi
-run cargo build --release --locked -p order-producer -p order-consumer -p scaling-experiment --bin order-producer \
-  --bin order-consumer --bin measure
-export_stack_urls
-run "$ROOT_DIR/target/release/measure" soak "$@"
+run_measure soak "$@"

@@ -41,3 +41,17 @@ pub mod soak;
 
 pub use phases::run;
 pub use settings::Settings;
+
+/// Options as `measure` would parse them, for the subcommands' tests: `Ok` with the options, or clap's message.
+#[cfg(test)]
+pub(crate) fn parse_options<A: clap::Args>(args: &[&str]) -> Result<A, String> {
+    #[derive(clap::Parser)]
+    struct Cli<A: clap::Args> {
+        #[command(flatten)]
+        options: A,
+    }
+    use clap::Parser;
+    Cli::<A>::try_parse_from(std::iter::once("measure").chain(args.iter().copied()))
+        .map(|c| c.options)
+        .map_err(|e| e.to_string())
+}

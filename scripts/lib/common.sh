@@ -220,6 +220,21 @@ wants_help() {
   return 1
 }
 
+# run_measure SUBCOMMAND ARGS...: for the wrappers of `measure` (scripts/bench.sh, scripts/soak.sh): checks the local
+# stack (unless asked for help), builds the binaries it runs, and runs `measure SUBCOMMAND ARGS...` with the stack's
+# URLs in its environment.
+run_measure() {
+  cd "$ROOT_DIR" || exit
+  if ! wants_help "$@"; then
+    require_kafka
+    require_postgres
+  fi
+  run cargo build --release --locked -p order-producer -p order-consumer -p scaling-experiment --bin order-producer \
+    --bin order-consumer --bin measure
+  export_stack_urls
+  run "$ROOT_DIR/target/release/measure" "$@"
+}
+
 # export_stack_urls: the broker and the database, as a binary that takes them from KAFKA_BOOTSTRAP_SERVERS and
 # DATABASE_URL reads them (the local stack's, unless set): in the environment, so the password stays off the
 # printed command line.

@@ -42,11 +42,11 @@ ceiling() {
 }
 for round in 1 2 3; do
   for v in $VARIANTS; do
-    name="${v%%:*}"; vars="${v#*:}"
+    name="${v%%:*}"; spec="${v#*:}"
     c=$(ceiling)
-    IFS=";" read -r -a env_vars <<<"$vars"
+    IFS=";" read -r -a env_vars <<<"$spec"
     r=$(consume "${id}_${name}_${round}" "${id}-${name}-${round}" "${env_vars[@]}")
-    echo "round=$round variant=$name vars=$vars ceiling=$c rows_per_s=$r ratio=$(awk -v a="$r" -v b="$c" 'BEGIN { printf "%.3f", a / b }') peak_rss_kib=$(cat "/tmp/${id}-${name}-${round}.hwm")"
+    echo "round=$round variant=$name vars=$spec ceiling=$c rows_per_s=$r ratio=$(awk -v a="$r" -v b="$c" 'BEGIN { printf "%.3f", a / b }') peak_rss_kib=$(cat "/tmp/${id}-${name}-${round}.hwm")"
     "${P[@]}" -d food_orders -c "DROP DATABASE ${id}_${name}_${round}"
   done
 done

@@ -213,10 +213,9 @@ impl Bench {
                 "==> (4) producer, run {i} of {}: {} orders, as fast as the broker takes them",
                 p.producer_runs, p.orders
             );
-            let topic = if i == 1 { main.clone() } else { format!("bench-{}-prod{i}", self.id) };
-            self.stack.create_topic(&topic, 3).await?;
             let label = format!("producer{i}");
-            self.produce(&label, &topic, p.orders, 0, &[]).await?;
+            let name = if i == 1 { "main".to_owned() } else { format!("prod{i}") };
+            self.filled_topic(&name, &label, p.orders, &[]).await?;
             ours.push(self.value(&format!("{label}.producer_rate"))?);
             peaks.push(self.value(&format!("{label}.producer_rss_kib"))?);
             if i == 1 {
@@ -300,9 +299,8 @@ impl Bench {
             "==> (2) the same with keys spread wider: {} orders of {} customers, 3 consumers",
             p.orders, p.wide_customers
         );
-        let wide = format!("bench-{}-wide", self.id);
-        self.stack.create_topic(&wide, 3).await?;
-        self.produce("wide", &wide, p.orders, 0, &["--customers".into(), p.wide_customers.to_string()]).await?;
+        let customers = ["--customers".to_owned(), p.wide_customers.to_string()];
+        let wide = self.filled_topic("wide", "wide", p.orders, &customers).await?;
         let (mut wides, mut wide_ratios) = (Vec::new(), Vec::new());
         for i in 1..=p.target_runs {
             let label = if i == 1 { "wide3".to_owned() } else { format!("widerun{i}") };
@@ -337,9 +335,8 @@ impl Bench {
             "==> (3) scaling with {} ms of simulated work per order: {} orders, 1, 2, 3 consumers",
             p.eff_delay_ms, p.eff_orders
         );
-        let eff = format!("bench-{}-eff", self.id);
-        self.stack.create_topic(&eff, 3).await?;
-        self.produce("eff", &eff, p.eff_orders, 0, &["--customers".into(), p.wide_customers.to_string()]).await?;
+        let customers = ["--customers".to_owned(), p.wide_customers.to_string()];
+        let eff = self.filled_topic("eff", "eff", p.eff_orders, &customers).await?;
         let env = [("PROCESSING_DELAY_MS", p.eff_delay_ms.to_string()), ("BATCH_SIZE", "20".to_owned())];
         for i in 1..=p.target_runs {
             for c in 1..=3 {
@@ -372,10 +369,9 @@ impl Bench {
         let p = self.plan.clone();
         eprintln!("==> (7) growth: 3 consumers, N = {:?}", p.growth);
         for n in p.growth {
-            let topic = format!("bench-{}-grow{n}", self.id);
-            self.stack.create_topic(&topic, 3).await?;
-            self.produce(&format!("grow{n}"), &topic, n, 0, &[]).await?;
-            self.group_run(&format!("grow{n}"), 3, &topic, n, &[]).await?;
+            let label = format!("grow{n}");
+            let topic = self.filled_topic(&label, &label, n, &[]).await?;
+            self.group_run(&label, 3, &topic, n, &[]).await?;
         }
         Ok(())
     }
@@ -384,9 +380,7 @@ impl Bench {
     async fn knobs(&mut self) -> anyhow::Result<()> {
         let p = self.plan.clone();
         eprintln!("==> (8) knobs: consumer batch size {:?}", p.batch_sizes);
-        let knob = format!("bench-{}-knob", self.id);
-        self.stack.create_topic(&knob, 3).await?;
-        self.produce("knob", &knob, p.knob_orders, 0, &[]).await?;
+        let knob = self.filled_topic("knob", "knob", p.knob_orders, &[]).await?;
         for b in &p.batch_sizes {
             let env = [("BATCH_SIZE", b.to_string())];
             self.group_run(&format!("batch{b}"), 1, &knob, p.knob_orders, &env).await?;
@@ -394,19 +388,26 @@ impl Bench {
         }
         eprintln!("==> (8) knobs: producer compression {:?} and linger {:?}", p.compressions, p.lingers);
         for c in &p.compressions {
-            let topic = format!("bench-{}-comp-{c}", self.id);
-            self.stack.create_topic(&topic, 3).await?;
-            self.produce(&format!("comp{c}"), &topic, p.knob_orders, 0, &["--compression".into(), (*c).into()]).await?;
+            let compression = ["--compression".to_owned(), (*c).to_owned()];
+            let topic =
+                self.filled_topic(&format!("comp-{c}"), &format!("comp{c}"), p.knob_orders, &compression).await?;
             self.rec.record(&format!("comp{c}.log_bytes"), log_bytes(&self.stack.root, &topic)?)?;
         }
         for l in &p.lingers {
-            let topic = format!("bench-{}-linger{l}", self.id);
-            self.stack.create_topic(&topic, 3).await?;
             let linger = ["--linger-ms".to_owned(), l.to_string()];
-            self.produce(&format!("linger{l}"), &topic, p.knob_orders, 0, &linger).await?;
+            self.filled_topic(&format!("linger{l}"), &format!("linger{l}"), p.knob_orders, &linger).await?;
             self.latency_run(&format!("lingerlat{l}"), p.knob_latency_seconds, p.latency_rate, &linger, &[]).await?;
         }
         Ok(())
+    }
+
+    /// Creates topic `bench-<id>-<name>` (3 partitions) and fills it with `count` orders as run `label` (the
+    /// producer's figures recorded under it, `extra` its further arguments); returns the topic.
+    async fn filled_topic(&mut self, name: &str, label: &str, count: u64, extra: &[String]) -> anyhow::Result<String> {
+        let topic = format!("bench-{}-{name}", self.id);
+        self.stack.create_topic(&topic, 3).await?;
+        self.produce(label, &topic, count, 0, extra).await?;
+        Ok(topic)
     }
 
     /// Runs the release producer to the end; records its rate, acknowledged orders and peak RSS.
@@ -796,17 +797,8 @@ mod tests {
         assert!(median(&[]).is_err());
     }
 
-    #[derive(clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: BenchArgs,
-    }
-
     fn parse(args: &[&str]) -> Result<BenchArgs, String> {
-        use clap::Parser;
-        Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
-            .map(|c| c.args)
-            .map_err(|e| e.to_string())
+        crate::parse_options(args)
     }
 
     #[test]

@@ -653,17 +653,8 @@ mod tests {
         assert_eq!(actions, ["scale 3", "partitions 6", "scale 5", "kill 2", "scale 2"]);
     }
 
-    #[derive(clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: SoakArgs,
-    }
-
     fn parse(args: &[&str]) -> Result<SoakArgs, String> {
-        use clap::Parser;
-        Cli::try_parse_from(std::iter::once("soak").chain(args.iter().copied()))
-            .map(|c| c.args)
-            .map_err(|e| e.to_string())
+        crate::parse_options(args)
     }
 
     #[test]

@@ -24,9 +24,7 @@ USAGE
 }
 
 passed_on_args "$@"
-check_stack
-require_kafka
-require_postgres
+require_stack
 
 cd "$ROOT_DIR"
 run cargo build --release --locked -p order-producer -p order-consumer -p order-autoscaler -p scaling-experiment

@@ -29,9 +29,7 @@ USAGE
 }
 
 passed_on_args "$@"
-check_stack
-require_kafka
-require_postgres
+require_stack
 
 cd "$ROOT_DIR"
 # On the cluster (BROKERS=3) the clients get all three brokers, and topics three replicas (REPLICATION_FACTOR).

@@ -32,9 +32,7 @@ for arg in "$@"; do
   case "$arg" in -h | --help) usage; exit 0 ;; esac
 done
 STACK=local
-check_stack
-require_kafka
-require_postgres
+require_stack
 
 cd "$ROOT_DIR"
 run cargo build --release --locked -p order-producer -p order-consumer -p scaling-experiment

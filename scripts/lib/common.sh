@@ -225,10 +225,8 @@ wants_help() {
 # URLs in its environment.
 run_measure() {
   cd "$ROOT_DIR" || exit
-  if ! wants_help "$@"; then
-    require_kafka
-    require_postgres
-  fi
+  STACK=local
+  wants_help "$@" || require_stack
   run cargo build --release --locked -p order-producer -p order-consumer -p scaling-experiment --bin order-producer \
     --bin order-consumer --bin measure
   export_stack_urls
@@ -338,6 +336,13 @@ require_kafka() {
     port_open "${KAFKA_BOOTSTRAP%%:*}" "${KAFKA_BOOTSTRAP##*:}" ||
       die "Kafka is not running at $KAFKA_BOOTSTRAP: start the local stack with 'scripts/stack.sh up'"
   fi
+}
+
+# require_stack: the chosen stack (STACK, --stack) is a known one and its broker and database answer.
+require_stack() {
+  check_stack
+  require_kafka
+  require_postgres
 }
 
 # Fails with one line saying how to start the stack when its database does not answer.

@@ -19,7 +19,7 @@ sampler=$!
 target/release/measure wait-stored --database-url "$url" --topic "$TOPIC" --group "$db" --expected 500000 --timeout 5m
 kill -TERM "$pid"; wait "$pid" || true
 kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
-read -r first last < <("${P[@]}" -d "$db" -tA -F ' ' -c "SELECT MIN(processed_at), MAX(processed_at) FROM orders" | tr ' ' 'T')
+IFS='|' read -r first last < <("${P[@]}" -d "$db" -tA -F '|' -c "SELECT MIN(processed_at), MAX(processed_at) FROM orders" | tr ' ' 'T')
 echo "rows stored from $first to $last"
 # The connections that wrote at least once in the window (the third serves readiness and start-up reads).
 awk -F'|' -v a="$first" -v b="$last" '{ t = $1; gsub(" ", "T", t) } t >= a && t <= b { n[$2 " " $3 "|" $4 "|" $5]++; if ($3 == "active") w[$2] = 1 }

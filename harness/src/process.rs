@@ -94,16 +94,7 @@ impl Process {
     /// # Errors
     /// When the log cannot be created or the program cannot be started.
     pub fn start(name: impl Into<String>, mut command: Command, log: &Path) -> anyhow::Result<Self> {
-        let shown: Vec<String> = command
-            .get_envs()
-            .filter_map(|(k, v)| Some((k.to_string_lossy(), v?.to_string_lossy())))
-            .map(|(k, v)| {
-                if k == "DATABASE_URL" { format!("{k}={}", shared::secret::redact_url(&v)) } else { format!("{k}={v}") }
-            })
-            .chain(std::iter::once(command.get_program().to_string_lossy().into_owned()))
-            .chain(command.get_args().map(|a| a.to_string_lossy().into_owned()))
-            .collect();
-        eprintln!("$ {} >{} 2>&1 &", shown.join(" "), log.display());
+        eprintln!("$ {} >{} 2>&1 &", shown(&command), log.display());
         let file = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let program = command.get_program().to_string_lossy().into_owned();
         let child = command
@@ -226,6 +217,28 @@ impl Drop for Process {
     }
 }
 
+/// `command` as a shell line, its added variables first, with what may hold a secret hidden: a URL's password
+/// (`DATABASE_URL`, `MIGRATION_DATABASE_URL`), and the whole value of a password variable or of
+/// `KAFKA_PROPERTIES` (which may carry `sasl.password`).
+fn shown(command: &Command) -> String {
+    command
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_string_lossy(), v?.to_string_lossy())))
+        .map(|(k, v)| {
+            if k.ends_with("_URL") {
+                format!("{k}={}", shared::secret::redact_url(&v))
+            } else if k.contains("PASSWORD") || k == "KAFKA_PROPERTIES" {
+                format!("{k}=***")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .chain(std::iter::once(command.get_program().to_string_lossy().into_owned()))
+        .chain(command.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `wait4` on our child `pid`: its status and CPU seconds once it has exited (blocking only when `block`).
 fn reap(pid: u32, block: bool) -> anyhow::Result<Option<(i32, f64)>> {
     let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
@@ -260,6 +273,24 @@ mod tests {
 
     fn shell(script: &str, log: &Path) -> Process {
         Process::spawn("sh", Path::new("/bin/sh"), &["-c".into(), script.into()], &[], log).unwrap()
+    }
+
+    #[test]
+    fn a_printed_command_hides_passwords() {
+        let mut command = Command::new("order-consumer");
+        command
+            .arg("--flag")
+            .env("DATABASE_URL", "postgres://orders_app:app-secret@h:5432/db")
+            .env("MIGRATION_DATABASE_URL", "postgres://kafka_user:owner-secret@h:5432/db")
+            .env("POSTGRES_APP_PASSWORD", "app-secret")
+            .env("KAFKA_PROPERTIES", "sasl.password=kafka-secret")
+            .env("BATCH_SIZE", "20")
+            .env_remove("DATABASE_PASSWORD_FILE");
+        let line = shown(&command);
+        assert!(!line.contains("secret"), "{line}");
+        assert!(line.contains("DATABASE_URL=postgres://orders_app:***@h:5432/db"), "{line}");
+        assert!(line.contains("KAFKA_PROPERTIES=*** "), "{line}");
+        assert!(line.ends_with("order-consumer --flag"), "{line}");
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! group read back as a user would check them.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use harness::stack::Stack;
 use harness::world::World;
@@ -19,6 +19,20 @@ async fn stack() -> Stack {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| shared::DEFAULT_DATABASE_URL.into());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     Stack::connect(&root, &bootstrap, Database::new(url)).await.expect("the local stack (scripts/stack.sh up)")
+}
+
+/// Retries `look` every 200 ms until it succeeds, for up to 30 s: on a broker that has just started, the group
+/// coordinator (and `__consumer_offsets`) comes up with the first group request, answering `NotCoordinator` until
+/// then.
+async fn eventually<T>(what: &str, mut look: impl FnMut() -> anyhow::Result<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match look() {
+            Ok(value) => return value,
+            Err(error) if Instant::now() >= deadline => panic!("{what}: {error:#}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
 }
 
 #[tokio::test]
@@ -55,7 +69,7 @@ async fn offsets_and_the_group_read_back_as_committed() {
     let world = World::new(&stack.bootstrap, &topic, "", &group, stack.database.url.expose()).expect("world");
     assert_eq!(world.partition_count().expect("partitions"), 2);
     assert_eq!(world.log_end(&topic, 2).expect("log end"), [3, 1]);
-    assert_eq!(world.committed(2).expect("committed"), [-1, -1], "nothing committed yet");
+    assert_eq!(eventually("committed", || world.committed(2)).await, [-1, -1], "nothing committed yet");
 
     // The group commits as a member that stopped would have left it: partition 0 one short of its end.
     let member: BaseConsumer = ClientConfig::new()
@@ -66,10 +80,10 @@ async fn offsets_and_the_group_read_back_as_committed() {
     let mut offsets = TopicPartitionList::new();
     offsets.add_partition_offset(&topic, 0, Offset::Offset(2)).expect("offset");
     offsets.add_partition_offset(&topic, 1, Offset::Offset(1)).expect("offset");
-    member.commit(&offsets, CommitMode::Sync).expect("commit");
-    assert_eq!(world.committed(2).expect("committed"), [2, 1]);
+    eventually("commit", || Ok(member.commit(&offsets, CommitMode::Sync)?)).await;
+    assert_eq!(eventually("committed", || world.committed(2)).await, [2, 1]);
 
-    let view = world.group().expect("group");
+    let view = eventually("group", || world.group()).await;
     assert!(view.members.is_empty(), "offsets but no member: {view:?}");
     assert_eq!(view.state, "Empty", "{view:?}");
 

@@ -1,6 +1,6 @@
-//! The benchmark's report (`measure bench-report`, run by scripts/bench.sh): the `key=value` lines the benchmark
-//! records (`results.txt`, `group.name=value`) turned into `bench.json` and, for a full run, `docs/benchmarks.md`
-//! with the same JSON beside it (`docs/benchmarks.json`).
+//! The benchmark's report (written at the end of `measure bench`; `measure bench-report` writes it again): the
+//! `key=value` lines the benchmark records (`results.txt`, `group.name=value`) turned into `bench.json` and, for a
+//! full run, `docs/benchmarks.md` with the same JSON beside it (`docs/benchmarks.json`).
 //!
 //! Every figure the report prints is in the JSON: the measured ones as recorded, and the ones the report derives
 //! from them (ratios, orders per wall second, bytes per order, the targets) under `"figures"`, so that the docs

@@ -1,7 +1,7 @@
-//! The soak's report (written at the end of `measure soak`; `measure soak-report` writes it again): what the soak recorded, `results.txt`
-//! (`key=value` lines, `group.name=value`) and `memory.csv` (RSS sampled once a second), turned into
-//! `summary.json`, `summary.md` and `memory.svg`, the RSS of every process over the soak's time with its steps
-//! marked.
+//! The soak's report (written at the end of `measure soak`; `measure soak-report` writes it again): what the soak
+//! recorded, `results.txt` (`key=value` lines, `group.name=value`) and `memory.csv` (RSS sampled once a second),
+//! turned into `summary.json`, `summary.md` and `memory.svg`, the RSS of every process over the soak's time with its
+//! steps marked.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

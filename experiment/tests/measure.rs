@@ -104,8 +104,9 @@ async fn a_stall_counts_only_while_an_order_waits() {
     let early = measure::stalls(&db.pool, at(0), at(5_050), at(15_000)).await.expect("early");
     assert!(!early.contains_key(&p0), "{early:?}");
 
-    // The same through the `measure` binary, as scripts/soak.sh runs it: the takeover's stall belongs to the event
-    // before it, and the window after a later event, with nothing stored in it, holds none.
+    // The same through `measure stalls`, which prints what the soak records (`measure::longest_stall_lines`): the
+    // takeover's stall belongs to the event before it, and the window after a later event, with nothing stored in
+    // it, holds none.
     let unix = |ms: i64| format!("{:.3}", at(ms).timestamp_millis() as f64 / 1000.0);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_measure"))
         .args(["stalls", "--database-url", &db.url])

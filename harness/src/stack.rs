@@ -133,18 +133,7 @@ impl Stack {
     /// # Errors
     /// When Postgres does not answer.
     pub async fn machine(&self) -> anyhow::Result<Vec<(&'static str, String)>> {
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let memory_kib = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.split_whitespace().next())
-            .unwrap_or_default()
-            .to_owned();
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
-            .unwrap_or_default();
+        let host = Host::read();
         let postgres: String = sqlx::query_scalar("SHOW server_version").fetch_one(&self.pool).await?;
         let lock = std::fs::read_to_string(self.root.join("Cargo.lock")).unwrap_or_default();
         // The rdkafka-sys crate's version names the librdkafka it bundles (`4.8.0+2.3.0`).
@@ -155,9 +144,9 @@ impl Stack {
             .map(|v| v.trim_end_matches('"').to_owned())
             .unwrap_or_default();
         Ok(vec![
-            ("machine.cores", std::thread::available_parallelism().map_or(0, |n| n.get()).to_string()),
-            ("machine.memory_kib", memory_kib),
-            ("machine.cpu", cpu),
+            ("machine.cores", host.cores.to_string()),
+            ("machine.memory_kib", host.memory_kib.to_string()),
+            ("machine.cpu", host.cpu),
             ("machine.kafka", std::env::var("KAFKA_VERSION_PIN").unwrap_or_else(|_| "unknown".to_owned())),
             ("machine.postgres", postgres.split_whitespace().next().unwrap_or_default().to_owned()),
             ("machine.librdkafka", librdkafka),
@@ -165,8 +154,36 @@ impl Stack {
     }
 }
 
-/// Drops database `name` (through `pool`, as its owner) once nothing uses it, retrying for up to `timeout` while sessions close (stop the
-/// processes that use it first). A plain `DROP DATABASE`, not `WITH (FORCE)`: Postgres ends the autovacuum
+/// The machine a measurement runs on, as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Cores this process may use.
+    pub cores: usize,
+    /// `MemTotal` of `/proc/meminfo` (0 where it cannot be read).
+    pub memory_kib: u64,
+    /// The first `model name` of `/proc/cpuinfo`.
+    pub cpu: String,
+}
+
+impl Host {
+    pub fn read() -> Self {
+        let memory_kib = std::fs::read_to_string("/proc/meminfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+            .unwrap_or_default();
+        Self { cores: std::thread::available_parallelism().map_or(0, |n| n.get()), memory_kib, cpu }
+    }
+}
+
+/// Drops database `name` (through `pool`, as its owner) once nothing uses it, retrying for up to `timeout` while
+/// sessions close (stop the processes that use it first). A plain `DROP DATABASE`, not `WITH (FORCE)`: Postgres ends the autovacuum
 /// workers in the database itself, whereas FORCE must terminate them and refuses (they belong to no role, so
 /// only a superuser or a member of `pg_signal_backend` may). After `timeout` the error names who still uses it.
 ///

@@ -1,4 +1,4 @@
-//! What the experiment observes: the group and offsets from the broker, the rows from Postgres. Times are the
+//! What the harness observes of one run: the group and offsets from the broker, the rows from Postgres. Times are the
 //! database's clock (`clock_timestamp()`), so event times and row times compare without skew.
 
 use std::collections::BTreeMap;

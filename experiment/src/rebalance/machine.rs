@@ -41,18 +41,7 @@ pub struct Machine {
 /// # Errors
 /// When Postgres or the broker cannot be asked.
 pub async fn describe(bootstrap: &str, admin_pool: &PgPool) -> anyhow::Result<Machine> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let memory_kib: u64 = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
-        .unwrap_or_default();
+    let host = harness::stack::Host::read();
     let load_at_start = std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
         .split_whitespace()
@@ -61,9 +50,9 @@ pub async fn describe(bootstrap: &str, admin_pool: &PgPool) -> anyhow::Result<Ma
         .to_owned();
     let postgres: String = sqlx::query_scalar("SHOW server_version").fetch_one(admin_pool).await?;
     Ok(Machine {
-        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cpu,
-        memory_mib: memory_kib / 1024,
+        cores: host.cores,
+        cpu: host.cpu,
+        memory_mib: host.memory_kib / 1024,
         kafka: std::env::var("KAFKA_VERSION_PIN").unwrap_or_else(|_| "unknown".to_owned()),
         librdkafka: rdkafka::util::get_rdkafka_version().1,
         postgres,

@@ -1,8 +1,8 @@
 //! Offsets stored in Postgres (`OFFSET_STORE=postgres`): a member newly assigned a partition starts at the offset
 //! stored for it, not at the group's committed offset in Kafka, with both group protocols: classic with
 //! cooperative-sticky (the default) and KIP-848 (`GROUP_PROTOCOL=consumer`), and when KIP-848 moves partitions
-//! under load. The hard-bounce comparison of the two stores is in `bounces.rs`. (The other group tests read the
-//! group through the classic DescribeGroups, which does not see a KIP-848 group, so they run classic only.)
+//! under load, where the broker's own view of the KIP-848 group shows both members owning partitions. The hard-bounce
+//! comparison of the two stores is in `bounces.rs`.
 
 mod common;
 
@@ -125,6 +125,13 @@ async fn with_kip_848_partitions_moving_under_load_start_at_the_stored_offsets()
     .await;
     let mut second = s.start_consumer("second", &env);
     let second_id = second.client_id().await;
+    // The coordinator's view: both members own partitions, each of the four once, one of them the second.
+    let members = s
+        .wait_for_assignment(2, |m| {
+            m.iter().all(|x| !x.partitions.is_empty()) && m.iter().map(|x| x.partitions.len()).sum::<usize>() == 4
+        })
+        .await;
+    assert!(members.iter().any(|m| m.client_id == second_id), "{members:?}");
     common::eventually("the second member stores rows", TIMEOUT, || async {
         let writers = s.writers_per_partition().await;
         if writers.values().flatten().any(|w| *w == second_id) { Ok(()) } else { Err(format!("{writers:?}")) }

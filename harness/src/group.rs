@@ -1,13 +1,19 @@
-//! The consumer group as the broker's group coordinator sees it: members, client ids and assigned partitions.
-//! Used by the tests, the experiment, the benchmark and the soak to check assignments without trusting the
-//! consumers' own logs. Classic groups only: a KIP-848 group (`GROUP_PROTOCOL=consumer`) is described by another
-//! API (ConsumerGroupDescribe), which the Rust client does not expose; the rebalance benchmark reads such groups
-//! from the rows.
+//! The consumer group as the broker's group coordinator sees it: its protocol, state, members, client ids and
+//! assigned partitions. Used by the tests, the experiment, the benchmark and the soak to check assignments without
+//! trusting the consumers' own logs.
+//!
+//! One request for both protocols: librdkafka's `DescribeConsumerGroups` asks with ConsumerGroupDescribe (KIP-848
+//! groups, `GROUP_PROTOCOL=consumer`) and falls back to the classic DescribeGroups when the group is a classic one or
+//! unknown, decoding each member's assignment either way. The Rust client does not wrap that call, so this module
+//! calls it through `rdkafka-sys`; the unsafe code stays here, behind [`describe`].
 
+use std::ffi::{CStr, CString, c_char};
+use std::ptr::NonNull;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka_sys as rdsys;
 
 /// One member of a group and the partitions of one topic it owns.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -16,9 +22,11 @@ pub struct Member {
     pub partitions: Vec<i32>,
 }
 
-/// A group's state (`Stable`, `PreparingRebalance`, `Empty`, …) and members.
+/// A group's protocol (`Classic` or `Consumer`, KIP-848), state (`Stable`, `PreparingRebalance`, `Reconciling`,
+/// `Empty`, `Dead`, …) and members, sorted by client id.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct GroupView {
+    pub protocol: String,
     pub state: String,
     pub members: Vec<Member>,
 }
@@ -35,87 +43,150 @@ impl GroupView {
     }
 }
 
-/// Describes `group` (classic protocol) through any client connected to the cluster.
+/// Describes `group`, classic or KIP-848, through any client connected to the cluster; `partitions` are those of
+/// `topic`. A group the coordinator does not know is `Dead` with no members, as Kafka's tools show it.
 ///
 /// # Errors
-/// When the broker does not answer within `timeout`.
-pub fn describe<C: rdkafka::consumer::ConsumerContext>(
+/// When the broker does not answer within `timeout` or answers with an error.
+pub fn describe<C: ConsumerContext>(
     client: &BaseConsumer<C>,
     group: &str,
     topic: &str,
     timeout: Duration,
 ) -> Result<GroupView, KafkaError> {
-    let list = client.fetch_group_list(Some(group), timeout)?;
-    let Some(info) = list.groups().first() else {
-        return Ok(GroupView { state: "Dead".into(), members: Vec::new() });
-    };
-    let mut members: Vec<Member> = info
-        .members()
-        .iter()
-        .map(|m| Member {
-            client_id: m.client_id().to_owned(),
-            partitions: m.assignment().map(|a| parse_assignment(a, topic)).unwrap_or_default(),
-        })
-        .collect();
-    members.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-    Ok(GroupView { state: info.state().to_owned(), members })
+    let name = CString::new(group).map_err(|_| KafkaError::AdminOpCreation(format!("group id {group:?} has a NUL")))?;
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let rk = client.client().native_ptr();
+    // SAFETY: `rk` is a live client for the whole call (borrowed from `client`); every object created here is
+    // owned by a guard that destroys it once, and everything read from the result event is copied out before
+    // the event guard drops.
+    unsafe {
+        let queue = Owned::new(rdsys::rd_kafka_queue_new(rk), rdsys::rd_kafka_queue_destroy)?;
+        let options = Owned::new(
+            rdsys::rd_kafka_AdminOptions_new(rk, rdsys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS),
+            rdsys::rd_kafka_AdminOptions_destroy,
+        )?;
+        let mut errstr = [0 as c_char; 256];
+        let set = rdsys::rd_kafka_AdminOptions_set_request_timeout(
+            options.0.as_ptr(),
+            timeout_ms,
+            errstr.as_mut_ptr(),
+            errstr.len(),
+        );
+        if set != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return Err(KafkaError::AdminOpCreation(text(errstr.as_ptr())));
+        }
+        let mut groups = [name.as_ptr()];
+        rdsys::rd_kafka_DescribeConsumerGroups(rk, groups.as_mut_ptr(), 1, options.0.as_ptr(), queue.0.as_ptr());
+        // The request's own timeout answers first; the extra second only guards against a lost reply.
+        let event = Owned::new(
+            rdsys::rd_kafka_queue_poll(queue.0.as_ptr(), timeout_ms.saturating_add(1000)),
+            rdsys::rd_kafka_event_destroy,
+        )
+        .map_err(|_| KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut))?;
+        let err = rdsys::rd_kafka_event_error(event.0.as_ptr());
+        if err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return Err(KafkaError::AdminOp(err.into()));
+        }
+        let result = rdsys::rd_kafka_event_DescribeConsumerGroups_result(event.0.as_ptr());
+        if result.is_null() {
+            return Err(KafkaError::AdminOpCreation("not a DescribeConsumerGroups result".into()));
+        }
+        let mut count = 0;
+        let descriptions = rdsys::rd_kafka_DescribeConsumerGroups_result_groups(result, &mut count);
+        if count == 0 || descriptions.is_null() {
+            return Err(KafkaError::AdminOpCreation(format!("no description of group {group}")));
+        }
+        read_description(*descriptions, topic)
+    }
 }
 
-/// Parses the classic consumer protocol's assignment (version, [topic, [partition]], user data) for one topic.
-pub fn parse_assignment(bytes: &[u8], topic: &str) -> Vec<i32> {
-    fn i16_at(b: &[u8], at: usize) -> Option<i16> {
-        Some(i16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
-    }
-    fn i32_at(b: &[u8], at: usize) -> Option<i32> {
-        Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
-    }
-    let mut out = Vec::new();
-    let mut at = 2;
-    let Some(topics) = i32_at(bytes, at) else { return out };
-    at += 4;
-    for _ in 0..topics {
-        let Some(len) = i16_at(bytes, at).and_then(|l| usize::try_from(l).ok()) else { break };
-        at += 2;
-        let matches = bytes.get(at..at + len).is_some_and(|name| name == topic.as_bytes());
-        at += len;
-        let Some(n) = i32_at(bytes, at) else { break };
-        at += 4;
-        for _ in 0..n {
-            if let (Some(p), true) = (i32_at(bytes, at), matches) {
-                out.push(p);
+/// Copies one group's description out of librdkafka's memory.
+///
+/// # Safety
+/// `description` must point to a description that lives for the whole call.
+unsafe fn read_description(
+    description: *const rdsys::rd_kafka_ConsumerGroupDescription_t,
+    topic: &str,
+) -> Result<GroupView, KafkaError> {
+    unsafe {
+        let protocol =
+            text(rdsys::rd_kafka_consumer_group_type_name(rdsys::rd_kafka_ConsumerGroupDescription_type(description)));
+        let error = rdsys::rd_kafka_ConsumerGroupDescription_error(description);
+        if !error.is_null() {
+            let code = rdsys::rd_kafka_error_code(error);
+            if code == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND {
+                return Ok(GroupView { protocol, state: "Dead".into(), members: Vec::new() });
             }
-            at += 4;
+            return Err(KafkaError::AdminOp(code.into()));
         }
+        let state = text(rdsys::rd_kafka_consumer_group_state_name(rdsys::rd_kafka_ConsumerGroupDescription_state(
+            description,
+        )));
+        let mut members: Vec<Member> = (0..rdsys::rd_kafka_ConsumerGroupDescription_member_count(description))
+            .map(|i| {
+                let member = rdsys::rd_kafka_ConsumerGroupDescription_member(description, i);
+                let assignment = rdsys::rd_kafka_MemberDescription_assignment(member);
+                let list = if assignment.is_null() {
+                    std::ptr::null()
+                } else {
+                    rdsys::rd_kafka_MemberAssignment_partitions(assignment)
+                };
+                Member {
+                    client_id: text(rdsys::rd_kafka_MemberDescription_client_id(member)),
+                    partitions: partitions_of(list, topic),
+                }
+            })
+            .collect();
+        members.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(GroupView { protocol, state, members })
     }
+}
+
+/// The sorted partitions of `topic` in a librdkafka partition list (none for a null list).
+///
+/// # Safety
+/// `list` is null or points to a list that lives for the whole call.
+unsafe fn partitions_of(list: *const rdsys::rd_kafka_topic_partition_list_t, topic: &str) -> Vec<i32> {
+    let Some(list) = (unsafe { list.as_ref() }) else { return Vec::new() };
+    let len = usize::try_from(list.cnt).unwrap_or(0);
+    if list.elems.is_null() || len == 0 {
+        return Vec::new();
+    }
+    // SAFETY: librdkafka keeps `cnt` initialised elements at `elems`.
+    let elems = unsafe { std::slice::from_raw_parts(list.elems, len) };
+    let mut out: Vec<i32> = elems
+        .iter()
+        .filter(|e| !e.topic.is_null() && unsafe { CStr::from_ptr(e.topic) }.to_bytes() == topic.as_bytes())
+        .map(|e| e.partition)
+        .collect();
     out.sort_unstable();
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn assignment(topics: &[(&str, &[i32])]) -> Vec<u8> {
-        let mut b = vec![0, 1];
-        b.extend((topics.len() as i32).to_be_bytes());
-        for (name, partitions) in topics {
-            b.extend((name.len() as i16).to_be_bytes());
-            b.extend(name.as_bytes());
-            b.extend((partitions.len() as i32).to_be_bytes());
-            for p in *partitions {
-                b.extend(p.to_be_bytes());
-            }
-        }
-        b.extend((-1i32).to_be_bytes());
-        b
+/// A C string copied into a `String` (empty for null).
+fn text(ptr: *const c_char) -> String {
+    if ptr.is_null() {
+        return String::new();
     }
+    // SAFETY: librdkafka's strings are NUL-terminated and outlive this copy.
+    unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
+}
 
-    #[test]
-    fn reads_the_partitions_of_the_asked_topic_only() {
-        let bytes = assignment(&[("other", &[5]), ("food-orders", &[2, 0])]);
-        assert_eq!(parse_assignment(&bytes, "food-orders"), vec![0, 2]);
-        assert_eq!(parse_assignment(&bytes, "other"), vec![5]);
-        assert!(parse_assignment(&bytes, "missing").is_empty());
-        assert!(parse_assignment(&[0, 1, 0], "food-orders").is_empty(), "truncated input is not a panic");
+/// A librdkafka object destroyed once when dropped.
+struct Owned<T>(NonNull<T>, unsafe extern "C" fn(*mut T));
+
+impl<T> Owned<T> {
+    fn new(ptr: *mut T, destroy: unsafe extern "C" fn(*mut T)) -> Result<Self, KafkaError> {
+        NonNull::new(ptr)
+            .map(|p| Owned(p, destroy))
+            .ok_or_else(|| KafkaError::AdminOpCreation("librdkafka returned no object".into()))
+    }
+}
+
+impl<T> Drop for Owned<T> {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from librdkafka's matching constructor and is destroyed only here.
+        unsafe { (self.1)(self.0.as_ptr()) }
     }
 }

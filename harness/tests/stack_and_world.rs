@@ -93,3 +93,54 @@ async fn offsets_and_the_group_read_back_as_committed() {
     admin.delete_groups(&[&group], &options).await.expect("delete the group");
     admin.delete_topics(&[&topic], &options).await.expect("delete the topic");
 }
+
+/// The group view of both protocols: a classic member and a KIP-848 member (`group.protocol=consumer`), each alone in
+/// its group, are seen with their client ids owning every partition, and a group nobody joined is `Dead`.
+#[tokio::test]
+async fn the_group_view_reads_classic_and_kip848_groups() {
+    let stack = stack().await;
+    let topic = format!("harness-groups-{}", std::process::id());
+    stack.create_topic(&topic, 3).await.expect("create the topic");
+
+    for (protocol, expected) in [("classic", "Classic"), ("consumer", "Consumer")] {
+        let group = format!("{topic}-{protocol}");
+        let client_id = format!("harness-member-{protocol}");
+        let member: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &stack.bootstrap)
+            .set("group.id", &group)
+            .set("group.protocol", protocol)
+            .set("client.id", &client_id)
+            .create()
+            .expect("member");
+        member.subscribe(&[&topic]).expect("subscribe");
+        let world = World::new(&stack.bootstrap, &topic, "", &group, stack.database.url.expose()).expect("world");
+
+        // The member joins only while it polls; look at the group between polls, for up to 60 s.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let view = loop {
+            let _ = member.poll(Duration::from_millis(100));
+            match world.group() {
+                Ok(view) if view.state == "Stable" && view.owners() == 1 => break view,
+                other if Instant::now() >= deadline => {
+                    panic!("{protocol} group never stable with one owner: {other:?}")
+                }
+                _ => {}
+            }
+        };
+        assert_eq!(view.protocol, expected, "{view:?}");
+        assert_eq!(view.members.len(), 1, "{view:?}");
+        assert_eq!(view.members[0].client_id, client_id, "{view:?}");
+        assert_eq!(view.members[0].partitions, [0, 1, 2], "{view:?}");
+        drop(member);
+    }
+
+    let nobody = World::new(&stack.bootstrap, &topic, "", &format!("{topic}-nobody"), stack.database.url.expose())
+        .expect("world");
+    let view = eventually("group", || nobody.group()).await;
+    assert_eq!((view.state.as_str(), view.members.len()), ("Dead", 0), "{view:?}");
+
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &stack.bootstrap).create().expect("admin");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    admin.delete_topics(&[&topic], &options).await.expect("delete the topic");
+}

@@ -24,9 +24,10 @@ use chrono::Utc;
 use serde::Serialize;
 use tokio::process::Command;
 
-use crate::control::{ProducerSummary, Scripts};
 use crate::phases::{create_database, start_sampler, wait_for};
 use crate::report::{Check, Event, Sample};
+use harness::producer::ProducerSummary;
+use harness::scripts::Scripts;
 use harness::world::World;
 
 /// Every option of the demonstration.

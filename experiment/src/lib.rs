@@ -5,15 +5,14 @@
 //!
 //! # Layout
 //! - [`settings`]: every option of the experiment.
-//! - [`control`]: what the experiment does to the system, through the project's scripts (so the same commands a
-//!   person would type run here, and work on the local and the compose stack).
-//! - the `harness` crate: what it observes (the group, offsets, rows) and the processes it starts, shared with the
-//!   consumer's tests.
+//! - the `harness` crate: what it observes (the group, offsets, rows), the processes it starts, the project's scripts
+//!   it runs (so the same commands a person would type run here, on the local and the compose stack) and the
+//!   compose stack; shared with the consumer's tests.
 //! - [`measure`]: the one definition of a stall (gap) and of per-customer order, shared by every tool.
 //! - [`phases`]: the experiment itself.
 //! - [`report`]: Markdown and JSON output; [`chart`]: the timeline chart (plotters).
 //! - [`compose`]: the seed's scenario through `docker-compose.yml` (`compose-scenario`, scripts/compose-test.sh).
-//! - [`rebalance`]: the rebalance benchmark (`rebalance-bench`), which reuses [`control`] and the harness.
+//! - [`rebalance`]: the rebalance benchmark (`rebalance-bench`), built on the harness.
 //! - [`replication`]: what three replicas cost the producer on the cluster (`replication-cost`).
 //! - [`autoscale`]: `order-autoscaler` shown working (`autoscale-demo`): a burst, up to the partition count, back.
 //! - [`bench`]: the benchmark (`measure bench`, scripts/bench.sh): its runs and its report, `bench.json` and
@@ -29,7 +28,6 @@ pub mod autoscale;
 pub mod bench;
 pub mod chart;
 pub mod compose;
-pub mod control;
 pub mod measure;
 pub mod phases;
 pub mod rebalance;

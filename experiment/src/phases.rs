@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
+use harness::compose::Compose;
 use harness::group::GroupView;
+use harness::producer::ProducerProcess;
+use harness::scripts::Scripts;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
 
-use crate::control::{ProducerProcess, Scripts, compose_command};
 use crate::measure;
 use crate::report::{Check, Efficiency, EfficiencyRun, Event, Phase, Reconciliation, Report, Sample};
 use crate::settings::Settings;
@@ -46,7 +48,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let id = Utc::now().timestamp();
 
-    let compose = if settings.is_compose() { Some(compose_command(&root)?) } else { None };
+    let compose = if settings.is_compose() { Some(Compose::find(&root, Vec::new())?) } else { None };
     let (topic, dlq_topic, group, database) = if compose.is_some() {
         (
             shared::ORDERS_TOPIC.to_owned(),

@@ -269,7 +269,7 @@ order_rows() {
 STACK="${STACK:-local}"
 
 # The compose command: COMPOSE_CLI when set ('docker compose' or 'docker-compose'), else `docker compose` when the
-# plugin is there, else `docker-compose` (experiment/src/control.rs chooses the same way).
+# plugin is there, else `docker-compose` (harness/src/compose.rs chooses the same way).
 compose_cmd() {
   if [[ -n "${COMPOSE_CLI:-}" ]]; then
     read -r -a COMPOSE <<<"$COMPOSE_CLI"

@@ -24,9 +24,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::Utc;
+use harness::scripts::Scripts;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::control::Scripts;
 pub use report::BenchReport;
 pub use settings::BenchSettings;
 

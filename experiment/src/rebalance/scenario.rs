@@ -13,10 +13,11 @@ use sqlx::PgPool;
 use super::configs::GroupConfig;
 use super::rows;
 use super::settings::BenchSettings;
-use crate::control::{ProducerProcess, Scripts};
 use crate::measure::{self, Stall};
 use crate::phases::wait_for;
 use harness::members::Members;
+use harness::producer::ProducerProcess;
+use harness::scripts::Scripts;
 use harness::world::World;
 
 /// Partitions of each configuration's topic.

@@ -20,10 +20,10 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use shared::database::Database;
 
-use crate::control::Scripts;
 use crate::recorded::Recorder;
 use harness::members::Members;
 use harness::process::{Exit, Process, memory_of};
+use harness::scripts::Scripts;
 use harness::stack::Stack;
 use harness::world::World;
 

@@ -128,7 +128,7 @@ pub struct ConsumerSettings {
     pub migration_database_password: Option<Secret>,
 
     /// Most messages written in one statement.
-    #[arg(long, env = "BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    #[arg(long, env = "BATCH_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     pub batch_size: u32,
 
     /// Longest a batch keeps taking messages that are already waiting, in milliseconds (or a duration: `50ms`). A
@@ -245,12 +245,12 @@ impl ConsumerSettings {
             .set("enable.partition.eof", "false")
             // The group sees a partition increase within ~10 s and rebalances onto the new partitions.
             .set("topic.metadata.refresh.interval.ms", "10000")
-            // Memory: prefetch at most 4 MiB / 5,000 messages per partition and fetch at most 1 MiB at a time
-            // (librdkafka's defaults, 64 MiB and 50 MiB, cost ~100 MB of RSS for no throughput here), and fetch
-            // again 5 ms after the queue drains rather than librdkafka's default 1 s, which throttles a capped
-            // queue. Measured in docs/benchmarks.md.
-            .set("queued.max.messages.kbytes", "4096")
-            .set("queued.min.messages", "5000")
+            // Memory: prefetch at most 1 MiB in all (2,000 messages per partition) and fetch at most 1 MiB at a
+            // time (librdkafka's defaults, 64 MiB and 50 MiB, cost ~100 MB of RSS for no throughput here; 4 MiB
+            // cost 2 MiB more than 1 MiB for none either, docs/results/batch-prefetch-20261202/), and fetch again
+            // 5 ms after the queue drains rather than librdkafka's default 1 s, which throttles a capped queue.
+            .set("queued.max.messages.kbytes", "1024")
+            .set("queued.min.messages", "2000")
             .set("fetch.max.bytes", "1048576")
             .set("max.partition.fetch.bytes", "262144")
             .set("fetch.queue.backoff.ms", "5")
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
         assert_eq!(c.get("partition.assignment.strategy"), Some("cooperative-sticky"));
-        assert_eq!(s.batch_size, 500);
+        assert_eq!(s.batch_size, 1000);
         assert_eq!(s.topic, "food-orders");
         assert_eq!(s.dlq_topic, "food-orders.dlq");
         assert_eq!(s.offset_store, OffsetStore::Kafka);

@@ -23,8 +23,10 @@
 //! - [`events`]: every observable event as a type that logs it and updates the metrics `/metrics` serves.
 //! - [`health`]: what `/readyz` answers: the database reachable and this process a group member.
 
-// Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests).
+// Every [dependencies] entry is used by the library (cargo-machete cannot see one used only by tests), except the
+// allocator, which only the binary installs (src/main.rs).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
+use tikv_jemallocator as _;
 
 pub mod batch;
 pub mod config;

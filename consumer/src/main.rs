@@ -3,6 +3,15 @@ use std::process::ExitCode;
 use clap::Parser;
 use order_consumer::ConsumerSettings;
 
+/// jemalloc, with one arena and freed pages returned after half a second: against the system allocator, a quarter
+/// less CPU per stored order and a lower peak RSS for the same batches (docs/performance.md, run I).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read once at its start (the crate's jemalloc has its symbols prefixed `_rjem_`).
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static MALLOC_CONF: &[u8; 46] = b"narenas:1,dirty_decay_ms:500,muzzy_decay_ms:0\0";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     shared::telemetry::init();

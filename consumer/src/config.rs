@@ -247,7 +247,7 @@ impl ConsumerSettings {
             .set("topic.metadata.refresh.interval.ms", "10000")
             // Memory: prefetch at most 1 MiB in all (2,000 messages per partition) and fetch at most 1 MiB at a
             // time (librdkafka's defaults, 64 MiB and 50 MiB, cost ~100 MB of RSS for no throughput here; 4 MiB
-            // cost 2 MiB more than 1 MiB for none either, docs/results/batch-prefetch-20261202/), and fetch again
+            // cost about 3 MiB more than 1 MiB for none either, docs/results/batch-prefetch-20261202/), and fetch again
             // 5 ms after the queue drains rather than librdkafka's default 1 s, which throttles a capped queue.
             .set("queued.max.messages.kbytes", "1024")
             .set("queued.min.messages", "2000")

@@ -3,8 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use order_consumer::ConsumerSettings;
 
-/// jemalloc, with one arena and freed pages returned after half a second: against the system allocator, a quarter
-/// less CPU per stored order and a lower peak RSS for the same batches (docs/performance.md, run I).
+/// jemalloc, with one arena and freed pages returned after half a second: against the system allocator, about a
+/// sixth less CPU per stored order, for a peak RSS 1.1–1.6 MiB higher at the same batch size (docs/performance.md,
+/// run I).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -9,8 +9,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::phases::wait_for;
-use crate::report::Check;
 use anyhow::Context;
 use harness::compose::{Compose, docker, psql_number};
 use harness::group::Member;
@@ -19,6 +17,9 @@ use harness::scripts::Scripts;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::BaseConsumer;
 use serde::Serialize;
+
+use crate::phases::wait_for;
+use crate::report::Check;
 
 /// Options of `compose-scenario`.
 #[derive(Debug, Clone, clap::Parser)]

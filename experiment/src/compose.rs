@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use harness::compose::{Compose, docker, psql_number};
-use harness::group::Member;
+use harness::group::{Member, owners};
 use harness::producer::ProducerSummary;
 use harness::scripts::Scripts;
 use rdkafka::ClientConfig;
@@ -111,10 +111,6 @@ async fn prometheus_value(prometheus: &str, promql: &str) -> Option<f64> {
         [series] => series["value"][1].as_str()?.parse().ok(),
         _ => None,
     }
-}
-
-fn owners(members: &[Member]) -> usize {
-    members.iter().filter(|m| !m.partitions.is_empty()).count()
 }
 
 fn describe(members: &[Member]) -> String {

@@ -39,8 +39,13 @@ impl GroupView {
 
     /// Members that own at least one partition.
     pub fn owners(&self) -> usize {
-        self.members.iter().filter(|m| !m.partitions.is_empty()).count()
+        owners(&self.members)
     }
+}
+
+/// How many of `members` own at least one partition (the compose scenario reads its members from Kafka's tool).
+pub fn owners(members: &[Member]) -> usize {
+    members.iter().filter(|m| !m.partitions.is_empty()).count()
 }
 
 /// Describes `group`, classic or KIP-848, through any client connected to the cluster; `partitions` are those of

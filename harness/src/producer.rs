@@ -48,11 +48,8 @@ impl ProducerProcess {
                 let process = Process::start("the producer", command, log)?;
                 Ok(Self::Local { process, summary })
             }
-            Some(compose) => {
-                let compose = Compose {
-                    env: [compose.env.clone(), vec![("PRODUCER_RATE".into(), rate.to_string())]].concat(),
-                    ..compose
-                };
+            Some(mut compose) => {
+                compose.env.push(("PRODUCER_RATE".into(), rate.to_string()));
                 compose.run(&["up", "-d", "order-producer"]).await.context("cannot start the compose producer")?;
                 Ok(Self::Compose { compose, summary })
             }

@@ -28,8 +28,8 @@ checks: 1 partition and 3 consumers (one owner, two idle); partitions raised to 
 monitoring profile's Prometheus scraping the 3 consumers; 5 consumers
 (two idle); docker kill of an owner (taken over within the session timeout + 5 s); docker-compose restart kafka
 under load; scale to 1; producer stopped, drained and reconciled with the seed's own psql query; consumers run as
-uid 10001 and exit 0 on stop. Then scripts/experiment.sh --stack compose --short; with --with-autoscale also
-scripts/autoscale-demo.sh --stack compose --short (the autoscaler scaling order-consumer containers 1 → 3 and back;
+uid 10001 and exit 0 on stop. Then scripts/lab.sh experiment --stack compose --short; with --with-autoscale also
+scripts/lab.sh autoscale-demo --stack compose --short (the autoscaler scaling order-consumer containers 1 → 3 and back;
 not by default: a compose scale-up takes seconds per container, so its timing varies more than the tests allow).
 
 --only v1|v2      run the scenario with one Compose only (default: both, v2 first)
@@ -97,7 +97,7 @@ done
 if [[ " ${clis[*]} " == *" v2 "* ]]; then
   run "${docker_cli[@]}" compose-v2
 fi
-run cargo build --release --locked -p scaling-experiment --bin compose-scenario --manifest-path "$ROOT_DIR/Cargo.toml"
+run cargo build --release --locked -p lab -p order-producer -p order-consumer -p order-autoscaler --manifest-path "$ROOT_DIR/Cargo.toml"
 
 # The first Compose builds the image (as the README's `up --build` does); the second starts from that image: its
 # builder would build the same Dockerfile again from nothing (v1's classic builder and v2's BuildKit share no cache).
@@ -105,7 +105,7 @@ build=()
 for version in "${clis[@]}"; do
   log "the seed's scenario with Compose $version${build[*]:+ (the image built by the first run)}"
   if [[ "$version" == v1 ]]; then export COMPOSE_CLI=docker-compose; else export COMPOSE_CLI="docker compose"; fi
-  run "$ROOT_DIR/target/release/compose-scenario" --bootstrap-servers "127.0.0.1:$KAFKA_HOST_PORT" \
+  run "$ROOT_DIR/target/release/lab" compose-scenario --bootstrap-servers "127.0.0.1:$KAFKA_HOST_PORT" \
     --results "$results/scenario-$version" "${build[@]}"
   build=(--no-build)
 done
@@ -119,7 +119,7 @@ if [[ -n "$experiment" ]]; then
   wait_until 120 "the compose stack's topics" kafka_tool kafka-topics --describe --topic "$DLQ_TOPIC"
   KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_HOST_PORT" \
     DATABASE_URL="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_HOST_PORT/$POSTGRES_DB" \
-    run "$ROOT_DIR/scripts/experiment.sh" --stack compose --short --results "$results/experiment"
+    run "$ROOT_DIR/scripts/lab.sh" experiment --stack compose --short --results "$results/experiment"
 fi
 
 if [[ -n "$autoscale" ]]; then
@@ -131,7 +131,7 @@ if [[ -n "$autoscale" ]]; then
   wait_until 120 "the compose stack's topics" kafka_tool kafka-topics --describe --topic "$DLQ_TOPIC"
   KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_HOST_PORT" \
     DATABASE_URL="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@127.0.0.1:$POSTGRES_HOST_PORT/$POSTGRES_DB" \
-    run "$ROOT_DIR/scripts/autoscale-demo.sh" --stack compose --short --results "$results/autoscale"
+    run "$ROOT_DIR/scripts/lab.sh" autoscale-demo --stack compose --short --results "$results/autoscale"
 fi
 if [[ -n "$cluster" ]]; then
   log "the three-node cluster on the compose stack (docker-compose.cluster.yml, ${COMPOSE_CLI:-the default Compose})"

@@ -15,9 +15,9 @@ Starts the local stack (scripts/stack.sh up), then runs:
   promtool's check of the Prometheus configuration and unit tests of the alert rules (stack/monitoring), the
   offline validation of the Kubernetes manifests (scripts/k8s-validate.sh),
   cargo test --workspace (unit tests, and integration tests against the real broker and database),
-  the scaling experiment in short mode (scripts/experiment.sh --short), the autoscaler's demonstration in short
-  mode (scripts/autoscale-demo.sh --short), the benchmark at small N
-  (scripts/bench.sh --small), the rebalance benchmark's smoke run (scripts/rebalance-bench.sh --quick), the
+  the scaling experiment in short mode (scripts/lab.sh experiment --short), the autoscaler's demonstration in short
+  mode (scripts/lab.sh autoscale-demo --short), the benchmark at small N
+  (scripts/lab.sh bench --small), the rebalance benchmark's smoke run (scripts/lab.sh rebalance --quick), the
   broker fault suite on the three-node cluster (scripts/stack.sh up --brokers 3; cargo test --test cluster
   --test not_enough_replicas -- --ignored; then the single broker again), and the compose test (scripts/compose-test.sh: docker-compose.yml on a real Docker engine, Compose v1 and v2; as root
   it installs and starts the engine itself, and stops it afterwards).
@@ -60,13 +60,13 @@ run promtool test rules stack/monitoring/rules/alerts.test.yml
 timed "$ROOT_DIR/scripts/k8s-validate.sh"
 timed cargo test --workspace --locked "$@"
 # The scaling experiment, short: fails on any broken expectation.
-timed "$ROOT_DIR/scripts/experiment.sh" --short
+timed "$ROOT_DIR/scripts/lab.sh" experiment --short
 # The autoscaler shown working, short: 1 → 3 consumers on a burst, back to 1 after its window, nothing lost.
-timed "$ROOT_DIR/scripts/autoscale-demo.sh" --short
+timed "$ROOT_DIR/scripts/lab.sh" autoscale-demo --short
 # The benchmark at small N, so it cannot rot (its figures are not meaningful at this size).
-timed "$ROOT_DIR/scripts/bench.sh" --small
+timed "$ROOT_DIR/scripts/lab.sh" bench --small
 # The rebalance benchmark, one configuration: fails when an order is lost or a configuration stops early.
-timed "$ROOT_DIR/scripts/rebalance-bench.sh" --quick
+timed "$ROOT_DIR/scripts/lab.sh" rebalance --quick
 # The three-node cluster, on the single broker's ports: the broker fault suite and the NotEnoughReplicas test
 # (ignored in the single-broker run above) run on it, then the single broker is back. A quorum that cannot form is
 # named first (scripts/tests/cluster_quorum.sh).

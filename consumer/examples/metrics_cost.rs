@@ -2,7 +2,7 @@
 //! order (a counter for the record, one latency observation for its row), timed with metrics on and with them off
 //! (`METRICS_ADDR=off`), plus a batch's own observations every 500 records. Run:
 //! `cargo run --release -p order-consumer --example metrics_cost`. Compare with the consumer's CPU time per record
-//! in `scripts/bench.sh` (docs/observability.md).
+//! in `scripts/lab.sh bench` (docs/observability.md).
 
 use std::hint::black_box;
 use std::time::Instant;

@@ -114,7 +114,7 @@ impl Batch {
 
     /// The orders to upsert: one per `order_id`, the highest version (the latest offset among equals), in offset
     /// order per partition, so that rows are stored in the order of the log (per-customer order holds as stored,
-    /// not only as logged; `experiment/src/measure.rs` checks it).
+    /// not only as logged; `lab/src/measure.rs` checks it).
     pub fn orders(&self) -> Vec<&Entry> {
         let mut newest: HashMap<Uuid, &Entry> = HashMap::with_capacity(self.entries.len());
         for entry in &self.entries {

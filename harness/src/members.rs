@@ -35,7 +35,7 @@ pub struct Members {
 impl Members {
     pub fn new(root: &Path, env: Vec<(String, String)>, logs: PathBuf, prefix: &str, static_membership: bool) -> Self {
         Self {
-            binary: root.join("target/release/order-consumer"),
+            binary: crate::repo::Repo { root: root.to_owned() }.binary("order-consumer"),
             env,
             logs,
             prefix: prefix.to_owned(),

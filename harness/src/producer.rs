@@ -39,7 +39,9 @@ impl ProducerProcess {
         let summary = log.with_file_name("producer-summary.json");
         match compose {
             None => {
-                let mut command = std::process::Command::new(scripts.root.join("target/release/order-producer"));
+                let mut command = std::process::Command::new(
+                    crate::repo::Repo { root: scripts.root.clone() }.binary("order-producer"),
+                );
                 command
                     .args(["--rate", &rate.to_string(), "--customers", "100", "--seed", "7"])
                     .args(["--progress-interval", "10s", "--summary-file"])

@@ -54,28 +54,4 @@ impl Scripts {
     pub async fn kafka(&self, args: &[&str]) -> anyhow::Result<String> {
         self.run("kafka.sh", args).await
     }
-
-    /// Creates `topic` with `partitions` partitions, printing the command; with `REPLICATION_FACTOR` replicas
-    /// (scripts/lib/common.sh sets it: 1, or 3 on the cluster, `BROKERS=3`), default 1.
-    ///
-    /// # Errors
-    /// When `kafka-topics` fails, e.g. the topic exists or the broker is down.
-    pub async fn create_topic(&self, bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
-        let partitions = partitions.to_string();
-        let replicas = std::env::var("REPLICATION_FACTOR").unwrap_or_else(|_| "1".into());
-        let args = [
-            "kafka-topics",
-            "--bootstrap-server",
-            bootstrap,
-            "--create",
-            "--topic",
-            topic,
-            "--partitions",
-            &partitions,
-            "--replication-factor",
-            &replicas,
-        ];
-        eprintln!("$ scripts/kafka.sh {}", args.join(" "));
-        self.kafka(&args).await.map(drop)
-    }
 }

@@ -59,7 +59,7 @@ impl Stack {
 
     /// A binary of `cargo build --release`.
     pub fn binary(&self, name: &str) -> PathBuf {
-        self.root.join("target/release").join(name)
+        crate::repo::Repo { root: self.root.clone() }.binary(name)
     }
 
     /// Creates `topic` unless it exists, and waits until every partition has a leader.

@@ -42,13 +42,12 @@ PGPASSWORD=kafka_pass psql -X -q -h 127.0.0.1 -U kafka_user -d "$watch_db" -f mi
 expect_ok "watch: once" "rows_per_s" env POSTGRES_DB="$watch_db" scripts/watch.sh --once
 PGPASSWORD=kafka_pass psql -X -q -h 127.0.0.1 -U kafka_user -d food_orders -c "DROP DATABASE $watch_db"
 
-expect_fail "experiment: Kafka down" "Kafka is not running at 127.0.0.1:1" "${dead_kafka[@]}" scripts/experiment.sh --short
-expect_ok "experiment: help" "--short" scripts/experiment.sh --help
-# The benchmark's and the soak's own options are measure's (experiment/src/{bench,soak}/run.rs test them); the
-# wrappers check the stack before they build.
-expect_fail "bench: Kafka down" "Kafka is not running at 127.0.0.1:1" "${dead_kafka[@]}" scripts/bench.sh --small
-expect_fail "soak: Kafka down" "Kafka is not running at 127.0.0.1:1" "${dead_kafka[@]}" scripts/soak.sh --orders 10
-expect_fail "soak: Postgres down" "PostgreSQL is not reachable at 127.0.0.1:1" "${dead_pg[@]}" scripts/soak.sh
+# The tools' own options are the lab's (lab/src/*/ test them); scripts/lab.sh checks the stack before it builds.
+expect_fail "lab: Kafka down" "Kafka is not running at 127.0.0.1:1" "${dead_kafka[@]}" scripts/lab.sh experiment --short
+expect_fail "lab: unknown tool" "unknown tool 'benchmark'" scripts/lab.sh benchmark
+expect_ok "lab: a tool's help" "--short" scripts/lab.sh experiment --help
+expect_fail "lab: bench, Kafka down" "Kafka is not running at 127.0.0.1:1" "${dead_kafka[@]}" scripts/lab.sh bench --small
+expect_fail "lab: soak, Postgres down" "PostgreSQL is not reachable at 127.0.0.1:1" "${dead_pg[@]}" scripts/lab.sh soak
 expect_fail "demo: consumers not a number" "--consumers must be a whole number" scripts/demo.sh --consumers x
 # The producer's --summary-file JSON, as the demo reads it.
 summary_field() { (source scripts/lib/common.sh && producer_summary_field "$@"); }

@@ -1,0 +1,823 @@
+//! The benchmark's runs, in one sitting on the local stack (nothing else should load the machine):
+//! (1) the Postgres ceiling, (2) the consumer group end to end with 1, 2, 3 consumers (and 1 with its offsets stored
+//! in Postgres, `OFFSET_STORE=postgres`; and the cost of metrics), (3) scaling with simulated work, (4) our producer
+//! against `kafka-producer-perf-test`, (5) latency at a steady rate, (6) peak memory, (7) growth with N, (8) the
+//! knobs: batch size, linger, compression. Every figure goes to `results.txt` as it is measured
+//! ([`crate::recorded::Recorder`]); the report ([`super::report`]) is written from that file at the end.
+//!
+//! Every run has a topic, group and database of its own (`bench-<id>-…`, `bench_<id>_…`); the databases are dropped
+//! at the end, the topics kept.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use shared::database::Database;
+use sqlx::PgPool;
+
+use crate::recorded::Recorder;
+use harness::members::Members;
+use harness::repo::Repo;
+use harness::stack::Stack;
+use harness::world::World;
+
+/// Options of `lab bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Orders for the producer, ceiling and group runs.
+    #[arg(long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub orders: u64,
+    /// A quick version with small N that checks the benchmark works; writes results/ only, not the doc.
+    #[arg(long)]
+    pub small: bool,
+    /// Only the producer and the consumer group with 1, 2, 3 consumers (results/ only, not the doc).
+    #[arg(long, conflicts_with = "latency_only")]
+    pub group_only: bool,
+    /// Only the latency runs: 10 at 1,000 orders/s and one at 10,000 (results/ only, not the doc).
+    #[arg(long)]
+    pub latency_only: bool,
+    /// Where to write the Markdown report (its JSON goes beside it).
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    pub doc: PathBuf,
+    /// Kafka, as reached from this machine.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = shared::DEFAULT_BOOTSTRAP)]
+    pub bootstrap_servers: String,
+    /// The stack's database, as its owner; the benchmark creates its databases beside it.
+    #[command(flatten)]
+    pub database: Database,
+}
+
+/// How much of each measurement a run does.
+#[derive(Debug, Clone)]
+struct Plan {
+    orders: u64,
+    growth: Vec<u64>,
+    latency_rate: u64,
+    latency_seconds: u64,
+    latency_runs: u32,
+    high_rate: u64,
+    high_rate_seconds: u64,
+    eff_orders: u64,
+    eff_delay_ms: u64,
+    wide_customers: u64,
+    batch_sizes: Vec<u64>,
+    lingers: Vec<u64>,
+    compressions: Vec<&'static str>,
+    knob_orders: u64,
+    knob_latency_seconds: u64,
+    /// Producer figures swing by a third between runs on two shared cores: each producer runs this many times,
+    /// alternating with the other, and the median counts.
+    producer_runs: u32,
+    metrics_cost_runs: u32,
+    /// The figures held against the ceiling are ratios of pairs, a ceiling run right before each consumer run,
+    /// and their median counts: 3 consumers on the even topic this many times, 1 consumer in its default runs
+    /// (the group run and the metrics-on runs). Scaling efficiency is the median of this many sets of 1, 2, 3.
+    target_runs: u32,
+}
+
+impl Plan {
+    fn new(orders: u64, small: bool) -> Self {
+        let full = Self {
+            orders,
+            growth: vec![100_000, 500_000, 1_000_000],
+            latency_rate: 1_000,
+            latency_seconds: 30,
+            latency_runs: 10,
+            high_rate: 10_000,
+            high_rate_seconds: 15,
+            eff_orders: 3_000,
+            eff_delay_ms: 5,
+            wide_customers: 1_000,
+            batch_sizes: vec![100, 500, 1_000, 5_000],
+            lingers: vec![0, 5, 50],
+            compressions: vec!["none", "lz4", "zstd"],
+            knob_orders: 200_000,
+            knob_latency_seconds: 15,
+            producer_runs: 3,
+            metrics_cost_runs: 4,
+            target_runs: 3,
+        };
+        if !small {
+            return full;
+        }
+        Self {
+            orders: orders.min(5_000),
+            growth: vec![2_000, 5_000, 10_000],
+            latency_seconds: 5,
+            latency_runs: 2,
+            high_rate_seconds: 2,
+            eff_orders: 300,
+            batch_sizes: vec![100, 1_000],
+            lingers: vec![0, 5],
+            compressions: vec!["none", "lz4"],
+            knob_orders: 5_000,
+            knob_latency_seconds: 4,
+            producer_runs: 1,
+            metrics_cost_runs: 1,
+            target_runs: 1,
+            ..full
+        }
+    }
+}
+
+/// A variable of the consumer's environment for one run (`BATCH_SIZE=20`).
+type Var = (&'static str, String);
+
+/// One benchmark in progress.
+struct Bench {
+    stack: Stack,
+    plan: Plan,
+    /// Names this run's topics, groups and databases.
+    id: String,
+    work: PathBuf,
+    rec: Recorder,
+    ceiling: Option<Ceiling>,
+}
+
+/// The rows of one group run, staged in their database, upserted again by the server alone.
+struct Ceiling {
+    pool: PgPool,
+    rates: Vec<String>,
+}
+
+/// Runs the benchmark; returns the folder it wrote.
+///
+/// # Errors
+/// When the stack does not answer or a run fails (the benchmark's databases are dropped all the same).
+pub async fn run(args: BenchArgs, repo: &Repo) -> anyhow::Result<PathBuf> {
+    let root = repo.root.clone();
+    let stack = Stack::connect(&root, &args.bootstrap_servers, args.database.clone()).await?;
+    let now = chrono::Utc::now();
+    let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let out = root.join("results").join(format!("bench-{stamp}"));
+    let work = out.join("work");
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let mut bench = Bench {
+        stack,
+        plan: Plan::new(args.orders, args.small),
+        id: now.timestamp().to_string(),
+        work,
+        rec: Recorder::create(&out.join("results.txt"))?,
+        ceiling: None,
+    };
+    eprintln!("==> benchmark {stamp}: results in {}", out.display());
+    let outcome = bench.all(&args, &stamp, &out).await;
+    bench.drop_databases().await;
+    outcome?;
+    Ok(out)
+}
+
+impl Bench {
+    async fn all(&mut self, args: &BenchArgs, stamp: &str, out: &Path) -> anyhow::Result<()> {
+        for (key, value) in self.stack.machine().await? {
+            self.rec.record(key, value)?;
+        }
+        let p = self.plan.clone();
+        self.rec.record("run.time", stamp)?;
+        self.rec.record("run.small", u8::from(args.small))?;
+        self.rec.record("settings.latency_rate", p.latency_rate)?;
+        self.rec.record("settings.eff_delay_ms", p.eff_delay_ms)?;
+        self.rec.record("settings.wide_customers", p.wide_customers)?;
+        self.rec.record("settings.high_rate", p.high_rate)?;
+
+        if args.latency_only {
+            self.latency_runs().await?;
+            return self.excerpt(out, "latency-only.txt", &["latency", "highrate"]);
+        }
+        let main = self.producers().await?;
+        self.groups(&main).await?;
+        if args.group_only {
+            eprintln!("==> group only: producer and consumer group figures");
+            let prefixes = ["producer", "perftest", "group", "wide", "one.", "pgoffsets", "metrics"];
+            return self.excerpt(out, "group-only.txt", &prefixes);
+        }
+        self.efficiency().await?;
+        self.latency_runs().await?;
+        self.growth().await?;
+        self.knobs().await?;
+        self.drop_databases().await;
+        let doc = if args.small { None } else { Some(args.doc.as_path()) };
+        super::report::write(self.rec.path(), &out.join("bench.json"), doc)
+    }
+
+    /// (4) Our producer against `kafka-producer-perf-test` with the same records and settings, alternating;
+    /// returns the first producer run's topic, which the group runs consume.
+    async fn producers(&mut self) -> anyhow::Result<String> {
+        let p = self.plan.clone();
+        let main = format!("bench-{}-main", self.id);
+        let (mut ours, mut theirs, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 1..=p.producer_runs {
+            eprintln!(
+                "==> (4) producer, run {i} of {}: {} orders, as fast as the broker takes them",
+                p.producer_runs, p.orders
+            );
+            let label = format!("producer{i}");
+            let name = if i == 1 { "main".to_owned() } else { format!("prod{i}") };
+            self.filled_topic(&name, &label, p.orders, &[]).await?;
+            ours.push(self.value(&format!("{label}.producer_rate"))?);
+            peaks.push(self.value(&format!("{label}.producer_rss_kib"))?);
+            if i == 1 {
+                let bytes = self.sample_payloads(&main).await?;
+                self.rec.record("producer.record_bytes", bytes)?;
+            }
+            eprintln!(
+                "==> (4) kafka-producer-perf-test, run {i} of {}: the same records, acks, compression, linger and batch size",
+                p.producer_runs
+            );
+            let perf = format!("bench-{}-perf{i}", self.id);
+            self.stack.create_topic(&perf, 3).await?;
+            let rate = self.perf_test(&perf, p.orders, i).await?;
+            self.rec.record(&format!("perftest{i}.rate"), &rate)?;
+            theirs.push(rate);
+        }
+        self.rec.record("producer.producer_rate", median(&ours)?)?;
+        let acked = self.value("producer1.producer_acked")?;
+        self.rec.record("producer.producer_acked", acked)?;
+        let peak = peaks.iter().max_by(|a, b| number(a).total_cmp(&number(b))).cloned().unwrap_or_default();
+        self.rec.record("producer.producer_rss_kib", peak)?;
+        self.rec.record("producer.runs", p.producer_runs)?;
+        self.rec.record("perftest.rate", median(&theirs)?)?;
+        Ok(main)
+    }
+
+    /// (1) the ceiling and (2) the consumer group.
+    async fn groups(&mut self, main: &str) -> anyhow::Result<()> {
+        let p = self.plan.clone();
+        eprintln!("==> (1) Postgres ceiling: the rows of {} orders, stored once by 1 consumer, then staged", p.orders);
+        let staging = self.group_run("staging", 1, main, p.orders, &[]).await?;
+        sqlx::query("CREATE TABLE staging AS SELECT * FROM orders").execute(&staging).await?;
+        self.ceiling = Some(Ceiling { pool: staging, rates: Vec::new() });
+
+        eprintln!("==> (2) consumer group end to end: {} orders on 3 partitions, 1, 2 and 3 consumers", p.orders);
+        self.paired_run("group1", 1, main, p.orders, &[]).await?;
+        // Right after the default run of 1 consumer, so that the cost of storing offsets in Postgres (a second
+        // statement in each batch's transaction) is measured under the same conditions.
+        eprintln!("==> (2) 1 consumer with OFFSET_STORE=postgres");
+        self.group_run("pgoffsets1", 1, main, p.orders, &[("OFFSET_STORE", "postgres".into())]).await?;
+        for c in [2, 3] {
+            self.group_run(&format!("group{c}"), c, main, p.orders, &[]).await?;
+        }
+
+        // The cost of metrics: 1 consumer with METRICS_ADDR=off (nothing served, nothing counted) and with its
+        // default metrics, on the same topic, in the order off-on, on-off, off-on … so that a drift across the
+        // runs (the first runs of a series are often slower) favours neither; the medians count. Throughput is
+        // bound by Postgres, so the consumer's own CPU time for the same orders is the finer measure.
+        eprintln!(
+            "==> (2) the cost of metrics: 1 consumer, METRICS_ADDR=off and default, {} runs each, alternating",
+            p.metrics_cost_runs
+        );
+        let (mut off, mut on, mut off_cpu, mut on_cpu, mut on_ratios) = (vec![], vec![], vec![], vec![], vec![]);
+        for i in 1..=p.metrics_cost_runs {
+            let order = if i % 2 == 1 { [false, true] } else { [true, false] };
+            for metrics in order {
+                if metrics {
+                    let label = format!("metricson{i}");
+                    self.paired_run(&label, 1, main, p.orders, &[]).await?;
+                    on.push(self.value(&format!("{label}.rows_per_s"))?);
+                    on_ratios.push(self.value(&format!("{label}.to_ceiling"))?);
+                    on_cpu.push(self.value(&format!("{label}.consumer_cpu_s"))?);
+                } else {
+                    let label = format!("metricsoff{i}");
+                    self.paired_run(&label, 1, main, p.orders, &[("METRICS_ADDR", "off".into())]).await?;
+                    off.push(self.value(&format!("{label}.rows_per_s"))?);
+                    off_cpu.push(self.value(&format!("{label}.consumer_cpu_s"))?);
+                }
+            }
+        }
+        self.rec.record("metrics_cost.runs", p.metrics_cost_runs)?;
+        self.rec.record("metrics_cost.off_rows_per_s", median(&off)?)?;
+        self.rec.record("metrics_cost.on_rows_per_s", median(&on)?)?;
+        self.rec.record("metrics_cost.on_to_off", format!("{:.3}", number(&median(&on)?) / number(&median(&off)?)))?;
+        self.rec.record("metrics_cost.off_cpu_s", median(&off_cpu)?)?;
+        self.rec.record("metrics_cost.on_cpu_s", median(&on_cpu)?)?;
+        let cpu = number(&median(&on_cpu)?) / number(&median(&off_cpu)?);
+        self.rec.record("metrics_cost.cpu_on_to_off", format!("{cpu:.3}"))?;
+
+        eprintln!(
+            "==> (2) the same with keys spread wider: {} orders of {} customers, 3 consumers",
+            p.orders, p.wide_customers
+        );
+        let customers = ["--customers".to_owned(), p.wide_customers.to_string()];
+        let wide = self.filled_topic("wide", "wide", p.orders, &customers).await?;
+        let (mut wides, mut wide_ratios) = (Vec::new(), Vec::new());
+        for i in 1..=p.target_runs {
+            let label = if i == 1 { "wide3".to_owned() } else { format!("widerun{i}") };
+            if i > 1 {
+                eprintln!("==> (2) 3 consumers, {} customers, run {i} of {}", p.wide_customers, p.target_runs);
+            }
+            self.paired_run(&label, 3, &wide, p.orders, &[]).await?;
+            wides.push(self.value(&format!("{label}.rows_per_s"))?);
+            wide_ratios.push(self.value(&format!("{label}.to_ceiling"))?);
+        }
+        self.rec.record("wide3.median_rows_per_s", median(&wides)?)?;
+        self.rec.record("wide3.median_to_ceiling", median(&wide_ratios)?)?;
+        self.rec.record("wide3.runs", p.target_runs)?;
+        let ones: Vec<String> = std::iter::once(self.value("group1.rows_per_s")?).chain(on).collect();
+        self.rec.record("one.median_rows_per_s", median(&ones)?)?;
+        let ratios: Vec<String> = std::iter::once(self.value("group1.to_ceiling")?).chain(on_ratios).collect();
+        self.rec.record("one.median_to_ceiling", median(&ratios)?)?;
+        self.rec.record("one.runs", ratios.len())?;
+        let ceiling = self.ceiling.as_ref().context("the ceiling was staged first")?;
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(&ceiling.pool).await?;
+        let (runs, rate) = (ceiling.rates.len(), median(&ceiling.rates)?);
+        self.rec.record("ceiling.rows", rows)?;
+        self.rec.record("ceiling.rows_per_s", rate)?;
+        self.rec.record("ceiling.runs", runs)?;
+        Ok(())
+    }
+
+    /// (3) Scaling with simulated work per order: sets of 1, 2, 3 consumers.
+    async fn efficiency(&mut self) -> anyhow::Result<()> {
+        let p = self.plan.clone();
+        eprintln!(
+            "==> (3) scaling with {} ms of simulated work per order: {} orders, 1, 2, 3 consumers",
+            p.eff_delay_ms, p.eff_orders
+        );
+        let customers = ["--customers".to_owned(), p.wide_customers.to_string()];
+        let eff = self.filled_topic("eff", "eff", p.eff_orders, &customers).await?;
+        let env = [("PROCESSING_DELAY_MS", p.eff_delay_ms.to_string()), ("BATCH_SIZE", "20".to_owned())];
+        for i in 1..=p.target_runs {
+            for c in 1..=3 {
+                let label = if i == 1 { format!("eff{c}") } else { format!("eff{c}run{i}") };
+                self.group_run(&label, c, &eff, p.eff_orders, &env).await?;
+            }
+        }
+        self.rec.record("eff.runs", p.target_runs)?;
+        Ok(())
+    }
+
+    /// (5) (6) Latency and memory at a steady rate, several runs in a row, and one at a high rate.
+    async fn latency_runs(&mut self) -> anyhow::Result<()> {
+        let p = self.plan.clone();
+        eprintln!(
+            "==> (5)(6) latency and memory at a steady {} orders/s for {}s, 3 consumers, {} runs in a row",
+            p.latency_rate, p.latency_seconds, p.latency_runs
+        );
+        for i in 1..=p.latency_runs {
+            let label = if i == 1 { "latency".to_owned() } else { format!("latency{i}") };
+            self.latency_run(&label, p.latency_seconds, p.latency_rate, &[], &[]).await?;
+        }
+        self.rec.record("latency.runs", p.latency_runs)?;
+        eprintln!("==> (5) latency at {} orders/s for {}s, 3 consumers", p.high_rate, p.high_rate_seconds);
+        self.latency_run("highrate", p.high_rate_seconds, p.high_rate, &[], &[]).await
+    }
+
+    /// (7) Growth: 3 consumers, N orders for each N.
+    async fn growth(&mut self) -> anyhow::Result<()> {
+        let p = self.plan.clone();
+        eprintln!("==> (7) growth: 3 consumers, N = {:?}", p.growth);
+        for n in p.growth {
+            let label = format!("grow{n}");
+            let topic = self.filled_topic(&label, &label, n, &[]).await?;
+            self.group_run(&label, 3, &topic, n, &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// (8) The knobs: the consumer's batch size, the producer's compression and linger.
+    async fn knobs(&mut self) -> anyhow::Result<()> {
+        let p = self.plan.clone();
+        eprintln!("==> (8) knobs: consumer batch size {:?}", p.batch_sizes);
+        let knob = self.filled_topic("knob", "knob", p.knob_orders, &[]).await?;
+        for b in &p.batch_sizes {
+            let env = [("BATCH_SIZE", b.to_string())];
+            self.group_run(&format!("batch{b}"), 1, &knob, p.knob_orders, &env).await?;
+            self.latency_run(&format!("batchlat{b}"), p.knob_latency_seconds, p.latency_rate, &[], &env).await?;
+        }
+        eprintln!("==> (8) knobs: producer compression {:?} and linger {:?}", p.compressions, p.lingers);
+        for c in &p.compressions {
+            let compression = ["--compression".to_owned(), (*c).to_owned()];
+            let topic =
+                self.filled_topic(&format!("comp-{c}"), &format!("comp{c}"), p.knob_orders, &compression).await?;
+            self.rec.record(&format!("comp{c}.log_bytes"), log_bytes(&self.stack.root, &topic)?)?;
+        }
+        for l in &p.lingers {
+            let linger = ["--linger-ms".to_owned(), l.to_string()];
+            self.filled_topic(&format!("linger{l}"), &format!("linger{l}"), p.knob_orders, &linger).await?;
+            self.latency_run(&format!("lingerlat{l}"), p.knob_latency_seconds, p.latency_rate, &linger, &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates topic `bench-<id>-<name>` (3 partitions) and fills it with `count` orders as run `label` (the
+    /// producer's figures recorded under it, `extra` its further arguments); returns the topic.
+    async fn filled_topic(&mut self, name: &str, label: &str, count: u64, extra: &[String]) -> anyhow::Result<String> {
+        let topic = format!("bench-{}-{name}", self.id);
+        self.stack.create_topic(&topic, 3).await?;
+        self.produce(label, &topic, count, 0, extra).await?;
+        Ok(topic)
+    }
+
+    /// Runs the release producer to the end; records its rate, acknowledged orders and peak RSS.
+    async fn produce(
+        &mut self,
+        label: &str,
+        topic: &str,
+        count: u64,
+        rate: u64,
+        extra: &[String],
+    ) -> anyhow::Result<()> {
+        let summary = self.work.join(format!("{label}-producer-summary.json"));
+        let mut args: Vec<String> = [
+            "--topic",
+            topic,
+            "--count",
+            &count.to_string(),
+            "--rate",
+            &rate.to_string(),
+            "--seed",
+            "1",
+            "--progress-interval",
+            "60s",
+            "--summary-file",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.push(summary.display().to_string());
+        args.extend(extra.iter().cloned());
+        let env = [("KAFKA_BOOTSTRAP_SERVERS".to_owned(), self.stack.bootstrap.clone())];
+        let log = self.work.join(format!("{label}-producer.log"));
+        let binary = self.stack.binary("order-producer");
+        let mut producer =
+            harness::process::Process::spawn(format!("the producer of {label}"), &binary, &args, &env, &log)?;
+        let exit =
+            producer.wait(Duration::from_secs(30 * 60)).await?.context("the producer still runs after 30 min")?;
+        if !exit.success() {
+            bail!("the producer of {label} failed ({}); see {}", exit.describe(), log.display());
+        }
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&summary)
+                .with_context(|| format!("no producer summary at {}", summary.display()))?,
+        )
+        .with_context(|| format!("{} is not a producer summary", summary.display()))?;
+        for (key, field) in [("producer_rate", "rate"), ("producer_acked", "acked")] {
+            let value = json.get(field).with_context(|| format!("{} has no {field}", summary.display()))?;
+            self.rec.record(&format!("{label}.{key}"), value)?;
+        }
+        self.rec.record(&format!("{label}.producer_rss_kib"), exit.peak_rss_kib)
+    }
+
+    /// Reads up to 10,000 records of `topic` from the beginning into `payloads.txt` (one per line, for
+    /// `kafka-producer-perf-test --payload-file`); returns their mean size in bytes.
+    async fn sample_payloads(&self, topic: &str) -> anyhow::Result<u64> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.stack.bootstrap)
+            .set("group.id", format!("bench-{}-sampler", self.id))
+            .set("enable.auto.commit", "false")
+            .create()
+            .context("Kafka client for the payload sample")?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..3 {
+            assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+        }
+        consumer.assign(&assignment)?;
+        let (mut payloads, mut bytes, mut count) = (String::new(), 0_u64, 0_u64);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while count < 10_000 && Instant::now() < deadline {
+            let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
+            let Some(payload) = message?.payload().map(|p| String::from_utf8_lossy(p).into_owned()) else { continue };
+            bytes += payload.len() as u64;
+            count += 1;
+            payloads.push_str(&payload);
+            payloads.push('\n');
+        }
+        if count == 0 {
+            bail!("no record of {topic} read within 30 s");
+        }
+        std::fs::write(self.work.join("payloads.txt"), payloads)?;
+        Ok(bytes / count)
+    }
+
+    /// `kafka-producer-perf-test` with the sampled records and our producer's settings; returns its records/s
+    /// (the last line of its output, the only place the tool gives it).
+    async fn perf_test(&self, topic: &str, orders: u64, run: u32) -> anyhow::Result<String> {
+        let payloads = self.work.join("payloads.txt");
+        let args: Vec<String> = [
+            "kafka-producer-perf-test",
+            "--topic",
+            topic,
+            "--num-records",
+            &orders.to_string(),
+            "--throughput",
+            "-1",
+            "--payload-file",
+            &payloads.display().to_string(),
+            "--producer-props",
+            &format!("bootstrap.servers={}", self.stack.bootstrap),
+            "acks=all",
+            "compression.type=lz4",
+            "linger.ms=5",
+            "batch.size=1000000",
+            "enable.idempotence=true",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let script = self.stack.root.join("scripts/kafka.sh");
+        eprintln!("$ {} {}", script.display(), args.join(" "));
+        let output = tokio::process::Command::new(&script).args(&args).stdin(Stdio::null()).output().await?;
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        let log = self.work.join(format!("perf-test{run}.log"));
+        std::fs::write(&log, &text)?;
+        let last = text.lines().rev().find(|l| l.contains(" records sent, ")).unwrap_or_default();
+        eprintln!("{last}");
+        if !output.status.success() {
+            bail!("kafka-producer-perf-test failed ({}); see {}", output.status, log.display());
+        }
+        let rate = last.split(" records sent, ").nth(1).and_then(|r| r.split(" records/sec").next());
+        rate.map(str::to_owned).with_context(|| format!("no rate in the last line of {}", log.display()))
+    }
+
+    /// `CONSUMERS` release consumers in group `label` on a fresh database until `expected` rows are stored;
+    /// records their peak RSS and CPU time, the wall time from their start, the rate between the first and the
+    /// last row, the sum of each consumer's own rate and the largest partition's share. Returns a pool to the
+    /// database.
+    async fn group_run(
+        &mut self,
+        label: &str,
+        consumers: usize,
+        topic: &str,
+        expected: u64,
+        env: &[Var],
+    ) -> anyhow::Result<PgPool> {
+        let database = self.database(label);
+        let pool = self.stack.create_database(&database).await?;
+        self.stack.checkpoint().await;
+        let started = Instant::now();
+        let mut members = self.start_consumers(label, consumers, topic, &database, env).await?;
+        let world = World::new(&self.stack.bootstrap, topic, "", label, &self.stack.url_of(&database))?;
+        let stored = world.wait_stored(i64::try_from(expected)?, Duration::from_secs(30 * 60)).await;
+        let wall = started.elapsed();
+        world.pool.close().await;
+        self.stop_consumers(label, &mut members).await?;
+        stored?;
+        self.rec.record(&format!("{label}.wall_s"), format!("{:.2}", wall.as_secs_f64()))?;
+        let figures = [
+            (
+                "rows_per_s",
+                "SELECT ROUND(COUNT(*) / EXTRACT(EPOCH FROM MAX(processed_at) - MIN(processed_at)))::bigint::text FROM orders",
+            ),
+            (
+                "busy_rows_per_s",
+                "SELECT ROUND(SUM(n / NULLIF(s, 0)))::bigint::text FROM (SELECT COUNT(*) n, EXTRACT(EPOCH FROM MAX(processed_at) - MIN(processed_at)) s FROM orders GROUP BY processed_by) t",
+            ),
+            (
+                "largest_partition_share",
+                "SELECT ROUND(MAX(n)::numeric / SUM(n), 3)::text FROM (SELECT COUNT(*) n FROM orders GROUP BY kafka_partition) t",
+            ),
+        ];
+        for (name, sql) in figures {
+            let value: Option<String> = sqlx::query_scalar(sql).fetch_one(&pool).await?;
+            self.rec.record(&format!("{label}.{name}"), value.unwrap_or_default())?;
+        }
+        Ok(pool)
+    }
+
+    /// The ceiling, then [`Bench::group_run`] right after it; records the run's rate over that ceiling. The
+    /// machine's speed drifts by a third within minutes, so a ratio of two runs minutes apart says more about the
+    /// drift than about the consumer.
+    async fn paired_run(
+        &mut self,
+        label: &str,
+        consumers: usize,
+        topic: &str,
+        expected: u64,
+        env: &[Var],
+    ) -> anyhow::Result<()> {
+        self.ceiling_run(label).await?;
+        self.group_run(label, consumers, topic, expected, env).await?;
+        let ratio =
+            self.number(&format!("{label}.rows_per_s"))? / self.number(&format!("{label}.ceiling_rows_per_s"))?;
+        self.rec.record(&format!("{label}.to_ceiling"), format!("{ratio:.4}"))
+    }
+
+    /// Empties the staged database's table, then upserts the staged rows into it in one statement: the consumer's
+    /// upsert done by the server itself. Records the rows per second.
+    async fn ceiling_run(&mut self, label: &str) -> anyhow::Result<()> {
+        let ceiling = self.ceiling.as_mut().context("the ceiling was staged first")?;
+        sqlx::query("TRUNCATE orders").execute(&ceiling.pool).await?;
+        self.stack.checkpoint().await;
+        let started = Instant::now();
+        sqlx::query(
+            "INSERT INTO orders SELECT * FROM staging ON CONFLICT (order_id) DO UPDATE SET
+               customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name,
+               restaurant = EXCLUDED.restaurant, items = EXCLUDED.items, total_amount = EXCLUDED.total_amount,
+               status = EXCLUDED.status, created_at = EXCLUDED.created_at, customer_seq = EXCLUDED.customer_seq,
+               version = EXCLUDED.version, kafka_partition = EXCLUDED.kafka_partition,
+               kafka_offset = EXCLUDED.kafka_offset, produced_at = EXCLUDED.produced_at,
+               processed_by = EXCLUDED.processed_by, processed_at = clock_timestamp()
+             WHERE orders.version < EXCLUDED.version",
+        )
+        .execute(&ceiling.pool)
+        .await
+        .context("the ceiling's upsert")?;
+        let rate = format!("{:.0}", self.plan.orders as f64 / started.elapsed().as_secs_f64());
+        ceiling.rates.push(rate.clone());
+        self.rec.record(&format!("{label}.ceiling_rows_per_s"), rate)
+    }
+
+    /// 3 consumers on 3 partitions, the producer at `rate` orders/s for `seconds`; records the producer's figures,
+    /// the consumers' peak RSS and p50/p95/p99/max of `processed_at - produced_at`.
+    async fn latency_run(
+        &mut self,
+        label: &str,
+        seconds: u64,
+        rate: u64,
+        producer: &[String],
+        env: &[Var],
+    ) -> anyhow::Result<()> {
+        let topic = format!("bench-{}-{label}", self.id);
+        let database = self.database(label);
+        self.stack.create_topic(&topic, 3).await?;
+        let pool = self.stack.create_database(&database).await?;
+        self.stack.checkpoint().await;
+        let mut members = self.start_consumers(label, 3, &topic, &database, env).await?;
+        let world = World::new(&self.stack.bootstrap, &topic, "", label, &self.stack.url_of(&database))?;
+        let outcome = async {
+            harness::wait::wait_for(
+                &format!("3 consumers of {label} owning partitions"),
+                Duration::from_secs(60),
+                async || world.group().ok().filter(|g| g.owners() >= 3).map(drop),
+            )
+            .await?;
+            self.produce(label, &topic, rate * seconds, rate, producer).await?;
+            world.wait_stored(i64::try_from(rate * seconds)?, Duration::from_secs(120)).await
+        }
+        .await;
+        world.pool.close().await;
+        self.stop_consumers(label, &mut members).await?;
+        outcome?;
+        let latency = "EXTRACT(EPOCH FROM processed_at - produced_at) * 1000";
+        let percentile =
+            |q: f64| format!("ROUND((percentile_cont({q}) WITHIN GROUP (ORDER BY {latency}))::numeric, 1)::text");
+        let sql = format!(
+            "SELECT {}, {}, {}, ROUND(MAX({latency})::numeric, 1)::text FROM orders",
+            percentile(0.5),
+            percentile(0.95),
+            percentile(0.99)
+        );
+        let (p50, p95, p99, max): (String, String, String, String) = sqlx::query_as(&sql).fetch_one(&pool).await?;
+        for (name, value) in [("p50_ms", p50), ("p95_ms", p95), ("p99_ms", p99), ("max_ms", max)] {
+            self.rec.record(&format!("{label}.{name}"), value)?;
+        }
+        pool.close().await;
+        Ok(())
+    }
+
+    /// Starts `n` release consumers in group `label` (their dead-letter topic created first).
+    async fn start_consumers(
+        &self,
+        label: &str,
+        n: usize,
+        topic: &str,
+        database: &str,
+        env: &[Var],
+    ) -> anyhow::Result<Members> {
+        let dlq = format!("{topic}-dlq");
+        self.stack.create_topic(&dlq, 1).await?;
+        let shared = vec![
+            ("KAFKA_BOOTSTRAP_SERVERS".to_owned(), self.stack.bootstrap.clone()),
+            ("KAFKA_TOPIC".to_owned(), topic.to_owned()),
+            ("DLQ_TOPIC".to_owned(), dlq),
+            ("CONSUMER_GROUP".to_owned(), label.to_owned()),
+            ("DATABASE_URL".to_owned(), self.stack.url_of(database)),
+            ("RUST_LOG".to_owned(), "info".to_owned()),
+        ];
+        let logs = self.work.join(format!("{label}-consumers"));
+        std::fs::create_dir_all(&logs)?;
+        let mut members = Members::new(&self.stack.root, shared, logs, label, false);
+        let extra: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        for slot in 1..=n {
+            members.start_with(slot, &extra)?;
+        }
+        Ok(members)
+    }
+
+    /// Stops the consumers (SIGTERM, SIGKILL after 30 s) and waits until every one has exited, so their sessions
+    /// close before the next run and before the drop; records the largest peak RSS among them and the CPU time
+    /// they used together.
+    async fn stop_consumers(&mut self, label: &str, members: &mut Members) -> anyhow::Result<()> {
+        members.stop_all().await;
+        let exits = members.exits();
+        let peak = exits.iter().map(|(_, e)| e.peak_rss_kib).max().unwrap_or(0);
+        let cpu: f64 = exits.iter().map(|(_, e)| e.cpu_s).sum();
+        self.rec.record(&format!("{label}.consumer_rss_kib"), peak)?;
+        self.rec.record(&format!("{label}.consumer_cpu_s"), format!("{cpu:.2}"))
+    }
+
+    /// The database of run `label`.
+    fn database(&self, label: &str) -> String {
+        let label: String =
+            label.chars().map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '_' }).collect();
+        format!("bench_{}_{label}", self.id)
+    }
+
+    /// Every consumer has exited; what may still be in these databases is autovacuum, which a plain DROP ends
+    /// itself. A database that cannot be dropped is named, and the report is written all the same.
+    async fn drop_databases(&mut self) {
+        if let Some(ceiling) = self.ceiling.take() {
+            ceiling.pool.close().await;
+        }
+        let databases = match self.stack.databases_like(&format!("bench_{}_", self.id)).await {
+            Ok(databases) => databases,
+            Err(error) => return eprintln!("warning: cannot list the benchmark's databases: {error:#}"),
+        };
+        for database in databases {
+            if let Err(error) = self.stack.drop_database(&database, Duration::from_secs(30)).await {
+                eprintln!("warning: {error:#}");
+            }
+        }
+    }
+
+    /// Writes the lines recorded so far that start with one of `prefixes` to `out/name`, and prints them.
+    fn excerpt(&self, out: &Path, name: &str, prefixes: &[&str]) -> anyhow::Result<()> {
+        let lines = self.rec.lines_starting(prefixes).join("\n");
+        println!("{lines}");
+        std::fs::write(out.join(name), format!("{lines}\n")).with_context(|| format!("cannot write {name}"))
+    }
+
+    fn value(&self, key: &str) -> anyhow::Result<String> {
+        self.rec.value(key).map(str::to_owned).with_context(|| format!("{key} was not recorded"))
+    }
+
+    fn number(&self, key: &str) -> anyhow::Result<f64> {
+        self.rec.number(key).with_context(|| format!("{key} was not recorded as a number"))
+    }
+}
+
+/// The recorded value in the middle, as recorded (the lower of the two middle ones for an even count).
+fn median(values: &[String]) -> anyhow::Result<String> {
+    if values.is_empty() {
+        bail!("a median of no values");
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| number(a).total_cmp(&number(b)));
+    Ok(sorted.swap_remove(sorted.len().div_ceil(2) - 1))
+}
+
+fn number(value: &str) -> f64 {
+    value.parse().unwrap_or(f64::NAN)
+}
+
+/// Bytes of `topic`'s log segments on the local broker's disk (`.local/kafka/data/<topic>-<partition>/*.log`).
+fn log_bytes(root: &Path, topic: &str) -> anyhow::Result<u64> {
+    let local = std::env::var("LOCAL_DIR").map_or_else(|_| root.join(".local"), PathBuf::from);
+    let data = local.join("kafka/data");
+    let prefix = format!("{topic}-");
+    let mut bytes = 0;
+    for dir in std::fs::read_dir(&data).with_context(|| format!("cannot read {}", data.display()))? {
+        let dir = dir?;
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if !name.strip_prefix(&prefix).is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+            continue;
+        }
+        for file in std::fs::read_dir(dir.path())? {
+            let file = file?;
+            if file.path().extension().is_some_and(|e| e == "log") {
+                bytes += file.metadata()?.len();
+            }
+        }
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_is_a_recorded_value() {
+        let values = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(median(&values(&["0.62", "0.48", "0.68"])).unwrap(), "0.62");
+        assert_eq!(median(&values(&["4", "1", "3", "2"])).unwrap(), "2", "the lower middle, as the script took it");
+        assert_eq!(median(&values(&["48000.0"])).unwrap(), "48000.0");
+        assert!(median(&[]).is_err());
+    }
+
+    fn parse(args: &[&str]) -> Result<BenchArgs, String> {
+        crate::parse_options(args)
+    }
+
+    #[test]
+    fn options_are_checked_before_anything_runs() {
+        let defaults = parse(&[]).unwrap();
+        assert_eq!(
+            (defaults.orders, defaults.small, defaults.doc.as_path()),
+            (500_000, false, Path::new("docs/benchmarks.md"))
+        );
+        assert!(parse(&["--orders", "0"]).unwrap_err().contains("invalid value '0' for '--orders <ORDERS>'"));
+        assert!(parse(&["--group-only", "--latency-only"]).unwrap_err().contains("cannot be used with"));
+        assert!(parse(&["--now"]).unwrap_err().contains("unexpected argument '--now'"));
+    }
+
+    #[test]
+    fn small_keeps_the_orders_under_five_thousand() {
+        assert_eq!(Plan::new(500_000, true).orders, 5_000);
+        assert_eq!(Plan::new(1_000, true).orders, 1_000);
+        assert_eq!(Plan::new(500_000, false).latency_runs, 10);
+    }
+}

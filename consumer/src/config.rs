@@ -208,16 +208,6 @@ pub struct ConsumerSettings {
 }
 
 impl ConsumerSettings {
-    /// Settings with every default, for the given servers, topic and database (tests, benchmarks).
-    pub fn for_servers(bootstrap_servers: &str, topic: &str, database_url: &str) -> Self {
-        use clap::Parser;
-        let mut settings = Self::parse_from(["order-consumer"]);
-        settings.kafka = KafkaArgs::new(bootstrap_servers);
-        settings.topic = topic.to_owned();
-        settings.database = Database::new(database_url);
-        settings
-    }
-
     /// The static membership id, if any: GROUP_INSTANCE_ID, else `{base}-{hostname}` with STATIC_MEMBERSHIP.
     pub fn group_instance_id(&self) -> Option<String> {
         match (&self.group_instance_id, self.static_membership) {
@@ -269,21 +259,15 @@ impl ConsumerSettings {
         Ok(config)
     }
 
-    /// The dead-letter producer's configuration: idempotent, acknowledged by all in-sync replicas.
+    /// The dead-letter producer's configuration: idempotent, acknowledged by all in-sync replicas
+    /// ([`shared::kafka::IDEMPOTENT_PRODUCER`]), its client id the consumer's with `-dlq`.
     ///
     /// # Errors
     /// When a pass-through property tries to override a protected one.
     pub fn dead_letter_config(&self, client_id: &str) -> Result<ClientConfig, ProtectedProperty> {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.kafka.bootstrap_servers)
-            .set("client.id", format!("{client_id}-dlq"))
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "30000");
-        self.kafka.apply_properties(&mut config)?;
-        Ok(config)
+        self.kafka.producer_config(&format!("{client_id}-dlq"), |config| {
+            config.set("linger.ms", "5").set("message.timeout.ms", "30000");
+        })
     }
 }
 
@@ -305,6 +289,16 @@ mod tests {
         assert_eq!(s.topic, "food-orders");
         assert_eq!(s.dlq_topic, "food-orders.dlq");
         assert_eq!(s.offset_store, OffsetStore::Kafka);
+    }
+
+    #[test]
+    fn the_dead_letter_producer_is_idempotent_and_named_after_the_consumer() {
+        let s = ConsumerSettings::try_parse_from(["order-consumer"]).unwrap();
+        let c = s.dead_letter_config("order-consumer-h-12345678").unwrap();
+        assert_eq!(c.get("client.id"), Some("order-consumer-h-12345678-dlq"));
+        assert_eq!(c.get("enable.idempotence"), Some("true"));
+        assert_eq!(c.get("acks"), Some("all"));
+        assert_eq!(c.get("message.timeout.ms"), Some("30000"));
     }
 
     #[test]

@@ -16,8 +16,8 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod compose;
+pub mod consumers;
 pub mod group;
-pub mod members;
 pub mod partitioner;
 pub mod process;
 pub mod producer;

@@ -220,7 +220,7 @@ impl Drop for Process {
 /// `command` as a shell line, its added variables first, with what may hold a secret hidden: a URL's password
 /// (`DATABASE_URL`, `MIGRATION_DATABASE_URL`), and the whole value of a password variable or of
 /// `KAFKA_PROPERTIES` (which may carry `sasl.password`).
-fn shown(command: &Command) -> String {
+pub(crate) fn shown(command: &Command) -> String {
     command
         .get_envs()
         .filter_map(|(k, v)| Some((k.to_string_lossy(), v?.to_string_lossy())))

@@ -35,16 +35,6 @@ impl Scripts {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Runs N consumers.
-    pub async fn scale(&self, consumers: usize) -> anyhow::Result<()> {
-        self.run("scale.sh", &[&consumers.to_string()]).await.map(drop)
-    }
-
-    /// SIGKILLs the consumer with this client id.
-    pub async fn kill(&self, client_id: &str) -> anyhow::Result<()> {
-        self.run("scale.sh", &["kill", client_id]).await.map(drop)
-    }
-
     /// Raises the topic's partition count.
     pub async fn set_partitions(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
         self.run("partitions.sh", &["--topic", topic, "set", &partitions.to_string()]).await.map(drop)

@@ -137,7 +137,7 @@ fn rows_per_second(timeline: &[Sample]) -> Vec<Line> {
     consumers
         .into_iter()
         .map(|c| Line {
-            label: format!("…{}", &c[c.len().saturating_sub(8)..]),
+            label: format!("…{}", shared::client_id::uuid8(c)),
             points: timeline
                 .windows(2)
                 .map(|w| {

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
+use harness::compose::Compose;
+use harness::consumers::ConsumerEnv;
+use harness::consumers::fleet::Fleet;
 use harness::repo::Repo;
 use harness::world::World;
 use sqlx::postgres::PgPoolOptions;
@@ -40,6 +43,12 @@ pub enum Command {
     AutoscaleDemo(autoscale_demo::DemoSettings),
     /// Producer throughput with 1 and with 3 replicas, on the three-node cluster (docs/cluster.md).
     Replication(replication::CostSettings),
+    /// The stack's consumers (scripts/scale.sh runs this): `N` runs N (starts the difference, or stops the newest:
+    /// SIGTERM, each writes, commits and leaves the group); `status` lists them; `count` prints how many run (the
+    /// autoscaler reads it); `kill ID` SIGKILLs one (its client id, or a local pid). Local consumers run detached,
+    /// tracked in .local/consumers/ (logs, pid files), and inherit this environment (KAFKA_TOPIC, CONSUMER_GROUP,
+    /// DATABASE_URL, BATCH_SIZE, PROCESSING_DELAY_MS, ...); compose scales the order-consumer service.
+    Scale(Scale),
     /// The measures the tools are made of, on their own.
     #[command(subcommand)]
     Measure(Measure),
@@ -117,6 +126,18 @@ pub struct WaitStored {
     timeout: Duration,
 }
 
+/// `scale`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct Scale {
+    /// Which stack's consumers.
+    #[arg(long, env = "STACK", default_value = "local", value_parser = ["local", "compose"])]
+    stack: String,
+    /// `N`, `status`, `count` or `kill`.
+    action: String,
+    /// For `kill`: the consumer's client id, or its local pid.
+    id: Option<String>,
+}
+
 /// Runs one subcommand in the repository `Repo::find` names.
 ///
 /// # Errors
@@ -159,6 +180,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Replication(settings) => {
             replication::run(&settings, &repo).await?;
         }
+        Command::Scale(args) => scale(&args, &repo).await?,
         Command::Measure(Measure::Stalls { database, events, until }) => stalls(&database, &events, until).await?,
         Command::Measure(Measure::WaitStored(w)) => wait_stored(&w).await?,
         Command::Report(Report::Bench { results, json, doc }) => bench::write(&results, &json, doc.as_deref())?,
@@ -169,6 +191,51 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 bail!("the soak failed a check (see summary.md)");
             }
         }
+    }
+    Ok(())
+}
+
+async fn scale(args: &Scale, repo: &Repo) -> anyhow::Result<()> {
+    let fleet = if args.stack == "compose" {
+        Fleet::Compose(Compose::find(&repo.root, Vec::new())?)
+    } else {
+        Fleet::local(repo, ConsumerEnv::default())
+    };
+    match (args.action.as_str(), &args.id) {
+        ("status", None) => {
+            for c in fleet.running().await? {
+                let pid = c.pid.map_or_else(String::new, |p| format!(" pid {p}"));
+                println!("{}{pid} client_id {}", c.name, c.client_id.as_deref().unwrap_or("-"));
+            }
+        }
+        ("count", None) => println!("{}", fleet.running().await?.len()),
+        ("kill", Some(id)) => fleet.kill(id).await?,
+        ("kill", None) => bail!("kill needs a client id or pid"),
+        (n, None) => {
+            let target: usize =
+                n.parse().with_context(|| format!("consumer count must be a whole number, got '{n}'"))?;
+            if let Fleet::Local(_) = fleet
+                && target > fleet.running().await?.len()
+            {
+                require_kafka()?;
+            }
+            fleet.scale(target).await?;
+        }
+        (action, Some(_)) => bail!("'{action}' takes no further argument (lab scale --help)"),
+    }
+    Ok(())
+}
+
+/// Fails with one line saying how to start the stack when the consumers' broker does not answer.
+fn require_kafka() -> anyhow::Result<()> {
+    let servers = std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| shared::DEFAULT_BOOTSTRAP.to_owned());
+    let first = servers.split(',').next().unwrap_or_default();
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(first)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
+    if !reachable {
+        bail!("Kafka is not running at {servers}: start the local stack with 'scripts/stack.sh up'");
     }
     Ok(())
 }

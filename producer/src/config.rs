@@ -90,29 +90,25 @@ impl ProducerSettings {
         settings
     }
 
-    /// The librdkafka configuration: idempotent, acks from all in-sync replicas, compressed, Java-compatible key
-    /// partitioning, and metadata refreshed often enough that new partitions are used without a restart.
+    /// The librdkafka configuration: idempotent, acks from all in-sync replicas
+    /// ([`shared::kafka::IDEMPOTENT_PRODUCER`]), compressed, Java-compatible key partitioning, and metadata refreshed
+    /// often enough that new partitions are used without a restart.
     ///
     /// # Errors
     /// When a pass-through property tries to override a protected one.
     pub fn client_config(&self, client_id: &str) -> Result<ClientConfig, ProtectedProperty> {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.kafka.bootstrap_servers)
-            .set("client.id", client_id)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("compression.type", &self.compression)
-            .set("linger.ms", self.linger.as_millis().to_string())
-            // Same partition for a key as Kafka's Java client and CLI (murmur2); random only for empty keys.
-            .set("partitioner", "murmur2_random")
-            // A partition increase is seen within ~10 s without a restart.
-            .set("topic.metadata.refresh.interval.ms", "10000")
-            // At most 8 MiB of records waiting for the broker; librdkafka's default (1 GiB, 100,000 records) only
-            // costs memory here (docs/benchmarks.md).
-            .set("queue.buffering.max.kbytes", "8192");
-        self.kafka.apply_properties(&mut config)?;
-        Ok(config)
+        self.kafka.producer_config(client_id, |config| {
+            config
+                .set("compression.type", &self.compression)
+                .set("linger.ms", self.linger.as_millis().to_string())
+                // Same partition for a key as Kafka's Java client and CLI (murmur2); random only for empty keys.
+                .set("partitioner", "murmur2_random")
+                // A partition increase is seen within ~10 s without a restart.
+                .set("topic.metadata.refresh.interval.ms", "10000")
+                // At most 8 MiB of records waiting for the broker; librdkafka's default (1 GiB, 100,000 records) only
+                // costs memory here (docs/benchmarks.md).
+                .set("queue.buffering.max.kbytes", "8192");
+        })
     }
 }
 

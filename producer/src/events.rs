@@ -191,7 +191,8 @@ impl Event for SendFailed<'_> {
 pub struct ProducerWaiting<'a> {
     pub in_flight: i32,
     pub waited: Duration,
-    pub diagnosis: &'a crate::stall::Diagnosis,
+    /// Why, as far as the brokers' metadata tells (a [`crate::stall::Diagnosis`]).
+    pub diagnosis: &'a dyn std::fmt::Display,
 }
 
 impl Event for ProducerWaiting<'_> {

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`config`]: every option, as a flag and an environment variable, mapped onto librdkafka properties.
+//! - [`delivery`]: what librdkafka reports back: every delivery report counted, the brokers it cannot reach noted.
 //! - [`events`]: every observable event as a type that logs it and updates the metrics `/metrics` serves.
 //! - [`generator`]: reproducible mock orders (and optional status updates) from the `fake` crate.
 //! - [`send`]: the send loop: paced, pipelined, every delivery report counted; progress lines.
@@ -12,6 +13,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod config;
+pub mod delivery;
 pub mod events;
 pub mod generator;
 pub mod send;

@@ -17,17 +17,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use shared::client_id::client_id;
 use shared::metrics::{MetricsError, MetricsServer};
 use tracing::{info, warn};
 
-use crate::ProducerSettings;
-use crate::events::{Acked, DeliveryFailed, Metrics, SendFailed, Sent};
+use crate::config::ProducerSettings;
+use crate::delivery::DeliveryCounter;
+use crate::events::{Metrics, SendFailed, Sent};
 use crate::generator::{EventKind, OrderGenerator};
+use crate::stall;
 use crate::summary::{Summary, SummaryFileError};
 
 /// Why the producer could not run.
@@ -53,53 +53,6 @@ pub enum ProducerError {
     Metrics(#[from] MetricsError),
 }
 
-/// Counts delivery reports; runs on librdkafka's delivery-report thread.
-#[derive(Default)]
-pub struct DeliveryCounter {
-    pub(crate) metrics: Arc<Metrics>,
-    first_delivery: tokio::sync::Notify,
-    /// Brokers librdkafka could not reach lately, for [`crate::stall`]'s diagnosis.
-    pub(crate) unreachable: crate::stall::Unreachable,
-}
-
-impl ClientContext for DeliveryCounter {
-    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
-        shared::telemetry::log_librdkafka(level, facility, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure) {
-            self.unreachable.note(reason);
-        }
-        shared::telemetry::log_client_error(&error, reason);
-    }
-}
-
-impl ProducerContext for DeliveryCounter {
-    /// 1 for a new order, 0 for a status update.
-    type DeliveryOpaque = usize;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, is_new_order: usize) {
-        match result {
-            Ok(message) => {
-                let sent_at = message.timestamp().to_millis().and_then(|ms| u64::try_from(ms).ok());
-                let waited = sent_at.and_then(|ms| {
-                    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
-                    now.checked_sub(Duration::from_millis(ms))
-                });
-                self.metrics.emit(Acked { new_order: is_new_order == 1, waited });
-            }
-            Err((error, message)) => {
-                let key = message.key().map(String::from_utf8_lossy).unwrap_or_default();
-                self.metrics.emit(DeliveryFailed { error, key: &key, partition: message.partition() });
-            }
-        }
-        if self.metrics.first_delivery() {
-            self.first_delivery.notify_one();
-        }
-    }
-}
-
 /// Runs the producer until `--count` orders were sent, `--duration` passed, or `shutdown` resolves; then flushes.
 ///
 /// # Errors
@@ -111,16 +64,12 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
     let config = settings.client_config(&client_id)?;
     // Listening first, so a taken port fails start-up before anything is connected; served until `run` returns.
     let _server = MetricsServer::start(&settings.metrics, metrics.registry(), Arc::clone(&metrics) as _).await?;
-    let counter = DeliveryCounter {
-        metrics: Arc::clone(&metrics),
-        first_delivery: tokio::sync::Notify::new(),
-        unreachable: crate::stall::Unreachable::default(),
-    };
+    let counter = DeliveryCounter::new(Arc::clone(&metrics));
     let producer: Arc<ThreadedProducer<DeliveryCounter>> =
         Arc::new(config.create_with_context(counter).map_err(ProducerError::Client)?);
     check_topic(&producer, settings).await?;
     // Says so when acknowledgements stop (brokers down, NotEnoughReplicas); runs until the final flush is over.
-    let watcher = crate::stall::watch(Arc::clone(&producer), config.clone(), settings.topic.clone());
+    let watcher = stall::watch(Arc::clone(&producer), config.clone(), settings.topic.clone());
     info!(event = "producer_started", client_id = %client_id, topic = %settings.topic, rate = settings.rate,
           count = ?settings.count, customers = settings.customers, "producer started");
 
@@ -182,7 +131,7 @@ pub async fn run(settings: &ProducerSettings, shutdown: impl Future<Output = ()>
         if sent == 1 {
             tokio::select! {
                 _ = &mut shutdown => break 'send,
-                ready = wait_for_first_delivery(&producer, settings.connect_timeout) => if !ready {
+                ready = producer.context().first_delivery(settings.connect_timeout) => if !ready {
                     warn!(event = "producer_not_ready", timeout_ms = settings.connect_timeout.as_millis() as u64,
                           "first order not acknowledged yet; sending the rest anyway");
                 }
@@ -240,13 +189,6 @@ impl Clock {
             next_progress: started + settings.progress_interval,
         }
     }
-}
-
-/// Waits until the first record's delivery report (acknowledged or failed); false when `timeout` passed first.
-async fn wait_for_first_delivery(producer: &ThreadedProducer<DeliveryCounter>, timeout: Duration) -> bool {
-    let counter = producer.context();
-    let notified = counter.first_delivery.notified();
-    counter.metrics.delivered_any() || tokio::time::timeout(timeout, notified).await.is_ok()
 }
 
 fn progress(producer: &ThreadedProducer<DeliveryCounter>, sent: u64, last: &mut (Instant, u64)) {

@@ -9,7 +9,6 @@
 //! partitions without a leader or with too few in-sync replicas, from the brokers' metadata); when acknowledgements
 //! resume it logs `producer_resumed` with how long they had stopped. The summary counts the stalls and the longest.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,36 +18,12 @@ use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{Producer, ThreadedProducer};
 
+use crate::delivery::DeliveryCounter;
 use crate::events::{ProducerResumed, ProducerWaiting};
-use crate::send::DeliveryCounter;
 
 /// How long records may wait with no acknowledgement at all before the producer says it is waiting.
 pub const STALL_AFTER: Duration = Duration::from_secs(2);
 const CHECK_EVERY: Duration = Duration::from_millis(500);
-/// Brokers librdkafka failed to reach within this window count as unreachable.
-const UNREACHABLE_WINDOW: Duration = Duration::from_secs(10);
-
-/// Brokers librdkafka reported a connection failure for, and when (fed by the producer's error callback).
-#[derive(Default)]
-pub struct Unreachable(std::sync::Mutex<BTreeMap<String, Instant>>);
-
-impl Unreachable {
-    /// Notes a transport failure; `reason` is librdkafka's text, which starts with the broker's name
-    /// (`127.0.0.1:9094/2: Connect to …`).
-    pub fn note(&self, reason: &str) {
-        if let (Some((broker, _)), Ok(mut map)) = (reason.split_once(": "), self.0.lock()) {
-            map.insert(broker.to_owned(), Instant::now());
-        }
-    }
-
-    /// The brokers that failed within the last [`UNREACHABLE_WINDOW`].
-    fn recent(&self) -> Vec<String> {
-        match self.0.lock() {
-            Ok(map) => map.iter().filter(|(_, at)| at.elapsed() < UNREACHABLE_WINDOW).map(|(b, _)| b.clone()).collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-}
 
 /// What the brokers' metadata says about the topic's partitions.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -199,14 +174,5 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("NotEnoughReplicas"), "{text}");
-    }
-
-    #[test]
-    fn a_broker_name_is_read_from_the_front_of_librdkafkas_reason() {
-        let u = Unreachable::default();
-        u.note(
-            "127.0.0.1:9096/3: Connect to ipv4#127.0.0.1:9096 failed: Connection refused (after 0ms in state CONNECT)",
-        );
-        assert_eq!(u.recent(), vec!["127.0.0.1:9096/3".to_owned()]);
     }
 }

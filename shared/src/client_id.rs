@@ -18,6 +18,30 @@ pub fn host() -> String {
     sanitize(&host)
 }
 
+/// A client id `{base}-{hostname}-{uuid8}` read back: the host and the eight hex digits after a known base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    pub host: &'a str,
+    pub uuid8: &'a str,
+}
+
+/// Reads `id` as `{base}-{hostname}-{uuid8}` for this `base` (a base and a host may both hold `-`, so the base
+/// must be known); `None` when it is not one.
+pub fn parse<'a>(id: &'a str, base: &str) -> Option<Parsed<'a>> {
+    let (rest, uuid8) = id.strip_prefix(base)?.strip_prefix('-')?.rsplit_once('-')?;
+    let hex = uuid8.len() == 8 && uuid8.chars().all(|c| c.is_ascii_hexdigit());
+    (hex && !rest.is_empty()).then_some(Parsed { host: rest, uuid8 })
+}
+
+/// The eight hex digits that end a client id (what tells two consumers on one host apart), or the whole id when it
+/// does not end so.
+pub fn uuid8(id: &str) -> &str {
+    match id.rsplit_once('-') {
+        Some((_, tail)) if tail.len() == 8 && tail.chars().all(|c| c.is_ascii_hexdigit()) => tail,
+        _ => id,
+    }
+}
+
 fn sanitize(host: &str) -> String {
     host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '_' }).collect()
 }
@@ -42,6 +66,20 @@ mod tests {
     fn host_characters_that_kafka_tools_would_mangle_are_replaced() {
         let id = compose("c", "my host/1", &Uuid::nil());
         assert_eq!(id, "c-my_host_1-00000000");
+    }
+
+    #[test]
+    fn an_id_reads_back_as_its_host_and_uuid8() {
+        let id = client_id("order-consumer");
+        let parsed = parse(&id, "order-consumer").unwrap();
+        assert_eq!(parsed.host, host());
+        assert_eq!(uuid8(&id), parsed.uuid8);
+        let p = parse("order-consumer-worker-7-0123abcd", "order-consumer").unwrap();
+        assert_eq!((p.host, p.uuid8), ("worker-7", "0123abcd"));
+        assert_eq!(parse("order-consumer-worker-7-0123abcd", "other"), None);
+        assert_eq!(parse("order-consumer-0123abcd", "order-consumer"), None);
+        assert_eq!(parse("order-consumer-h-0123abcz", "order-consumer"), None);
+        assert_eq!(uuid8("not-an-id"), "not-an-id");
     }
 
     #[test]

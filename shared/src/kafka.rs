@@ -70,6 +70,11 @@ pub struct KafkaArgs {
 /// Properties the pipeline's guarantees rest on: a pass-through value for them is refused, not silently applied.
 pub const PROTECTED: &[&str] = &["enable.auto.commit", "enable.auto.offset.store", "group.id", "enable.idempotence"];
 
+/// What every producer of the pipeline sets (the order producer and the consumer's dead-letter producer): idempotent,
+/// so librdkafka's retries can neither duplicate nor reorder a record, and acknowledged by all in-sync replicas, so an
+/// acknowledged record survives the loss of its leader. `enable.idempotence` is also [`PROTECTED`].
+pub const IDEMPOTENT_PRODUCER: &[(&str, &str)] = &[("enable.idempotence", "true"), ("acks", "all")];
+
 /// A pass-through property that would break the pipeline's guarantees.
 #[derive(Debug, thiserror::Error)]
 #[error("librdkafka property '{0}' is set by the pipeline itself and cannot be overridden")]
@@ -88,6 +93,27 @@ impl KafkaArgs {
     pub fn client_config(&self, client_id: &str) -> Result<ClientConfig, ProtectedProperty> {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers).set("client.id", client_id);
+        self.apply_properties(&mut config)?;
+        Ok(config)
+    }
+
+    /// A producer's librdkafka configuration: the bootstrap servers, `client.id`, [`IDEMPOTENT_PRODUCER`], then the
+    /// producer's `own` settings, then the pass-through properties (which may override its own settings, not the
+    /// protected ones).
+    ///
+    /// # Errors
+    /// When a pass-through property is one of [`PROTECTED`].
+    pub fn producer_config(
+        &self,
+        client_id: &str,
+        own: impl FnOnce(&mut ClientConfig),
+    ) -> Result<ClientConfig, ProtectedProperty> {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers).set("client.id", client_id);
+        for (key, value) in IDEMPOTENT_PRODUCER {
+            config.set(*key, *value);
+        }
+        own(&mut config);
         self.apply_properties(&mut config)?;
         Ok(config)
     }
@@ -169,6 +195,25 @@ mod tests {
         args.properties.push(parse_property("enable.auto.commit=true").unwrap());
         let err = args.client_config("c").unwrap_err();
         assert!(err.to_string().contains("enable.auto.commit"));
+    }
+
+    #[test]
+    fn a_producer_is_idempotent_whatever_the_pass_through_properties_say() {
+        let mut args = KafkaArgs::new("127.0.0.1:9092");
+        args.properties.push(parse_property("linger.ms=20").unwrap());
+        let config = args
+            .producer_config("p-1", |c| {
+                c.set("linger.ms", "5").set("compression.type", "lz4");
+            })
+            .unwrap();
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(config.get("client.id"), Some("p-1"));
+        assert_eq!(config.get("compression.type"), Some("lz4"));
+        assert_eq!(config.get("linger.ms"), Some("20"), "a pass-through property overrides the producer's own");
+        args.properties.push(parse_property("enable.idempotence=false").unwrap());
+        let err = args.producer_config("p-1", |_| {}).unwrap_err();
+        assert!(err.to_string().contains("enable.idempotence"), "{err}");
     }
 
     #[test]

@@ -24,6 +24,9 @@ use chrono::Utc;
 use serde::Serialize;
 use tokio::process::Command;
 
+use harness::compose::Compose;
+use harness::consumers::ConsumerEnv;
+use harness::consumers::fleet::Fleet;
 use harness::producer::ProducerSummary;
 use harness::repo::Repo;
 use harness::sampler::{self, Sample};
@@ -205,7 +208,18 @@ pub async fn run(settings: DemoSettings, repo: &Repo) -> anyhow::Result<DemoRepo
             ("RUST_LOG".into(), "info".into()),
         ],
     };
-    scripts.scale(0).await?;
+    // The consumers this demo starts or stops itself; the autoscaler scales the same ones through scale.sh.
+    let fleet = if compose {
+        let knobs = ["PROCESSING_DELAY_MS", "BATCH_SIZE"];
+        let env = scripts.env.iter().filter(|(k, _)| knobs.contains(&k.as_str())).cloned().collect();
+        Fleet::Compose(Compose::find(&root, env)?)
+    } else {
+        let mut env = ConsumerEnv::new(&s.bootstrap_servers, &topic, &group, &database_url);
+        env.processing_delay = Some(s.processing_delay);
+        env.batch_size = Some(100);
+        Fleet::local(repo, env)
+    };
+    fleet.scale(0).await?;
     if !compose {
         let stack = Stack::connect(&root, &s.bootstrap_servers, s.database.clone()).await?;
         stack.create_topic(&topic, s.partitions).await?;
@@ -224,7 +238,7 @@ pub async fn run(settings: DemoSettings, repo: &Repo) -> anyhow::Result<DemoRepo
             );
         }
     }
-    scripts.scale(1).await?;
+    fleet.scale(1).await?;
     wait_for("the first consumer owning every partition", Duration::from_secs(60), async || {
         world.group().ok().filter(|g| g.members.len() == 1 && g.owners() == 1)
     })
@@ -308,7 +322,7 @@ pub async fn run(settings: DemoSettings, repo: &Repo) -> anyhow::Result<DemoRepo
     })
     .await
     .is_ok();
-    scripts.scale(0).await?;
+    fleet.scale(0).await?;
     let (rows, distinct_orders) = world.row_counts().await?;
     let dead_letters = world.dead_letters()?;
 

@@ -19,7 +19,8 @@ use shared::database::Database;
 use sqlx::PgPool;
 
 use crate::recorded::Recorder;
-use harness::members::Members;
+use harness::consumers::ConsumerEnv;
+use harness::consumers::members::Members;
 use harness::repo::Repo;
 use harness::stack::Stack;
 use harness::world::World;
@@ -124,8 +125,6 @@ impl Plan {
 }
 
 /// A variable of the consumer's environment for one run (`BATCH_SIZE=20`).
-type Var = (&'static str, String);
-
 /// One benchmark in progress.
 struct Bench {
     stack: Stack,
@@ -247,18 +246,19 @@ impl Bench {
     async fn groups(&mut self, main: &str) -> anyhow::Result<()> {
         let p = self.plan.clone();
         eprintln!("==> (1) Postgres ceiling: the rows of {} orders, stored once by 1 consumer, then staged", p.orders);
-        let staging = self.group_run("staging", 1, main, p.orders, &[]).await?;
+        let staging = self.group_run("staging", 1, main, p.orders, &ConsumerEnv::default()).await?;
         sqlx::query("CREATE TABLE staging AS SELECT * FROM orders").execute(&staging).await?;
         self.ceiling = Some(Ceiling { pool: staging, rates: Vec::new() });
 
         eprintln!("==> (2) consumer group end to end: {} orders on 3 partitions, 1, 2 and 3 consumers", p.orders);
-        self.paired_run("group1", 1, main, p.orders, &[]).await?;
+        self.paired_run("group1", 1, main, p.orders, &ConsumerEnv::default()).await?;
         // Right after the default run of 1 consumer, so that the cost of storing offsets in Postgres (a second
         // statement in each batch's transaction) is measured under the same conditions.
         eprintln!("==> (2) 1 consumer with OFFSET_STORE=postgres");
-        self.group_run("pgoffsets1", 1, main, p.orders, &[("OFFSET_STORE", "postgres".into())]).await?;
+        self.group_run("pgoffsets1", 1, main, p.orders, &ConsumerEnv::default().with("OFFSET_STORE", "postgres"))
+            .await?;
         for c in [2, 3] {
-            self.group_run(&format!("group{c}"), c, main, p.orders, &[]).await?;
+            self.group_run(&format!("group{c}"), c, main, p.orders, &ConsumerEnv::default()).await?;
         }
 
         // The cost of metrics: 1 consumer with METRICS_ADDR=off (nothing served, nothing counted) and with its
@@ -275,13 +275,14 @@ impl Bench {
             for metrics in order {
                 if metrics {
                     let label = format!("metricson{i}");
-                    self.paired_run(&label, 1, main, p.orders, &[]).await?;
+                    self.paired_run(&label, 1, main, p.orders, &ConsumerEnv::default()).await?;
                     on.push(self.value(&format!("{label}.rows_per_s"))?);
                     on_ratios.push(self.value(&format!("{label}.to_ceiling"))?);
                     on_cpu.push(self.value(&format!("{label}.consumer_cpu_s"))?);
                 } else {
                     let label = format!("metricsoff{i}");
-                    self.paired_run(&label, 1, main, p.orders, &[("METRICS_ADDR", "off".into())]).await?;
+                    self.paired_run(&label, 1, main, p.orders, &ConsumerEnv::default().with("METRICS_ADDR", "off"))
+                        .await?;
                     off.push(self.value(&format!("{label}.rows_per_s"))?);
                     off_cpu.push(self.value(&format!("{label}.consumer_cpu_s"))?);
                 }
@@ -308,7 +309,7 @@ impl Bench {
             if i > 1 {
                 eprintln!("==> (2) 3 consumers, {} customers, run {i} of {}", p.wide_customers, p.target_runs);
             }
-            self.paired_run(&label, 3, &wide, p.orders, &[]).await?;
+            self.paired_run(&label, 3, &wide, p.orders, &ConsumerEnv::default()).await?;
             wides.push(self.value(&format!("{label}.rows_per_s"))?);
             wide_ratios.push(self.value(&format!("{label}.to_ceiling"))?);
         }
@@ -338,7 +339,11 @@ impl Bench {
         );
         let customers = ["--customers".to_owned(), p.wide_customers.to_string()];
         let eff = self.filled_topic("eff", "eff", p.eff_orders, &customers).await?;
-        let env = [("PROCESSING_DELAY_MS", p.eff_delay_ms.to_string()), ("BATCH_SIZE", "20".to_owned())];
+        let env = ConsumerEnv {
+            processing_delay: Some(Duration::from_millis(p.eff_delay_ms)),
+            batch_size: Some(20),
+            ..ConsumerEnv::default()
+        };
         for i in 1..=p.target_runs {
             for c in 1..=3 {
                 let label = if i == 1 { format!("eff{c}") } else { format!("eff{c}run{i}") };
@@ -358,11 +363,11 @@ impl Bench {
         );
         for i in 1..=p.latency_runs {
             let label = if i == 1 { "latency".to_owned() } else { format!("latency{i}") };
-            self.latency_run(&label, p.latency_seconds, p.latency_rate, &[], &[]).await?;
+            self.latency_run(&label, p.latency_seconds, p.latency_rate, &[], &ConsumerEnv::default()).await?;
         }
         self.rec.record("latency.runs", p.latency_runs)?;
         eprintln!("==> (5) latency at {} orders/s for {}s, 3 consumers", p.high_rate, p.high_rate_seconds);
-        self.latency_run("highrate", p.high_rate_seconds, p.high_rate, &[], &[]).await
+        self.latency_run("highrate", p.high_rate_seconds, p.high_rate, &[], &ConsumerEnv::default()).await
     }
 
     /// (7) Growth: 3 consumers, N orders for each N.
@@ -372,7 +377,7 @@ impl Bench {
         for n in p.growth {
             let label = format!("grow{n}");
             let topic = self.filled_topic(&label, &label, n, &[]).await?;
-            self.group_run(&label, 3, &topic, n, &[]).await?;
+            self.group_run(&label, 3, &topic, n, &ConsumerEnv::default()).await?;
         }
         Ok(())
     }
@@ -383,7 +388,7 @@ impl Bench {
         eprintln!("==> (8) knobs: consumer batch size {:?}", p.batch_sizes);
         let knob = self.filled_topic("knob", "knob", p.knob_orders, &[]).await?;
         for b in &p.batch_sizes {
-            let env = [("BATCH_SIZE", b.to_string())];
+            let env = ConsumerEnv { batch_size: Some(*b as usize), ..ConsumerEnv::default() };
             self.group_run(&format!("batch{b}"), 1, &knob, p.knob_orders, &env).await?;
             self.latency_run(&format!("batchlat{b}"), p.knob_latency_seconds, p.latency_rate, &[], &env).await?;
         }
@@ -397,7 +402,14 @@ impl Bench {
         for l in &p.lingers {
             let linger = ["--linger-ms".to_owned(), l.to_string()];
             self.filled_topic(&format!("linger{l}"), &format!("linger{l}"), p.knob_orders, &linger).await?;
-            self.latency_run(&format!("lingerlat{l}"), p.knob_latency_seconds, p.latency_rate, &linger, &[]).await?;
+            self.latency_run(
+                &format!("lingerlat{l}"),
+                p.knob_latency_seconds,
+                p.latency_rate,
+                &linger,
+                &ConsumerEnv::default(),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -542,7 +554,7 @@ impl Bench {
         consumers: usize,
         topic: &str,
         expected: u64,
-        env: &[Var],
+        env: &ConsumerEnv,
     ) -> anyhow::Result<PgPool> {
         let database = self.database(label);
         let pool = self.stack.create_database(&database).await?;
@@ -586,7 +598,7 @@ impl Bench {
         consumers: usize,
         topic: &str,
         expected: u64,
-        env: &[Var],
+        env: &ConsumerEnv,
     ) -> anyhow::Result<()> {
         self.ceiling_run(label).await?;
         self.group_run(label, consumers, topic, expected, env).await?;
@@ -628,7 +640,7 @@ impl Bench {
         seconds: u64,
         rate: u64,
         producer: &[String],
-        env: &[Var],
+        env: &ConsumerEnv,
     ) -> anyhow::Result<()> {
         let topic = format!("bench-{}-{label}", self.id);
         let database = self.database(label);
@@ -675,24 +687,16 @@ impl Bench {
         n: usize,
         topic: &str,
         database: &str,
-        env: &[Var],
+        env: &ConsumerEnv,
     ) -> anyhow::Result<Members> {
         let dlq = format!("{topic}-dlq");
         self.stack.create_topic(&dlq, 1).await?;
-        let shared = vec![
-            ("KAFKA_BOOTSTRAP_SERVERS".to_owned(), self.stack.bootstrap.clone()),
-            ("KAFKA_TOPIC".to_owned(), topic.to_owned()),
-            ("DLQ_TOPIC".to_owned(), dlq),
-            ("CONSUMER_GROUP".to_owned(), label.to_owned()),
-            ("DATABASE_URL".to_owned(), self.stack.url_of(database)),
-            ("RUST_LOG".to_owned(), "info".to_owned()),
-        ];
+        let shared = ConsumerEnv::new(&self.stack.bootstrap, topic, label, &self.stack.url_of(database));
         let logs = self.work.join(format!("{label}-consumers"));
         std::fs::create_dir_all(&logs)?;
-        let mut members = Members::new(&self.stack.root, shared, logs, label, false);
-        let extra: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        let mut members = Members::new(&Repo { root: self.stack.root.clone() }, shared, logs, label, false);
         for slot in 1..=n {
-            members.start_with(slot, &extra)?;
+            members.start_with(slot, env)?;
         }
         Ok(members)
     }

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use harness::compose::Compose;
+use harness::consumers::ConsumerEnv;
+use harness::consumers::fleet::Fleet;
 use harness::group::GroupView;
 use harness::producer::ProducerProcess;
 use harness::repo::Repo;
@@ -35,7 +37,10 @@ const TAKEOVER_MARGIN: Duration = Duration::from_secs(5);
 
 struct Run {
     settings: Settings,
+    /// The project's scripts (`partitions.sh`) and the producer's environment.
     scripts: Scripts,
+    /// The stack's consumers.
+    fleet: Fleet,
     /// The local stack (none on compose): topics and databases are created through it.
     stack: Option<Stack>,
     world: Arc<World>,
@@ -78,14 +83,22 @@ pub async fn run(settings: Settings, repo: &Repo) -> anyhow::Result<Report> {
             ("DLQ_TOPIC".into(), dlq_topic.clone()),
             ("CONSUMER_GROUP".into(), group.clone()),
             ("DATABASE_URL".into(), database_url.clone()),
-            ("SESSION_TIMEOUT_MS".into(), settings.session_timeout.as_millis().to_string()),
             ("RUST_LOG".into(), "info".into()),
         ],
+    };
+    let fleet = match &compose {
+        Some(compose) => Fleet::Compose(compose.clone()),
+        None => {
+            let mut env = ConsumerEnv::new(&settings.bootstrap_servers, &topic, &group, &database_url);
+            env.dlq_topic = Some(dlq_topic.clone());
+            env.session_timeout = Some(settings.session_timeout);
+            Fleet::local(repo, env)
+        }
     };
 
     let mut local = None;
     if compose.is_none() {
-        scripts.scale(0).await?;
+        fleet.scale(0).await?;
         let stack = Stack::connect(&root, &settings.bootstrap_servers, settings.database.clone()).await?;
         for name in [&topic, &dlq_topic] {
             stack.create_topic(name, 1).await?;
@@ -107,7 +120,7 @@ pub async fn run(settings: Settings, repo: &Repo) -> anyhow::Result<Report> {
 
     let t0 = world.now().await?;
     let report = Report::new(dir.clone(), &settings, &topic, &group);
-    let mut run = Run { settings, scripts, stack: local, world, t0, event_times: Vec::new(), report };
+    let mut run = Run { settings, scripts, fleet, stack: local, world, t0, event_times: Vec::new(), report };
     let (stop_sampler, sampler) = run.start_sampler();
 
     let producer =
@@ -116,7 +129,7 @@ pub async fn run(settings: Settings, repo: &Repo) -> anyhow::Result<Report> {
     let _ = stop_sampler.send(true);
     run.report.timeline = sampler.await.unwrap_or_default();
     if compose.is_none() {
-        run.scripts.scale(0).await?;
+        run.fleet.scale(0).await?;
     }
     outcome?;
     if !run.settings.skip_efficiency && compose.is_none() {
@@ -233,7 +246,7 @@ impl Run {
 
         eprintln!("\n==> phase 1: 1 partition, 3 consumers");
         let started = Instant::now();
-        self.scripts.scale(3).await?;
+        self.fleet.scale(3).await?;
         let (view, _) = self.group_where("3 members, 1 owner", minute, |v| stable(v, 3) && v.owners() == 1).await?;
         let phase = self.hold(1, "1 partition, 3 consumers", started).await?;
         let owner = view.owner_of(0).map(|m| m.client_id.clone()).unwrap_or_default();
@@ -294,7 +307,7 @@ impl Run {
         let started = Instant::now();
         let before = after;
         let at = self.world.now().await?;
-        self.scripts.scale(5).await?;
+        self.fleet.scale(5).await?;
         let (after, _) = self.group_where("5 members, 3 owners", minute, |v| stable(v, 5) && v.owners() == 3).await?;
         self.event("scale 3 → 5", at, &before, &after, None)?;
         let phase = self.hold(3, "3 partitions, 5 consumers", started).await?;
@@ -313,7 +326,7 @@ impl Run {
         let victim = before.owner_of(0).cloned().context("partition 0 has no owner")?;
         let at = self.world.now().await?;
         let killed = Instant::now();
-        self.scripts.kill(&victim.client_id).await?;
+        self.fleet.kill(&victim.client_id).await?;
         let limit = self.settings.session_timeout + TAKEOVER_MARGIN;
         let (after, _) = self
             .group_where("the victim's partitions taken over", limit + minute, |v| {
@@ -339,7 +352,7 @@ impl Run {
         let started = Instant::now();
         let before = after;
         let at = self.world.now().await?;
-        self.scripts.scale(1).await?;
+        self.fleet.scale(1).await?;
         let (after, _) = self
             .group_where("1 member owning all 3 partitions", minute, |v| {
                 stable(v, 1) && v.members[0].partitions == [0, 1, 2]
@@ -402,6 +415,10 @@ impl Run {
         Ok(())
     }
 
+    fn repo(&self) -> Repo {
+        Repo { root: self.scripts.root.clone() }
+    }
+
     fn start_sampler(&self) -> (watch::Sender<bool>, tokio::task::JoinHandle<Vec<Sample>>) {
         sampler::start(Arc::clone(&self.world), self.t0)
     }
@@ -423,26 +440,19 @@ impl Run {
             let database = format!("eff_{id}_{consumers}");
             stack.create_database(&database).await?.close().await;
             let url = self.settings.database.url_beside(&database);
-            let mut scripts = self.scripts.clone();
-            scripts
-                .env
-                .retain(|(k, _)| !["KAFKA_TOPIC", "DLQ_TOPIC", "CONSUMER_GROUP", "DATABASE_URL"].contains(&k.as_str()));
-            scripts.env.extend([
-                ("KAFKA_TOPIC".into(), topic.clone()),
-                ("DLQ_TOPIC".into(), dlq.clone()),
-                ("CONSUMER_GROUP".into(), topic.clone()),
-                ("DATABASE_URL".into(), url.clone()),
-                ("PROCESSING_DELAY_MS".into(), delay.to_string()),
-                ("BATCH_SIZE".into(), "20".into()),
-            ]);
+            let mut env = ConsumerEnv::new(&self.settings.bootstrap_servers, &topic, &topic, &url);
+            env.session_timeout = Some(self.settings.session_timeout);
+            env.processing_delay = Some(self.settings.efficiency_delay);
+            env.batch_size = Some(20);
+            let fleet = Fleet::local(&self.repo(), env);
             let world = World::new(&self.settings.bootstrap_servers, &topic, &dlq, &topic, &url)?;
-            scripts.scale(consumers).await?;
+            fleet.scale(consumers).await?;
             let owners = consumers.min(3);
             wait_for("the group to settle", Duration::from_secs(60), async || {
                 world.group().ok().filter(|v| stable(v, consumers) && v.owners() == owners)
             })
             .await?;
-            let producer = harness::repo::Repo { root: self.scripts.root.clone() }.binary("order-producer");
+            let producer = self.repo().binary("order-producer");
             eprintln!("$ {} --topic {topic} --count {orders} --rate 0", producer.display());
             let status = tokio::process::Command::new(producer)
                 .args(["--topic", &topic, "--count", &orders.to_string(), "--rate", "0", "--seed", "11"])
@@ -458,7 +468,7 @@ impl Run {
                 world.row_counts().await.ok().filter(|(rows, _)| *rows >= expected)
             })
             .await?;
-            scripts.scale(0).await?;
+            fleet.scale(0).await?;
             let completion = world.stored_rate().await?;
             let busy = world.busy_rate().await?;
             let per_partition = world.rows_by_partition().await?;

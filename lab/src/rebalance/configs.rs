@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use harness::consumers::ConsumerEnv;
 use serde::Serialize;
 
 /// One way to run the consumer group.
@@ -51,12 +52,12 @@ impl GroupConfig {
         if self.static_membership { format!("{base}, static") } else { base }
     }
 
-    /// The consumer's environment for this configuration (the member's own ids are added per process).
-    pub fn env(&self, session_timeout: Duration) -> Vec<(String, String)> {
-        let mut env = vec![("GROUP_PROTOCOL".to_owned(), self.protocol.to_owned())];
+    /// `env` set up for this configuration (the member's own ids are added per process).
+    pub fn env(&self, env: ConsumerEnv, session_timeout: Duration) -> ConsumerEnv {
+        let mut env = env.with("GROUP_PROTOCOL", self.protocol);
         if let Some(assignor) = self.assignor {
-            env.push(("ASSIGNMENT_STRATEGY".to_owned(), assignor.to_owned()));
-            env.push(("SESSION_TIMEOUT_MS".to_owned(), session_timeout.as_millis().to_string()));
+            env = env.with("ASSIGNMENT_STRATEGY", assignor);
+            env.session_timeout = Some(session_timeout);
         }
         env
     }
@@ -77,8 +78,9 @@ mod tests {
 
     #[test]
     fn kip848_sets_neither_assignor_nor_session_timeout() {
-        let env = ALL[4].env(Duration::from_secs(10));
+        let env = ALL[4].env(ConsumerEnv::default(), Duration::from_secs(10)).vars();
         assert_eq!(env, vec![("GROUP_PROTOCOL".to_owned(), "consumer".to_owned())]);
-        assert!(ALL[0].env(Duration::from_secs(10)).contains(&("SESSION_TIMEOUT_MS".to_owned(), "10000".to_owned())));
+        let classic = ALL[0].env(ConsumerEnv::default(), Duration::from_secs(10)).vars();
+        assert!(classic.contains(&("SESSION_TIMEOUT_MS".to_owned(), "10000".to_owned())));
     }
 }

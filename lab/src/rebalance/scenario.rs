@@ -13,8 +13,10 @@ use super::configs::GroupConfig;
 use super::rows;
 use super::settings::BenchSettings;
 use crate::measure::{self, Stall};
-use harness::members::Members;
+use harness::consumers::ConsumerEnv;
+use harness::consumers::members::Members;
 use harness::producer::ProducerProcess;
+use harness::repo::Repo;
 use harness::scripts::Scripts;
 use harness::stack::Stack;
 use harness::wait::wait_for;
@@ -220,23 +222,17 @@ impl<'a> Scenario<'a> {
         let settings = &ctx.settings;
         let dlq = format!("{}-dlq", result.topic);
         let database_url = settings.database.url_beside(&result.database);
-        let mut env = vec![
-            ("KAFKA_BOOTSTRAP_SERVERS".to_owned(), settings.bootstrap_servers.clone()),
-            ("KAFKA_TOPIC".to_owned(), result.topic.clone()),
-            ("DLQ_TOPIC".to_owned(), dlq.clone()),
-            ("CONSUMER_GROUP".to_owned(), result.group.clone()),
-            ("DATABASE_URL".to_owned(), database_url.clone()),
-            ("RUST_LOG".to_owned(), "info".to_owned()),
-        ];
-        let scripts = Scripts { root: ctx.root.clone(), env: env.clone() };
+        let env = ConsumerEnv::new(&settings.bootstrap_servers, &result.topic, &result.group, &database_url);
+        let scripts = Scripts { root: ctx.root.clone(), env: env.vars() };
         for (topic, partitions) in [(&result.topic, PARTITIONS), (&dlq, 1)] {
             ctx.stack.create_topic(topic, partitions).await?;
         }
         ctx.stack.create_database(&result.database).await?.close().await;
         let world = World::new(&settings.bootstrap_servers, &result.topic, &dlq, &result.group, &database_url)?;
-        env.extend(config.env(settings.session_timeout));
+        let env = config.env(env, settings.session_timeout);
         // The topic name is also the prefix of every client id and instance id of this configuration.
-        let members = Members::new(&ctx.root, env, logs.to_owned(), &result.topic, config.static_membership);
+        let repo = Repo { root: ctx.root.clone() };
+        let members = Members::new(&repo, env, logs.to_owned(), &result.topic, config.static_membership);
         Ok(Self { ctx, world, members, scripts, producer_log: logs.join("producer.log"), outage: false })
     }
 

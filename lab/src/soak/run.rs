@@ -21,7 +21,8 @@ use rdkafka::client::DefaultClientContext;
 use shared::database::Database;
 
 use crate::recorded::Recorder;
-use harness::members::Members;
+use harness::consumers::ConsumerEnv;
+use harness::consumers::members::Members;
 use harness::process::{Exit, Process, memory_of};
 use harness::repo::Repo;
 use harness::scripts::Scripts;
@@ -104,17 +105,11 @@ pub async fn run(args: SoakArgs, repo: &Repo) -> anyhow::Result<bool> {
     std::fs::create_dir_all(out.join("consumers")).with_context(|| format!("cannot create {}", out.display()))?;
     let names = Names { topic: format!("soak-{id}"), dlq: format!("soak-{id}-dlq"), database: format!("soak_{id}") };
     let world = World::new(&stack.bootstrap, &names.topic, &names.dlq, &names.topic, &stack.url_of(&names.database))?;
-    let env = vec![
-        ("KAFKA_BOOTSTRAP_SERVERS".to_owned(), stack.bootstrap.clone()),
-        ("KAFKA_TOPIC".to_owned(), names.topic.clone()),
-        ("DLQ_TOPIC".to_owned(), names.dlq.clone()),
-        ("CONSUMER_GROUP".to_owned(), names.topic.clone()),
-        ("DATABASE_URL".to_owned(), stack.url_of(&names.database)),
-        ("RUST_LOG".to_owned(), std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned())),
-    ];
+    let mut env = ConsumerEnv::new(&stack.bootstrap, &names.topic, &names.topic, &stack.url_of(&names.database));
+    env.log = Some(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()));
     let mut soak = Soak {
-        members: Members::new(&root, env.clone(), out.join("consumers"), "soak", false),
-        scripts: Scripts { root: root.clone(), env },
+        scripts: Scripts { root: root.clone(), env: env.vars() },
+        members: Members::new(repo, env, out.join("consumers"), "soak", false),
         producer: None,
         sampled: Arc::new(Mutex::new(BTreeMap::new())),
         rec: Recorder::create(&out.join("results.txt"))?,

@@ -4,15 +4,14 @@
 //! `GROUP_INSTANCE_ID` is `{prefix}-c{slot}`, the same for every incarnation.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use super::{ConsumerEnv, STOP_TIMEOUT};
 use crate::process::{Exit, Memory, Process};
-
-/// How long a SIGTERMed consumer may take to write, commit and leave.
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::repo::Repo;
 
 struct Member {
     base: String,
@@ -22,8 +21,8 @@ struct Member {
 /// The running consumers of one run, and what the stopped ones left.
 pub struct Members {
     binary: PathBuf,
-    /// Environment shared by every member (servers, topic, group, database, protocol, assignor).
-    env: Vec<(String, String)>,
+    /// What every member is told (servers, topic, group, database, protocol, assignor).
+    env: ConsumerEnv,
     logs: PathBuf,
     prefix: String,
     static_membership: bool,
@@ -33,9 +32,9 @@ pub struct Members {
 }
 
 impl Members {
-    pub fn new(root: &Path, env: Vec<(String, String)>, logs: PathBuf, prefix: &str, static_membership: bool) -> Self {
+    pub fn new(repo: &Repo, env: ConsumerEnv, logs: PathBuf, prefix: &str, static_membership: bool) -> Self {
         Self {
-            binary: crate::repo::Repo { root: root.to_owned() }.binary("order-consumer"),
+            binary: repo.binary("order-consumer"),
             env,
             logs,
             prefix: prefix.to_owned(),
@@ -46,21 +45,21 @@ impl Members {
         }
     }
 
-    /// Starts a new incarnation of `slot` with `extra` environment (`BATCH_SIZE=20`), printing the command.
+    /// Starts a new incarnation of `slot` told the run's settings with `over`'s on top (a batch size of its own,
+    /// say), printing the command.
     ///
     /// # Errors
     /// When the binary cannot be started.
-    pub fn start_with(&mut self, slot: usize, extra: &[(String, String)]) -> anyhow::Result<()> {
+    pub fn start_with(&mut self, slot: usize, over: &ConsumerEnv) -> anyhow::Result<()> {
         let incarnation = self.incarnations.entry(slot).and_modify(|i| *i += 1).or_insert(0);
         let base = format!("{}-c{slot}-i{incarnation}", self.prefix);
-        let mut env = self.env.clone();
-        env.push(("CLIENT_ID_BASE".to_owned(), base.clone()));
+        let mut env = self.env.overridden_by(over);
+        env.client_id_base = Some(base.clone());
         if self.static_membership {
-            env.push(("GROUP_INSTANCE_ID".to_owned(), format!("{}-c{slot}", self.prefix)));
+            env.group_instance_id = Some(format!("{}-c{slot}", self.prefix));
         }
-        env.extend(extra.iter().cloned());
         let log = self.logs.join(format!("c{slot}-i{incarnation}.log"));
-        let process = Process::spawn(format!("consumer c{slot}"), &self.binary, &[], &env, &log)?;
+        let process = Process::start(format!("consumer c{slot}"), env.command(&self.binary), &log)?;
         self.running.insert(slot, Member { base, process });
         Ok(())
     }
@@ -70,7 +69,7 @@ impl Members {
     /// # Errors
     /// When the binary cannot be started.
     pub fn start(&mut self, slot: usize) -> anyhow::Result<()> {
-        self.start_with(slot, &[])
+        self.start_with(slot, &ConsumerEnv::default())
     }
 
     /// SIGTERM to `slot` (it writes, commits and leaves), then waits for it to exit; returns how long it took.
@@ -176,14 +175,15 @@ impl Members {
     }
 }
 
-/// `{prefix}-c{slot}-i{n}-{host}-{uuid8}` → slot.
+/// `{prefix}-c{slot}-i{n}-{host}-{uuid8}` → slot: the client id's base is `{prefix}-c{slot}-i{n}`.
 fn slot_of(prefix: &str, client_id: &str) -> Option<usize> {
     let rest = client_id.strip_prefix(prefix)?.strip_prefix("-c")?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    if !rest[digits.len()..].starts_with("-i") {
-        return None;
-    }
-    digits.parse().ok()
+    let slot: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let after = rest[slot.len()..].strip_prefix("-i")?;
+    let incarnation: String = after.chars().take_while(char::is_ascii_digit).collect();
+    let base = format!("{prefix}-c{slot}-i{incarnation}");
+    shared::client_id::parse(client_id, &base)?;
+    slot.parse().ok()
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Validates the Kubernetes manifests of deploy/k8s/ offline, without a cluster (docs/kubernetes.md, "What was
-# validated"): the core resources against Kubernetes' own schemas (kubernetes-validate, strict), the KEDA and
-# Strimzi resources and the repository's rules by deploy/k8s/validate.py, that script's self-test (broken copies of
-# the manifests must fail), and kube-score's best-practice checks with the ignore list in
-# deploy/k8s/kube-score-ignore.txt. The tools are installed once, pinned, under .local/ and reused.
+# validated"): every resource against its published schema (Kubernetes', KEDA's, Strimzi's; strict) and the
+# repository's own rules by deploy/k8s/validate.py, its self-test (broken copies of the manifests must fail), and
+# kube-score with deploy/k8s/kube-score-ignore.txt. Tools and schemas are pinned, in .local/ or deploy/k8s/schemas/.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -14,6 +13,7 @@ REQUIREMENTS="$K8S_DIR/requirements.txt"
 KUBE_SCORE_VERSION="v1.20.0"
 KUBE_SCORE_MODULE="github.com/zegl/kube-score/cmd/kube-score"
 TOOLS_BIN="$LOCAL_DIR/k8s-tools/$KUBE_SCORE_VERSION"
+SCHEMAS="$LOCAL_DIR/k8s-tools/schemas"
 KUBE_SCORE="$TOOLS_BIN/kube-score"
 IGNORES="$K8S_DIR/kube-score-ignore.txt"
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-1.33}"
@@ -24,15 +24,17 @@ usage() {
 Usage: scripts/k8s-validate.sh [--no-lint] [--kubernetes-version X.Y]
 
 Checks deploy/k8s/ without a cluster:
-  1. deploy/k8s/validate.py: core resources against Kubernetes X.Y's schemas (kubernetes-validate, strict), the
-     KEDA and Strimzi resources from their documented fields, and the repository's rules (docs/kubernetes.md)
+  1. deploy/k8s/validate.py: every resource against its published schema, strict (Kubernetes X.Y's through
+     kubernetes-validate; KEDA's and Strimzi's CRDs, deploy/k8s/published.py), then the repository's own rules
   2. deploy/k8s/validate.py --self-test: broken copies of the manifests, each of which must be caught
      (and, where kubectl is installed, kubectl kustomize renders deploy/k8s offline)
   3. kube-score $KUBE_SCORE_VERSION on the core resources; deploy/k8s/kube-score-ignore.txt lists the checks
      skipped, each with its reason; any other warning or critical finding fails
 
-First run: creates $VENV from deploy/k8s/requirements.txt (pip, PyPI) and builds kube-score
-$KUBE_SCORE_VERSION with 'go install' (Go module proxy) into $TOOLS_BIN. Later runs reuse both.
+First run: creates $VENV (deploy/k8s/requirements.txt, PyPI), fetches KEDA's schemas into $SCHEMAS (Go module
+proxy) and builds kube-score into $TOOLS_BIN (go install). Later runs reuse them. Strimzi's schemas are vendored
+(deploy/k8s/schemas/README.md); with a Java 21+ (\$K8S_VALIDATE_JAVA alone when set, 'none' for no Java; else
+JAVA_HOME, PATH, /usr/lib/jvm) they are generated again into $SCHEMAS (Maven Central) and must match.
 
 Options:
   --no-lint                  skip kube-score (no Go on this machine)
@@ -44,9 +46,8 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-lint) LINT=""; shift ;;
     --kubernetes-version)
-      KUBERNETES_VERSION="${2:-}"
-      shift 2 || die "--kubernetes-version needs a version such as 1.33"
-      ;;
+      (($# > 1)) || die "--kubernetes-version needs a version such as 1.33"
+      KUBERNETES_VERSION="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/k8s-validate.sh --help)" ;;
   esac
@@ -62,9 +63,7 @@ ensure_venv() {
     die "python3 not found: it runs deploy/k8s/validate.py (Debian: apt-get install python3 python3-venv)"
   want="$(python3 --version) $(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
   [[ ! -f "$VENV/.stamp" ]] || have="$(<"$VENV/.stamp")"
-  if [[ "$want" == "$have" && -x "$VENV/bin/python" ]]; then
-    return
-  fi
+  [[ "$want" != "$have" || ! -x "$VENV/bin/python" ]] || return 0
   # Debian's python3 creates venvs only with python3-venv installed.
   python3 -c 'import ensurepip, venv' 2>/dev/null || install_packages python3-venv
   log "creating $VENV with the pinned kubernetes-validate (deploy/k8s/requirements.txt)"
@@ -76,9 +75,7 @@ ensure_venv() {
 
 # kube-score, built once from the Go module proxy at the pinned version into .local/k8s-tools/VERSION/.
 ensure_kube_score() {
-  if [[ -x "$KUBE_SCORE" ]]; then
-    return
-  fi
+  [[ ! -x "$KUBE_SCORE" ]] || return 0
   command -v go >/dev/null || die "go not found: kube-score is built with 'go install' (or run with --no-lint)"
   log "building kube-score $KUBE_SCORE_VERSION with go install (once; cached in $TOOLS_BIN)"
   mkdir -p "$TOOLS_BIN"
@@ -100,8 +97,9 @@ ignored_tests() {
 }
 
 ensure_venv
-run "$VENV/bin/python" "$K8S_DIR/validate.py" --kubernetes-version "$KUBERNETES_VERSION"
-run "$VENV/bin/python" "$K8S_DIR/validate.py" --kubernetes-version "$KUBERNETES_VERSION" --self-test --quiet
+validate=("$VENV/bin/python" "$K8S_DIR/validate.py" --kubernetes-version "$KUBERNETES_VERSION" --cache "$SCHEMAS")
+run "${validate[@]}" --fetch
+run "${validate[@]}" --self-test --quiet
 
 # kustomize's own reading of kustomization.yaml (namespace, images), where kubectl is installed; offline.
 if command -v kubectl >/dev/null; then
@@ -112,14 +110,11 @@ fi
 
 if [[ -n "$LINT" ]]; then
   ensure_kube_score
-  # The resources kustomize applies (kube-score skips the Strimzi and KEDA kinds it does not know).
-  # (Command substitutions, not process substitutions, so that a failure stops the script under set -e.)
-  listed="$("$VENV/bin/python" -c '
-import sys, yaml
-for name in yaml.safe_load(open(sys.argv[1]))["resources"]:
-    print(sys.argv[2] + "/" + name)
-' "$K8S_DIR/kustomization.yaml" "$K8S_DIR")"
-  mapfile -t manifests <<<"$listed"
+  # The resources kustomize applies: validate.py checked that kustomization.yaml lists every manifest but the example
+  # Secrets (kube-score skips the Strimzi and KEDA kinds it does not know).
+  manifests=()
+  for f in "$K8S_DIR"/*.yaml; do [[ "$f" =~ /(kustomization|secret\.example)\.yaml$ ]] || manifests+=("$f"); done
+  # (A command substitution, not a process substitution, so that a failure stops the script under set -e.)
   ignores="$(ignored_tests)"
   tests=()
   [[ -z "$ignores" ]] || mapfile -t tests <<<"$ignores"

@@ -1,27 +1,30 @@
 #!/usr/bin/env python3
 """Offline checks of the Kubernetes manifests in deploy/k8s/, without a cluster.
 
-What it checks, in order:
+First the published schemas (published.py says where from; docs/kubernetes.md lists them):
 
-1. Layout: kustomization.yaml lists every manifest of the folder and nothing else; secret.example.yaml is not
+1. Every core resource (Namespace, Deployment, Job, Service, PodDisruptionBudget, NetworkPolicy, and the example
+   Secrets) against the OpenAPI schemas of Kubernetes KUBERNETES_VERSION, strict, with kubernetes-validate.
+2. KEDA's and Strimzi's resources against their own CRDs, strict, CEL rules included, and the Kafka trigger's
+   metadata against the parameters KEDA's Kafka scaler declares.
+
+Then the repository's own rules, this file:
+
+3. Layout: kustomization.yaml lists every manifest of the folder and nothing else; secret.example.yaml is not
    listed (Secrets are created with kubectl, never applied from the repository).
-2. Schemas: every core resource (Namespace, Deployment, Job, Service, PodDisruptionBudget, NetworkPolicy, and the
-   example Secrets) against the OpenAPI schemas of Kubernetes KUBERNETES_VERSION, strict (an unknown field fails),
-   with kubernetes-validate. So is the HorizontalPodAutoscaler that KEDA would create from the ScaledObject, which
-   checks `advanced.horizontalPodAutoscalerConfig.behavior` against the real autoscaling/v2 schema.
-3. The repository's rules for its own pods: non-root uid 10001, read-only root filesystem, no privilege
-   escalation, capabilities dropped, RuntimeDefault seccomp, requests and limits, probes on the metrics port, a
-   grace period longer than the drain, passwords only from Secret files, the owner's credentials in the migration
-   Job only, every Secret and key referenced declared in secret.example.yaml with placeholder values.
-4. KEDA (ScaledObject, TriggerAuthentication) and Strimzi (Kafka, KafkaNodePool, KafkaTopic), which
-   kubernetes-validate does not know, from their documented fields: apiVersion and kind, required and known
-   fields, the Kafka trigger's metadata keys and values, and what the resources say about each other (the scale
-   target exists, maxReplicaCount <= the topic's partitions, the topic is labelled with its cluster, the
-   consumer's group, topic and bootstrap servers are the trigger's ...).
+4. Our pods: non-root uid 10001, read-only root filesystem, no privilege escalation, capabilities dropped,
+   RuntimeDefault seccomp, requests and limits, probes on the metrics port, a grace period longer than the drain,
+   passwords only from Secret files, the owner's credentials in the migration Job only, every Secret and key
+   referenced declared in secret.example.yaml with placeholder values.
+5. What the resources say about each other and the choices docs/kubernetes.md explains: the scale target is the
+   consumers' Deployment, 1 <= minReplicaCount and maxReplicaCount <= the topic's partitions, the trigger's group,
+   topic and brokers are the consumers', the topics and node pools name a cluster of the manifests, replication
+   within the brokers, an odd controller quorum, the Strimzi API versions docs/kubernetes.md installs.
 
 `--self-test` mutates copies of the good manifests in ways that must fail and checks that each one is caught.
 Exit status: 0 when nothing was found, 1 otherwise, 2 on a usage error. scripts/k8s-validate.sh installs the
-pinned kubernetes-validate into .local/k8s-venv and runs this, the self-test and kube-score.
+pinned Python packages into .local/k8s-venv, fetches the schemas (`--fetch`) and runs this, the self-test and
+kube-score.
 """
 
 from __future__ import annotations
@@ -31,17 +34,21 @@ import copy
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
+
+import published
 
 # The Kubernetes version the core resources are validated against (kubernetes-validate 1.37.0 bundles the schemas
 # of 1.25 to 1.37). PodDisruptionBudget.unhealthyPodEvictionPolicy needs 1.27 or newer (GA in 1.31).
 KUBERNETES_VERSION = "1.33"
 
 HERE = Path(__file__).resolve().parent
+CACHE = HERE.parent.parent / ".local" / "k8s-tools" / "schemas"
 KUSTOMIZATION = "kustomization.yaml"
 SECRET_EXAMPLE = "secret.example.yaml"
 PLACEHOLDER = "CHANGE-ME"
@@ -59,168 +66,12 @@ PRODUCER_FLUSH_S = 60
 WORK_ROLE = "orders_app"
 OWNER_ROLE = "kafka_user"
 
-KEDA_API = "keda.sh/v1alpha1"
-# Strimzi serves v1beta2 up to 0.51 and v1 from 0.49 on (1.0 serves v1 only); the fields checked here are the same.
+# The Strimzi API versions of docs/kubernetes.md: v1beta2 (served up to 0.51, the version it installs) or v1 (from
+# 0.49; the only one from 1.0). Strimzi 0.51 still serves KafkaTopic's v1alpha1 and v1beta1; the manifests do not.
 STRIMZI_APIS = {"kafka.strimzi.io/v1beta2", "kafka.strimzi.io/v1"}
 STRIMZI_CLUSTER_LABEL = "strimzi.io/cluster"
-
-# ------------------------------------------------------------------------------------------ KEDA's documented fields
-# keda-docs: reference/scaledobject-spec.md, scalers/apache-kafka.md; kedacore/keda: the ScaledObject CRD.
-SCALED_OBJECT_SPEC = {
-    "scaleTargetRef",
-    "pollingInterval",
-    "cooldownPeriod",
-    "initialCooldownPeriod",
-    "idleReplicaCount",
-    "minReplicaCount",
-    "maxReplicaCount",
-    "fallback",
-    "advanced",
-    "triggers",
-}
-SCALE_TARGET_REF = {"apiVersion", "kind", "name", "envSourceContainerName"}
-ADVANCED = {"restoreToOriginalReplicaCount", "horizontalPodAutoscalerConfig", "scalingModifiers"}
-HPA_CONFIG = {"name", "behavior"}
-FALLBACK = {"failureThreshold", "replicas", "behavior"}
-TRIGGER = {"type", "name", "metadata", "authenticationRef", "metricType", "useCachedMetrics"}
-METRIC_TYPES = {"AverageValue", "Value", "Utilization"}
-KAFKA_TRIGGER_KEYS = {
-    "bootstrapServers",
-    "bootstrapServersFromEnv",
-    "consumerGroup",
-    "consumerGroupFromEnv",
-    "topic",
-    "topicFromEnv",
-    "lagThreshold",
-    "activationLagThreshold",
-    "offsetResetPolicy",
-    "allowIdleConsumers",
-    "scaleToZeroOnInvalidOffset",
-    "excludePersistentLag",
-    "limitToPartitionsWithLag",
-    "ensureEvenDistributionOfPartitions",
-    "version",
-    "partitionLimitation",
-    "sasl",
-    "saslTokenProvider",
-    "tls",
-    "unsafeSsl",
-    "awsRegion",
-}
-KAFKA_TRIGGER_BOOLEANS = {
-    "allowIdleConsumers",
-    "scaleToZeroOnInvalidOffset",
-    "excludePersistentLag",
-    "limitToPartitionsWithLag",
-    "ensureEvenDistributionOfPartitions",
-    "unsafeSsl",
-}
-KAFKA_SASL_MODES = {"plaintext", "scram_sha256", "scram_sha512", "gssapi", "oauthbearer", "none"}
-# The parameters a TriggerAuthentication may give the Kafka scaler.
-KAFKA_AUTH_PARAMETERS = {
-    "sasl",
-    "saslTokenProvider",
-    "username",
-    "password",
-    "keytab",
-    "realm",
-    "kerberosConfig",
-    "kerberosServiceName",
-    "kerberosDisableFAST",
-    "oauthTokenEndpointUri",
-    "scopes",
-    "oauthExtensions",
-    "tls",
-    "ca",
-    "cert",
-    "key",
-    "keyPassword",
-    "awsRegion",
-    "awsRoleArn",
-    "awsAccessKeyID",
-    "awsSecretAccessKey",
-    "unsafeSsl",
-}
-TRIGGER_AUTH_SPEC = {
-    "podIdentity",
-    "secretTargetRef",
-    "env",
-    "configMapTargetRef",
-    "hashiCorpVault",
-    "azureKeyVault",
-    "awsSecretManager",
-    "gcpSecretManager",
-    "boundServiceAccountToken",
-}
-
-# --------------------------------------------------------------------------------------- Strimzi's documented fields
-# strimzi-kafka-operator: the Kafka, KafkaNodePool and KafkaTopic CRDs and their API reference.
-KAFKA_SPEC = {
-    "kafka",
-    "entityOperator",
-    "clusterCa",
-    "clientsCa",
-    "cruiseControl",
-    "kafkaExporter",
-    "maintenanceTimeWindows",
-}
-KAFKA_CLUSTER_SPEC = {
-    "version",
-    "metadataVersion",
-    "replicas",
-    "image",
-    "listeners",
-    "config",
-    "storage",
-    "authorization",
-    "rack",
-    "brokerRackInitImage",
-    "livenessProbe",
-    "readinessProbe",
-    "jvmOptions",
-    "jmxOptions",
-    "resources",
-    "metricsConfig",
-    "logging",
-    "template",
-    "tieredStorage",
-    "quotas",
-}
-LISTENER = {"name", "port", "type", "tls", "authentication", "configuration", "networkPolicyPeers"}
-LISTENER_TYPES = {"internal", "route", "loadbalancer", "nodeport", "ingress", "cluster-ip"}
-LISTENER_AUTH_TYPES = {"tls", "scram-sha-512", "oauth", "custom"}
-# Listener ports: 9092 or higher, except the ones Strimzi uses for Prometheus metrics and JMX (its API reference,
-# GenericKafkaListener.port); the control plane and replication listeners sit below 9092.
-LISTENER_RESERVED_PORTS = {9404, 9999}
-# Configuration Strimzi writes itself and refuses in spec.kafka.config (a subset of its forbidden prefixes).
-KAFKA_FORBIDDEN_CONFIG = (
-    "listeners",
-    "advertised.",
-    "broker.",
-    "listener.",
-    "host.name",
-    "port",
-    "inter.broker.listener.name",
-    "sasl.",
-    "ssl.",
-    "security.",
-    "password.",
-    "log.dir",
-    "zookeeper.",
-    "authorizer.",
-    "super.user",
-    "node.id",
-    "process.roles",
-    "controller.",
-    "metadata.log.dir",
-)
-NODE_POOL_SPEC = {"replicas", "roles", "storage", "resources", "jvmOptions", "template"}
-NODE_POOL_ROLES = {"controller", "broker"}
-STORAGE_TYPES = {"ephemeral", "persistent-claim", "jbod"}
-JBOD_VOLUME_TYPES = {"ephemeral", "persistent-claim"}
-TOPIC_SPEC = {"partitions", "replicas", "config", "topicName"}
-TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
-LISTENER_NAME = re.compile(r"^[a-z0-9]{1,11}$")
+# The custom resources these rules know; any other kind fails until a rule here says how it relates to the rest.
+CUSTOM_KINDS = {"ScaledObject", "TriggerAuthentication", "Kafka", "KafkaNodePool", "KafkaTopic"}
 
 QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 QUANTITY_FACTORS = {
@@ -324,14 +175,6 @@ def quantity(value: Any) -> float | None:
     """A Kubernetes quantity (`48Mi`, `250m`, `1`) as a number, or None when it does not parse."""
     m = QUANTITY.match(str(value))
     return float(m.group(1)) * QUANTITY_FACTORS[m.group(2)] if m else None
-
-
-def unknown_keys(f: Findings, doc: Doc, what: str, value: Any, known: set[str]) -> None:
-    if not isinstance(value, dict):
-        f.add(doc, f"{what} must be a mapping")
-        return
-    for key in sorted(set(value) - known):
-        f.add(doc, f"{what}: unknown field {key!r} (known: {', '.join(sorted(known))})")
 
 
 def is_int(value: Any) -> bool:
@@ -459,73 +302,47 @@ def check_layout(bundle: Bundle, f: Findings) -> None:
 # ----------------------------------------------------------------------------------------------------------- schemas
 
 
-def synthesized_hpa(doc: Doc) -> dict[str, Any]:
-    """The autoscaling/v2 HorizontalPodAutoscaler KEDA creates for a ScaledObject (keda-hpa-NAME), as far as the
-    ScaledObject decides it: target, bounds, behaviour, one external metric per trigger."""
-    spec = doc.data.get("spec") or {}
-    target = spec.get("scaleTargetRef") or {}
-    hpa_spec: dict[str, Any] = {
-        "scaleTargetRef": {
-            "apiVersion": target.get("apiVersion", "apps/v1"),
-            "kind": target.get("kind", "Deployment"),
-            "name": target.get("name"),
-        },
-        "minReplicas": max(1, spec.get("minReplicaCount", 0) if is_int(spec.get("minReplicaCount", 0)) else 1),
-        "maxReplicas": spec.get("maxReplicaCount", 100),
-        "metrics": [
-            {
-                "type": "External",
-                "external": {
-                    "metric": {"name": f"s{i}-kafka"},
-                    "target": {"type": "AverageValue", "averageValue": str(dig(t, "metadata", "lagThreshold"))},
-                },
-            }
-            for i, t in enumerate(spec.get("triggers") or [])
-        ],
-    }
-    behavior = dig(spec, "advanced", "horizontalPodAutoscalerConfig", "behavior")
-    if behavior is not None:
-        hpa_spec["behavior"] = behavior
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": f"keda-hpa-{doc.name}"},
-        "spec": hpa_spec,
-    }
-
-
 def is_core(doc: Doc) -> bool:
     group = doc.api.split("/")[0] if "/" in doc.api else ""
     return group == "" or "." not in group or group.endswith(".k8s.io")
 
 
-def check_schemas(bundle: Bundle, f: Findings, version: str) -> int:
-    """Validates the core resources against Kubernetes' schemas; returns how many were validated."""
-    try:
+class Schemas:
+    """The published schemas: Kubernetes' through kubernetes-validate, KEDA's and Strimzi's through published.py.
+    Results are kept by document content: the self-test validates the same unchanged documents many times."""
+
+    def __init__(self, version: str, cache: Path) -> None:
         import kubernetes_validate  # noqa: PLC0415 (installed by scripts/k8s-validate.sh)
-    except ImportError:
-        f.add("schemas", "kubernetes-validate is not installed: run scripts/k8s-validate.sh, or pass --no-schemas")
-        return 0
-    docs = [d for d in bundle.applied + bundle.examples if is_core(d)]
-    docs += [Doc(d.file, synthesized_hpa(d)) for d in bundle.all("ScaledObject")]
+
+        self.kubernetes_validate = kubernetes_validate
+        self.version = version
+        self.published = published.Published(cache, version)
+        self.results: dict[str, list[str]] = {}
+
+    def check(self, data: dict[str, Any]) -> list[str]:
+        key = json.dumps(data, sort_keys=True, default=str)
+        if key not in self.results:
+            self.results[key] = self.core(data) if is_core(Doc("", data)) else self.published.check(data)
+        return self.results[key]
+
+    def core(self, data: dict[str, Any]) -> list[str]:
+        kv = self.kubernetes_validate
+        try:
+            kv.validate(data, self.version, strict=True)
+        except kv.ValidationError as e:
+            return [f"Kubernetes {self.version} schema, at {'/'.join(map(str, e.path)) or '(top)'}: {e.message}"]
+        except kv.SchemaNotFoundError:
+            return [f"no Kubernetes {self.version} schema for {data.get('apiVersion')} {data.get('kind')}"]
+        return []
+
+
+def check_schemas(bundle: Bundle, f: Findings, schemas: Schemas) -> int:
+    """Validates every document against its published schema; returns how many were validated."""
+    docs = bundle.applied + bundle.examples
     for doc in docs:
-        key = (version, json.dumps(doc.data, sort_keys=True, default=str))
-        if key not in _SCHEMA_RESULTS:
-            try:
-                kubernetes_validate.validate(doc.data, version, strict=True)
-                _SCHEMA_RESULTS[key] = None
-            except kubernetes_validate.ValidationError as e:
-                path = "/".join(str(p) for p in e.path) or "(top)"
-                _SCHEMA_RESULTS[key] = f"Kubernetes {version} schema, at {path}: {e.message}"
-            except kubernetes_validate.SchemaNotFoundError:
-                _SCHEMA_RESULTS[key] = f"no Kubernetes {version} schema for {doc.api} {doc.kind}"
-        if _SCHEMA_RESULTS[key] is not None:
-            f.add(doc, _SCHEMA_RESULTS[key])
+        for message in schemas.check(doc.data):
+            f.add(doc, message)
     return len(docs)
-
-
-# A document's schema result, by its content: the self-test validates the same unchanged documents many times.
-_SCHEMA_RESULTS: dict[tuple[str, str], str | None] = {}
 
 
 # ---------------------------------------------------------------------------------------------- secrets and workloads
@@ -798,55 +615,17 @@ def check_workloads(bundle: Bundle, f: Findings) -> None:
 
 
 def check_scaled_object(bundle: Bundle, doc: Doc, f: Findings) -> None:
-    if doc.api != KEDA_API:
-        f.add(doc, f"apiVersion {doc.api!r}; KEDA serves ScaledObject as {KEDA_API}")
-    spec = doc.data.get("spec")
-    if not isinstance(spec, dict):
-        f.add(doc, "spec is required")
-        return
-    unknown_keys(f, doc, "spec", spec, SCALED_OBJECT_SPEC)
-    ints = {
-        "pollingInterval": 1,
-        "cooldownPeriod": 0,
-        "initialCooldownPeriod": 0,
-        "minReplicaCount": 0,
-        "maxReplicaCount": 1,
-        "idleReplicaCount": 0,
-    }
-    for key, least in ints.items():
-        if key in spec and (not is_int(spec[key]) or spec[key] < least):
-            f.add(doc, f"spec.{key} must be an integer >= {least}, got {spec[key]!r}")
-    low, high = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
-    if is_int(low) and is_int(high) and low > high:
-        f.add(doc, f"minReplicaCount {low} is above maxReplicaCount {high}")
+    spec = doc.data.get("spec") or {}
+    low = spec.get("minReplicaCount", 0)
     if not is_int(low) or low < 1:
         f.add(
             doc,
             "minReplicaCount must be at least 1: a group scaled to 0 commits nothing, and KEDA's Kafka "
             "scaler then may never see lag to scale it up again (the scaler's documented edge case)",
         )
-    if "idleReplicaCount" in spec and (spec["idleReplicaCount"] != 0 or not is_int(low) or low <= 0):
-        f.add(doc, "idleReplicaCount may only be 0, and below minReplicaCount")
-    if "fallback" in spec:
-        unknown_keys(f, doc, "spec.fallback", spec["fallback"], FALLBACK)
-        for key in ("failureThreshold", "replicas"):
-            if not is_int(dig(spec, "fallback", key)):
-                f.add(doc, f"spec.fallback.{key} is required (an integer) when fallback is set")
-    if "advanced" in spec:
-        unknown_keys(f, doc, "spec.advanced", spec["advanced"], ADVANCED)
-        hpa = dig(spec, "advanced", "horizontalPodAutoscalerConfig")
-        if hpa is not None:
-            unknown_keys(f, doc, "spec.advanced.horizontalPodAutoscalerConfig", hpa, HPA_CONFIG)
-            for direction in ("scaleUp", "scaleDown"):
-                window = dig(hpa, "behavior", direction, "stabilizationWindowSeconds")
-                if window is not None and (not is_int(window) or not 0 <= window <= 3600):
-                    f.add(doc, f"behavior.{direction}.stabilizationWindowSeconds must be 0-3600, got {window!r}")
-    target = spec.get("scaleTargetRef")
+    target = spec.get("scaleTargetRef") or {}
     deployment = None
-    if not isinstance(target, dict) or not target.get("name"):
-        f.add(doc, "spec.scaleTargetRef.name is required")
-    else:
-        unknown_keys(f, doc, "spec.scaleTargetRef", target, SCALE_TARGET_REF)
+    if target.get("name"):
         kind, api = target.get("kind", "Deployment"), target.get("apiVersion", "apps/v1")
         if (kind, api) != ("Deployment", "apps/v1"):
             f.add(doc, f"scaleTargetRef names a {api} {kind}; the consumers are an apps/v1 Deployment")
@@ -858,78 +637,39 @@ def check_scaled_object(bundle: Bundle, doc: Doc, f: Findings) -> None:
         elif "replicas" in (deployment.data.get("spec") or {}):
             f.add(
                 deployment,
-                "sets spec.replicas although a ScaledObject scales it: every apply would undo the " "HPA's count",
+                "sets spec.replicas although a ScaledObject scales it: every apply would undo the HPA's count",
             )
-    triggers = spec.get("triggers")
-    if not isinstance(triggers, list) or not triggers:
-        f.add(doc, "spec.triggers is required and must not be empty")
-        return
-    for i, trigger in enumerate(triggers):
-        check_trigger(bundle, doc, f"spec.triggers[{i}]", trigger, spec, deployment, f)
+    for i, trigger in enumerate(spec.get("triggers") or []):
+        if isinstance(trigger, dict):
+            check_trigger(bundle, doc, f"spec.triggers[{i}]", trigger, spec, deployment, f)
 
 
 def check_trigger(
-    bundle: Bundle, doc: Doc, at: str, trigger: Any, spec: dict[str, Any], deployment: Doc | None, f: Findings
+    bundle: Bundle,
+    doc: Doc,
+    at: str,
+    trigger: dict[str, Any],
+    spec: dict[str, Any],
+    deployment: Doc | None,
+    f: Findings,
 ) -> None:
-    if not isinstance(trigger, dict):
-        f.add(doc, f"{at} must be a mapping")
-        return
-    unknown_keys(f, doc, at, trigger, TRIGGER)
     if trigger.get("type") != "kafka":
-        f.add(doc, f"{at}.type {trigger.get('type')!r}: only KEDA's Apache Kafka scaler (type kafka) is checked here")
+        f.add(doc, f"{at}.type {trigger.get('type')!r}: the consumers scale on their group's lag (type kafka)")
         return
-    if trigger.get("metricType", "AverageValue") not in METRIC_TYPES:
-        f.add(doc, f"{at}.metricType must be one of {sorted(METRIC_TYPES)}")
-    meta = trigger.get("metadata")
-    if not isinstance(meta, dict):
-        f.add(doc, f"{at}.metadata is required")
-        return
-    for key, value in meta.items():
-        if not isinstance(value, str):
-            f.add(
-                doc,
-                f"{at}.metadata.{key}: {value!r} must be a string (the CRD's metadata is a map of strings); "
-                f"quote it",
-            )
-    meta = {k: str(v) for k, v in meta.items()}
-    for key in sorted(set(meta) - KAFKA_TRIGGER_KEYS):
-        f.add(doc, f"{at}.metadata: unknown key {key!r} for the kafka scaler")
-    for key in ("bootstrapServers", "consumerGroup"):
-        if key not in meta and f"{key}FromEnv" not in meta:
-            f.add(doc, f"{at}.metadata.{key} is required")
+    meta = {k: str(v) for k, v in (trigger.get("metadata") or {}).items()}
     if "topic" not in meta:
         f.add(
             doc,
             f"{at}.metadata.topic is required here: without it KEDA sums the lag of every topic the group "
             "ever committed, and the replica cap is no longer food-orders' partitions",
         )
-    if "lagThreshold" in meta and not re.fullmatch(r"[1-9][0-9]*", meta["lagThreshold"]):
-        f.add(doc, f"{at}.metadata.lagThreshold {meta['lagThreshold']!r} must be a positive integer")
-    if "activationLagThreshold" in meta and not re.fullmatch(r"0|[1-9][0-9]*", meta["activationLagThreshold"]):
-        f.add(doc, f"{at}.metadata.activationLagThreshold {meta['activationLagThreshold']!r} must be an integer >= 0")
-    if meta.get("offsetResetPolicy", "latest") not in ("latest", "earliest"):
-        f.add(doc, f"{at}.metadata.offsetResetPolicy must be latest or earliest")
-    for key in sorted(KAFKA_TRIGGER_BOOLEANS & set(meta)):
-        if meta[key] not in ("true", "false"):
-            f.add(doc, f'{at}.metadata.{key} {meta[key]!r} must be "true" or "false"')
-    if meta.get("allowIdleConsumers") == "true" and meta.get("limitToPartitionsWithLag") == "true":
-        f.add(doc, f"{at}.metadata: allowIdleConsumers and limitToPartitionsWithLag cannot both be true")
-    if meta.get("sasl", "none") not in KAFKA_SASL_MODES:
-        f.add(doc, f"{at}.metadata.sasl must be one of {sorted(KAFKA_SASL_MODES)}")
-    if meta.get("tls", "disable") not in ("enable", "disable"):
-        f.add(doc, f"{at}.metadata.tls must be enable or disable")
-    if "partitionLimitation" in meta and not re.fullmatch(
-        r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*", meta["partitionLimitation"]
-    ):
-        f.add(doc, f"{at}.metadata.partitionLimitation must be a list of partitions and ranges such as 1,2,10-20")
     ref = trigger.get("authenticationRef")
     if ref is not None:
         kind = (ref or {}).get("kind", "TriggerAuthentication")
         if bundle.get(kind, (ref or {}).get("name")) is None:
             f.add(
                 doc,
-                f"{at}.authenticationRef names {kind} {(ref or {}).get('name')!r}, which the manifests do "
-                "not define",
+                f"{at}.authenticationRef names {kind} {(ref or {}).get('name')!r}, which the manifests do not define",
             )
     clusters: set[str] = set()
     for server in meta.get("bootstrapServers", "").split(","):
@@ -977,120 +717,57 @@ def check_trigger(
 
 
 def check_trigger_auth(bundle: Bundle, doc: Doc, f: Findings) -> None:
-    if doc.api != KEDA_API:
-        f.add(doc, f"apiVersion {doc.api!r}; KEDA serves TriggerAuthentication as {KEDA_API}")
-    spec = doc.data.get("spec")
-    if not isinstance(spec, dict) or not spec:
-        f.add(doc, "spec is required")
-        return
-    unknown_keys(f, doc, "spec", spec, TRIGGER_AUTH_SPEC)
+    """The Secret it reads is declared, key by key, and it reads every key declared for it."""
     secrets = declared_secrets(bundle)
-    params: set[str] = set()
-    for i, ref in enumerate(spec.get("secretTargetRef") or []):
-        for key in ("parameter", "name", "key"):
-            if not (ref or {}).get(key):
-                f.add(doc, f"spec.secretTargetRef[{i}].{key} is required")
-        param = (ref or {}).get("parameter")
-        params.add(param)
-        if param and param not in KAFKA_AUTH_PARAMETERS:
-            f.add(doc, f"spec.secretTargetRef[{i}]: {param!r} is not a parameter of the kafka scaler")
+    read: dict[str, set[str]] = {}
+    for i, ref in enumerate((doc.data.get("spec") or {}).get("secretTargetRef") or []):
         name, key = (ref or {}).get("name"), (ref or {}).get("key")
+        at = f"spec.secretTargetRef[{i}] reads"
         if name not in secrets:
-            f.add(doc, f"spec.secretTargetRef[{i}] reads Secret {name!r}, which {SECRET_EXAMPLE} does not declare")
+            f.add(doc, f"{at} Secret {name!r}, which {SECRET_EXAMPLE} does not declare")
         elif key not in secrets[name]:
-            f.add(
-                doc,
-                f"spec.secretTargetRef[{i}] reads key {key!r} of Secret {name!r}, which {SECRET_EXAMPLE} "
-                "does not declare",
-            )
-    if ("username" in params) != ("password" in params):
-        f.add(doc, "SASL needs both username and password")
-    if ("cert" in params) != ("key" in params):
-        f.add(doc, "cert and key go together")
+            f.add(doc, f"{at} key {key!r} of Secret {name!r}, which {SECRET_EXAMPLE} does not declare")
+        read.setdefault(name, set()).add(key)
+    for name, keys in read.items():
+        for key in sorted(secrets.get(name, set()) - keys):
+            f.add(doc, f"does not read key {key!r} of Secret {name!r}, which {SECRET_EXAMPLE} declares for it")
 
 
 # ----------------------------------------------------------------------------------------------------------- Strimzi
 
 
-def check_strimzi_api(doc: Doc, f: Findings) -> None:
+def check_strimzi(bundle: Bundle, doc: Doc, f: Findings) -> None:
     if doc.api not in STRIMZI_APIS:
-        f.add(doc, f"apiVersion {doc.api!r}; Strimzi serves {doc.kind} as {' or '.join(sorted(STRIMZI_APIS))}")
+        f.add(doc, f"apiVersion {doc.api!r}: the manifests use {' or '.join(sorted(STRIMZI_APIS))}")
+    cluster = dig(doc.data, "metadata", "labels", STRIMZI_CLUSTER_LABEL)
+    if doc.kind in ("KafkaNodePool", "KafkaTopic"):
+        if cluster is None:
+            f.add(doc, f"no label {STRIMZI_CLUSTER_LABEL}: Strimzi ignores a {doc.kind} without it")
+        elif bundle.get("Kafka", cluster) is None:
+            f.add(doc, f"label {STRIMZI_CLUSTER_LABEL}={cluster} names no Kafka of the manifests")
+    spec = doc.data.get("spec") or {}
+    if doc.kind == "Kafka":
+        check_kafka(bundle, doc, spec, f)
+    elif doc.kind == "KafkaNodePool":
+        roles, replicas = spec.get("roles") or [], spec.get("replicas")
+        if "controller" in roles and is_int(replicas) and replicas % 2 == 0:
+            f.add(doc, f"{replicas} controllers: a KRaft quorum wants an odd number")
+    elif doc.kind == "KafkaTopic":
+        replicas = spec.get("replicas")
+        if cluster is not None and is_int(replicas) and replicas > brokers_of(bundle, cluster):
+            f.add(doc, f"spec.replicas {replicas} exceeds the {brokers_of(bundle, cluster)} brokers of {cluster!r}")
+        isr = dig(spec, "config", "min.insync.replicas")
+        if is_int(isr) and is_int(replicas) and isr > replicas:
+            f.add(doc, f"config.min.insync.replicas {isr} above spec.replicas {replicas}: no write could succeed")
 
 
-def check_kafka(bundle: Bundle, doc: Doc, f: Findings) -> None:
-    check_strimzi_api(doc, f)
-    spec = doc.data.get("spec")
-    if not isinstance(spec, dict):
-        f.add(doc, "spec is required")
-        return
-    if "zookeeper" in spec:
-        f.add(doc, "spec.zookeeper: ZooKeeper-based clusters are gone (Strimzi 0.46 and Kafka 4 run KRaft only)")
-    unknown_keys(f, doc, "spec", {k: v for k, v in spec.items() if k != "zookeeper"}, KAFKA_SPEC)
-    kafka = spec.get("kafka")
-    if not isinstance(kafka, dict):
-        f.add(doc, "spec.kafka is required")
-        return
-    unknown_keys(f, doc, "spec.kafka", kafka, KAFKA_CLUSTER_SPEC)
+def check_kafka(bundle: Bundle, doc: Doc, spec: dict[str, Any], f: Findings) -> None:
     pools = [
         p for p in bundle.all("KafkaNodePool") if dig(p.data, "metadata", "labels", STRIMZI_CLUSTER_LABEL) == doc.name
     ]
     if not pools:
         f.add(doc, "no KafkaNodePool is labelled for this cluster: KRaft clusters get their nodes from node pools")
-    for key in ("replicas", "storage"):
-        if key in kafka:
-            f.add(doc, f"spec.kafka.{key} is ignored with node pools; set it in the KafkaNodePool")
-    annotations = dig(doc.data, "metadata", "annotations", default={})
-    if doc.api == "kafka.strimzi.io/v1beta2":
-        for key in ("strimzi.io/kraft", "strimzi.io/node-pools"):
-            if annotations.get(key) != "enabled":
-                f.add(doc, f"annotation {key}: enabled is required by Strimzi 0.46 and 0.47 (ignored from 0.48)")
-    if "version" in kafka and not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", str(kafka["version"])):
-        f.add(doc, f"spec.kafka.version {kafka['version']!r} is not a Kafka version")
-    if "metadataVersion" in kafka and "version" in kafka:
-        major_minor = ".".join(str(kafka["version"]).split(".")[:2])
-        if not str(kafka["metadataVersion"]).startswith(major_minor):
-            f.add(doc, f"metadataVersion {kafka['metadataVersion']!r} does not belong to Kafka {kafka['version']}")
-    listeners = kafka.get("listeners")
-    if not isinstance(listeners, list) or not listeners:
-        f.add(doc, "spec.kafka.listeners is required and must not be empty")
-        listeners = []
-    names: set[Any] = set()
-    ports: set[Any] = set()
-    for i, listener in enumerate(listeners):
-        at = f"spec.kafka.listeners[{i}]"
-        if not isinstance(listener, dict):
-            f.add(doc, f"{at} must be a mapping")
-            continue
-        unknown_keys(f, doc, at, listener, LISTENER)
-        for key in ("name", "port", "type", "tls"):
-            if key not in listener:
-                f.add(doc, f"{at}.{key} is required")
-        if "name" in listener and not LISTENER_NAME.fullmatch(str(listener["name"])):
-            f.add(doc, f"{at}.name {listener['name']!r} must be 1-11 lower-case letters or digits")
-        port = listener.get("port")
-        if "port" in listener and (not is_int(port) or port < 9092 or port in LISTENER_RESERVED_PORTS):
-            f.add(
-                doc,
-                f"{at}.port {port!r} must be an integer >= 9092, not one Strimzi keeps "
-                f"({sorted(LISTENER_RESERVED_PORTS)})",
-            )
-        if "type" in listener and listener["type"] not in LISTENER_TYPES:
-            f.add(doc, f"{at}.type must be one of {sorted(LISTENER_TYPES)}")
-        if "tls" in listener and not isinstance(listener["tls"], bool):
-            f.add(doc, f"{at}.tls must be true or false")
-        auth = listener.get("authentication")
-        if auth is not None and dig(auth, "type") not in LISTENER_AUTH_TYPES:
-            f.add(doc, f"{at}.authentication.type must be one of {sorted(LISTENER_AUTH_TYPES)}")
-        if listener.get("name") in names:
-            f.add(doc, f"{at}: listener name {listener.get('name')!r} used twice")
-        if port in ports:
-            f.add(doc, f"{at}: port {port} used twice")
-        names.add(listener.get("name"))
-        ports.add(port)
-    config = kafka.get("config") or {}
-    for key in config:
-        if any(key == p or (p.endswith(".") and key.startswith(p)) for p in KAFKA_FORBIDDEN_CONFIG):
-            f.add(doc, f"spec.kafka.config.{key}: Strimzi sets this itself and rejects it")
+    config = dig(spec, "kafka", "config", default={})
     brokers = brokers_of(bundle, doc.name)
     for rf, isr in (
         ("default.replication.factor", "min.insync.replicas"),
@@ -1111,113 +788,27 @@ def check_kafka(bundle: Bundle, doc: Doc, f: Findings) -> None:
         f.add(doc, "spec.entityOperator.topicOperator is needed: without it no KafkaTopic becomes a topic")
 
 
-def check_storage(doc: Doc, at: str, storage: Any, f: Findings) -> None:
-    if not isinstance(storage, dict):
-        f.add(doc, f"{at} is required")
-        return
-    kind = storage.get("type")
-    if kind not in STORAGE_TYPES:
-        f.add(doc, f"{at}.type must be one of {sorted(STORAGE_TYPES)}")
-    volumes = (storage.get("volumes") or []) if kind == "jbod" else [storage]
-    if kind == "jbod" and not volumes:
-        f.add(doc, f"{at}.volumes: jbod needs at least one volume")
-    ids: set[Any] = set()
-    metadata = 0
-    for i, vol in enumerate(volumes):
-        vat = f"{at}.volumes[{i}]" if kind == "jbod" else at
-        vtype = (vol or {}).get("type")
-        if kind == "jbod":
-            if vtype not in JBOD_VOLUME_TYPES:
-                f.add(doc, f"{vat}.type must be one of {sorted(JBOD_VOLUME_TYPES)}")
-            if not is_int((vol or {}).get("id")) or vol["id"] in ids:
-                f.add(doc, f"{vat}.id must be a unique integer")
-            ids.add((vol or {}).get("id"))
-        if vtype == "persistent-claim" and quantity((vol or {}).get("size")) is None:
-            f.add(doc, f"{vat}.size is required for persistent-claim (a quantity such as 20Gi)")
-        if (vol or {}).get("kraftMetadata") is not None:
-            metadata += 1
-            if vol["kraftMetadata"] != "shared":
-                f.add(doc, f"{vat}.kraftMetadata may only be shared")
-    if metadata > 1:
-        f.add(doc, f"{at}: at most one volume holds the KRaft metadata")
-
-
-def check_node_pool(bundle: Bundle, doc: Doc, f: Findings) -> None:
-    check_strimzi_api(doc, f)
-    cluster = dig(doc.data, "metadata", "labels", STRIMZI_CLUSTER_LABEL)
-    if cluster is None or bundle.get("Kafka", cluster) is None:
-        f.add(doc, f"label {STRIMZI_CLUSTER_LABEL} must name a Kafka of the manifests, got {cluster!r}")
-    spec = doc.data.get("spec")
-    if not isinstance(spec, dict):
-        f.add(doc, "spec is required")
-        return
-    unknown_keys(f, doc, "spec", spec, NODE_POOL_SPEC)
-    if not is_int(spec.get("replicas")) or spec["replicas"] < 0:
-        f.add(doc, "spec.replicas is required (an integer >= 0)")
-    roles = spec.get("roles")
-    if not isinstance(roles, list) or not roles or set(roles) - NODE_POOL_ROLES:
-        f.add(doc, f"spec.roles is required: one or both of {sorted(NODE_POOL_ROLES)}")
-    elif "controller" in roles and is_int(spec.get("replicas")) and spec["replicas"] % 2 == 0:
-        f.add(doc, f"{spec['replicas']} controllers: a KRaft quorum wants an odd number")
-    check_storage(doc, "spec.storage", spec.get("storage"), f)
-
-
-def check_topic(bundle: Bundle, doc: Doc, f: Findings) -> None:
-    check_strimzi_api(doc, f)
-    cluster = dig(doc.data, "metadata", "labels", STRIMZI_CLUSTER_LABEL)
-    if cluster is None:
-        f.add(doc, f"no label {STRIMZI_CLUSTER_LABEL}: the topic operator ignores a KafkaTopic without it")
-    elif bundle.get("Kafka", cluster) is None:
-        f.add(doc, f"label {STRIMZI_CLUSTER_LABEL}={cluster} names no Kafka of the manifests")
-    spec = doc.data.get("spec")
-    if not isinstance(spec, dict):
-        f.add(doc, "spec is required")
-        return
-    unknown_keys(f, doc, "spec", spec, TOPIC_SPEC)
-    name = spec.get("topicName", doc.name)
-    if not TOPIC_NAME.fullmatch(str(name)) or name in (".", ".."):
-        f.add(doc, f"topic name {name!r} is not a legal Kafka topic name")
-    partitions, replicas = spec.get("partitions"), spec.get("replicas")
-    if not is_int(partitions) or partitions < 1:
-        f.add(doc, f"spec.partitions must be an integer >= 1, got {partitions!r}")
-    if not is_int(replicas) or not 1 <= replicas <= 32767:
-        f.add(doc, f"spec.replicas must be an integer from 1 to 32767, got {replicas!r}")
-    elif cluster is not None and replicas > brokers_of(bundle, cluster):
-        f.add(doc, f"spec.replicas {replicas} exceeds the {brokers_of(bundle, cluster)} brokers of {cluster!r}")
-    isr = dig(spec, "config", "min.insync.replicas")
-    if is_int(isr) and is_int(replicas) and isr > replicas:
-        f.add(doc, f"config.min.insync.replicas {isr} above spec.replicas {replicas}: no write could succeed")
-
-
-CUSTOM_CHECKS: dict[str, Callable[[Bundle, Doc, Findings], None]] = {
-    "ScaledObject": check_scaled_object,
-    "TriggerAuthentication": check_trigger_auth,
-    "Kafka": check_kafka,
-    "KafkaNodePool": check_node_pool,
-    "KafkaTopic": check_topic,
-}
-
-
 def check_custom(bundle: Bundle, f: Findings) -> None:
     for doc in bundle.applied:
         if is_core(doc):
             continue
-        check = CUSTOM_CHECKS.get(doc.kind)
-        if check is None:
+        if doc.kind not in CUSTOM_KINDS:
             f.add(doc, f"no check for {doc.api} {doc.kind}: add one to deploy/k8s/validate.py")
+        elif doc.kind == "ScaledObject":
+            check_scaled_object(bundle, doc, f)
+        elif doc.kind == "TriggerAuthentication":
+            check_trigger_auth(bundle, doc, f)
         else:
-            check(bundle, doc, f)
-    if not bundle.all("ScaledObject"):
-        f.add("manifests", "no ScaledObject")
-    for kind in ("Kafka", "KafkaNodePool", "KafkaTopic"):
+            check_strimzi(bundle, doc, f)
+    for kind in ("ScaledObject", "Kafka", "KafkaNodePool", "KafkaTopic"):
         if not bundle.all(kind):
             f.add("manifests", f"no {kind}")
 
 
-def check(bundle: Bundle, version: str, schemas: bool = True) -> tuple[Findings, int]:
+def check(bundle: Bundle, schemas: Schemas | None) -> tuple[Findings, int]:
     f = Findings()
     check_layout(bundle, f)
-    validated = check_schemas(bundle, f, version) if schemas else 0
+    validated = check_schemas(bundle, f, schemas) if schemas else 0
     check_secrets(bundle, f)
     check_workloads(bundle, f)
     check_custom(bundle, f)
@@ -1227,541 +818,254 @@ def check(bundle: Bundle, version: str, schemas: bool = True) -> tuple[Findings,
 # --------------------------------------------------------------------------------------------------------- self-test
 
 
-def mutations() -> list[tuple[str, str, Callable[[Bundle], None]]]:
-    """Ways to break the good manifests: what each does, a piece of the finding it must cause, and the change."""
-
-    def data(b: Bundle, kind: str, name: str) -> dict[str, Any]:
-        doc = b.get(kind, name)
-        assert doc is not None, f"the self-test expects {kind}/{name}"
-        return doc.data
-
-    def so(b: Bundle) -> dict[str, Any]:
-        return data(b, "ScaledObject", "order-consumer")
-
-    def meta(b: Bundle) -> dict[str, Any]:
-        return so(b)["spec"]["triggers"][0]["metadata"]
-
-    def consumer(b: Bundle) -> dict[str, Any]:
-        return data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"]["containers"][0]
-
-    def consumer_env(b: Bundle, name: str, value: Any) -> None:
-        env = consumer(b)["env"]
-        env[:] = [e for e in env if e["name"] != name] + ([{"name": name, "value": value}] if value is not None else [])
-
-    def job(b: Bundle) -> dict[str, Any]:
-        return data(b, "Job", "food-orders-migrate")["spec"]["template"]["spec"]
-
-    def kafka(b: Bundle) -> dict[str, Any]:
-        return data(b, "Kafka", "food-orders")["spec"]
-
-    def topic(b: Bundle) -> dict[str, Any]:
-        return data(b, "KafkaTopic", "food-orders")
-
-    def pool(b: Bundle) -> dict[str, Any]:
-        return data(b, "KafkaNodePool", "dual-role")
-
-    def setter(getter: Callable[[Bundle], dict[str, Any]], key: str, value: Any) -> Callable[[Bundle], None]:
-        def mutate(b: Bundle) -> None:
-            target = getter(b)
-            if value is DELETE:
-                target.pop(key, None)
-            else:
-                target[key] = value
-
-        return mutate
-
-    def csc(b: Bundle) -> dict[str, Any]:
-        return consumer(b)["securityContext"]
-
-    return [
-        # KEDA
-        (
-            "ScaledObject apiVersion keda.sh/v1beta1",
-            "KEDA serves ScaledObject as",
-            lambda b: so(b).update(apiVersion="keda.sh/v1beta1"),
-        ),
-        ("unknown trigger key lagTreshold", "unknown key 'lagTreshold'", lambda b: meta(b).update(lagTreshold="100")),
-        ("trigger without consumerGroup", "metadata.consumerGroup is required", setter(meta, "consumerGroup", DELETE)),
-        (
-            "trigger without bootstrapServers",
-            "metadata.bootstrapServers is required",
-            setter(meta, "bootstrapServers", DELETE),
-        ),
-        ("lagThreshold 0", "lagThreshold '0' must be a positive integer", setter(meta, "lagThreshold", "0")),
-        ("lagThreshold negative", "lagThreshold '-5' must be a positive integer", setter(meta, "lagThreshold", "-5")),
-        (
-            "lagThreshold not a number",
-            "lagThreshold 'ten' must be a positive integer",
-            setter(meta, "lagThreshold", "ten"),
-        ),
-        (
-            "lagThreshold with decimals",
-            "lagThreshold '1.5' must be a positive integer",
-            setter(meta, "lagThreshold", "1.5"),
-        ),
-        ("lagThreshold unquoted", "lagThreshold: 100 must be a string", setter(meta, "lagThreshold", 100)),
-        (
-            "activationLagThreshold negative",
-            "activationLagThreshold '-1' must be an integer >= 0",
-            setter(meta, "activationLagThreshold", "-1"),
-        ),
-        ("allowIdleConsumers yes", "allowIdleConsumers 'yes' must be", setter(meta, "allowIdleConsumers", "yes")),
-        (
-            "excludePersistentLag unquoted boolean",
-            "excludePersistentLag: False must be a string",
-            setter(meta, "excludePersistentLag", False),
-        ),
-        (
-            "offsetResetPolicy newest",
-            "offsetResetPolicy must be latest or earliest",
-            setter(meta, "offsetResetPolicy", "newest"),
-        ),
-        (
-            "allowIdleConsumers and limitToPartitionsWithLag both true",
-            "cannot both be true",
-            lambda b: meta(b).update(allowIdleConsumers="true", limitToPartitionsWithLag="true"),
-        ),
-        (
-            "sasl mode scram-sha-512 (Strimzi's spelling, not KEDA's)",
-            "metadata.sasl must be one of",
-            setter(meta, "sasl", "scram-sha-512"),
-        ),
-        ("trigger type kafka-go", "type 'kafka-go'", lambda b: so(b)["spec"]["triggers"][0].update(type="kafka-go")),
-        (
-            "consumerGroup differs from the consumers'",
-            "differs from the consumers' CONSUMER_GROUP",
-            setter(meta, "consumerGroup", "other-group"),
-        ),
-        (
-            "trigger topic that no KafkaTopic defines",
-            "topic 'food-orders-v2' names no KafkaTopic",
-            setter(meta, "topic", "food-orders-v2"),
-        ),
-        ("trigger without topic", "metadata.topic is required", setter(meta, "topic", DELETE)),
-        (
-            "bootstrapServers naming another cluster",
-            "names Kafka cluster 'other'",
-            setter(meta, "bootstrapServers", "other-kafka-bootstrap:9092"),
-        ),
-        (
-            "bootstrapServers on a port without listener",
-            "has no listener on port 9094",
-            setter(meta, "bootstrapServers", "food-orders-kafka-bootstrap:9094"),
-        ),
-        (
-            "authenticationRef to a missing TriggerAuthentication",
-            "authenticationRef names TriggerAuthentication 'nope'",
-            lambda b: so(b)["spec"]["triggers"][0].update(authenticationRef={"name": "nope"}),
-        ),
-        (
-            "scaleTargetRef naming a missing Deployment",
-            "scaleTargetRef names Deployment 'order-consumers'",
-            lambda b: so(b)["spec"]["scaleTargetRef"].update(name="order-consumers"),
-        ),
-        (
-            "scaleTargetRef to a StatefulSet",
-            "apps/v1 StatefulSet",
-            lambda b: so(b)["spec"]["scaleTargetRef"].update(kind="StatefulSet"),
-        ),
-        (
-            "scaleTargetRef with a typo'd field",
-            "unknown field 'nmae'",
-            lambda b: so(b)["spec"]["scaleTargetRef"].update(nmae="x"),
-        ),
-        (
-            "maxReplicaCount above the partitions",
-            "maxReplicaCount 7 exceeds the 6 partitions",
-            lambda b: so(b)["spec"].update(maxReplicaCount=7),
-        ),
-        ("minReplicaCount 0", "minReplicaCount must be at least 1", lambda b: so(b)["spec"].update(minReplicaCount=0)),
-        (
-            "minReplicaCount above maxReplicaCount",
-            "minReplicaCount 8 is above maxReplicaCount 6",
-            lambda b: so(b)["spec"].update(minReplicaCount=8),
-        ),
-        (
-            "pollingInterval as a string",
-            "spec.pollingInterval must be an integer",
-            lambda b: so(b)["spec"].update(pollingInterval="30s"),
-        ),
-        ("unknown ScaledObject field", "unknown field 'maxReplicas'", lambda b: so(b)["spec"].update(maxReplicas=6)),
-        (
-            "scale-down window above an hour",
-            "stabilizationWindowSeconds must be 0-3600",
-            lambda b: so(b)["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"].update(
-                stabilizationWindowSeconds=4000
-            ),
-        ),
-        (
-            "HPA behavior typo scaleDwn (autoscaling/v2 schema)",
-            "'scaleDwn' was unexpected",
-            lambda b: so(b)["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"].update(
-                scaleDwn={"stabilizationWindowSeconds": 60}
-            ),
-        ),
-        (
-            "target Deployment with spec.replicas",
-            "sets spec.replicas",
-            lambda b: data(b, "Deployment", "order-consumer")["spec"].update(replicas=3),
-        ),
-        (
-            "TriggerAuthentication with an unknown parameter",
-            "'user' is not a parameter",
-            lambda b: data(b, "TriggerAuthentication", "keda-kafka-sasl")["spec"]["secretTargetRef"].append(
-                {"parameter": "user", "name": "keda-kafka-sasl", "key": "username"}
-            ),
-        ),
-        (
-            "TriggerAuthentication reading an undeclared Secret key",
-            "reads key 'pass'",
-            lambda b: data(b, "TriggerAuthentication", "keda-kafka-sasl")["spec"]["secretTargetRef"][2].update(
-                key="pass"
-            ),
-        ),
-        (
-            "TriggerAuthentication with a username but no password",
-            "both username and password",
-            lambda b: data(b, "TriggerAuthentication", "keda-kafka-sasl")["spec"]["secretTargetRef"].pop(2),
-        ),
-        # Strimzi
-        (
-            "KafkaTopic without its cluster label",
-            "no label strimzi.io/cluster",
-            lambda b: topic(b)["metadata"].pop("labels"),
-        ),
-        (
-            "KafkaTopic labelled with another cluster",
-            "strimzi.io/cluster=other names no Kafka",
-            lambda b: topic(b)["metadata"]["labels"].update({STRIMZI_CLUSTER_LABEL: "other"}),
-        ),
-        (
-            "KafkaTopic with 0 partitions",
-            "spec.partitions must be an integer >= 1",
-            lambda b: topic(b)["spec"].update(partitions=0),
-        ),
-        (
-            "KafkaTopic with more replicas than brokers",
-            "spec.replicas 4 exceeds the 3 brokers",
-            lambda b: topic(b)["spec"].update(replicas=4),
-        ),
-        (
-            "KafkaTopic min.insync.replicas above replicas",
-            "config.min.insync.replicas 4 above spec.replicas 3",
-            lambda b: topic(b)["spec"]["config"].update({"min.insync.replicas": 4}),
-        ),
-        (
-            "KafkaTopic apiVersion v1beta1",
-            "Strimzi serves KafkaTopic as",
-            lambda b: topic(b).update(apiVersion="kafka.strimzi.io/v1beta1"),
-        ),
-        (
-            "KafkaTopic with an unknown field",
-            "unknown field 'partition'",
-            lambda b: topic(b)["spec"].update(partition=6),
-        ),
-        (
-            "fewer partitions than maxReplicaCount",
-            "maxReplicaCount 6 exceeds the 3 partitions",
-            lambda b: topic(b)["spec"].update(partitions=3),
-        ),
-        (
-            "KafkaNodePool role zookeeper",
-            "spec.roles is required",
-            lambda b: pool(b)["spec"].update(roles=["zookeeper"]),
-        ),
-        ("KafkaNodePool without storage", "spec.storage is required", lambda b: pool(b)["spec"].pop("storage")),
-        (
-            "KafkaNodePool volume without size",
-            "size is required for persistent-claim",
-            lambda b: pool(b)["spec"]["storage"]["volumes"][0].pop("size"),
-        ),
-        (
-            "KafkaNodePool with an even number of controllers",
-            "wants an odd number",
-            lambda b: pool(b)["spec"].update(replicas=4),
-        ),
-        (
-            "KafkaNodePool for a missing cluster",
-            "must name a Kafka of the manifests, got 'other'",
-            lambda b: pool(b)["metadata"]["labels"].update({STRIMZI_CLUSTER_LABEL: "other"}),
-        ),
-        (
-            "Kafka listener without tls",
-            "listeners[0].tls is required",
-            lambda b: kafka(b)["kafka"]["listeners"][0].pop("tls"),
-        ),
-        (
-            "Kafka listener name too long",
-            "must be 1-11 lower-case letters",
-            lambda b: kafka(b)["kafka"]["listeners"][0].update(name="plaintextlistener"),
-        ),
-        (
-            "Kafka listener on Strimzi's metrics port",
-            "port 9404 must be an integer >= 9092",
-            lambda b: kafka(b)["kafka"]["listeners"][0].update(port=9404),
-        ),
-        (
-            "Kafka listener type unknown",
-            "listeners[0].type must be one of",
-            lambda b: kafka(b)["kafka"]["listeners"][0].update(type="clusterip"),
-        ),
-        (
-            "Kafka min.insync.replicas above the replication factor",
-            "min.insync.replicas 4 above default.replication.factor 3",
-            lambda b: kafka(b)["kafka"]["config"].update({"min.insync.replicas": 4}),
-        ),
-        (
-            "Kafka replication factor above the brokers",
-            "offsets.topic.replication.factor 5 exceeds the 3 brokers",
-            lambda b: kafka(b)["kafka"]["config"].update({"offsets.topic.replication.factor": 5}),
-        ),
-        (
-            "Kafka config key Strimzi manages",
-            "config.listeners: Strimzi sets this itself",
-            lambda b: kafka(b)["kafka"]["config"].update(listeners="PLAINTEXT://:9092"),
-        ),
-        ("Kafka with ZooKeeper", "spec.zookeeper", lambda b: kafka(b).update(zookeeper={"replicas": 3})),
-        ("Kafka without topic operator", "topicOperator is needed", lambda b: kafka(b).pop("entityOperator")),
-        (
-            "Kafka v1beta2 without the KRaft annotation",
-            "annotation strimzi.io/kraft",
-            lambda b: data(b, "Kafka", "food-orders")["metadata"]["annotations"].pop("strimzi.io/kraft"),
-        ),
-        (
-            "Kafka metadataVersion of another release",
-            "does not belong to Kafka 4.1.1",
-            lambda b: kafka(b)["kafka"].update(metadataVersion="3.9-IV0"),
-        ),
-        # workloads
-        ("consumer runAsNonRoot false", "runAsNonRoot must be true", lambda b: csc(b).update(runAsNonRoot=False)),
-        ("consumer as root", "runAsUser must be 10001", lambda b: csc(b).update(runAsUser=0)),
-        (
-            "consumer writable root filesystem",
-            "readOnlyRootFilesystem must be true",
-            lambda b: csc(b).update(readOnlyRootFilesystem=False),
-        ),
-        (
-            "consumer privilege escalation",
-            "allowPrivilegeEscalation must be false",
-            lambda b: csc(b).update(allowPrivilegeEscalation=True),
-        ),
-        (
-            "consumer keeps capabilities",
-            "capabilities.drop must contain ALL",
-            lambda b: csc(b).update(capabilities={"drop": ["NET_RAW"]}),
-        ),
-        (
-            "consumer without seccomp profile",
-            "seccompProfile.type must be RuntimeDefault",
-            lambda b: (
-                csc(b).pop("seccompProfile"),
-                data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"]["securityContext"].pop(
-                    "seccompProfile"
-                ),
-            ),
-        ),
-        (
-            "consumer without memory limit",
-            "resources.limits.memory missing",
-            lambda b: consumer(b)["resources"]["limits"].pop("memory"),
-        ),
-        (
-            "consumer memory request above limit",
-            "resources.requests.memory is above its limit",
-            lambda b: consumer(b)["resources"]["requests"].update(memory="256Mi"),
-        ),
-        (
-            "consumer grace period shorter than the drain",
-            "terminationGracePeriodSeconds 10 must exceed the consumer's drain",
-            lambda b: data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"].update(
-                terminationGracePeriodSeconds=10
-            ),
-        ),
-        (
-            "consumer readiness on /healthz",
-            "readinessProbe asks '/healthz'",
-            lambda b: consumer(b)["readinessProbe"]["httpGet"].update(path="/healthz"),
-        ),
-        (
-            "consumer liveness on another port",
-            "livenessProbe port 8080 is not 9464",
-            lambda b: consumer(b)["livenessProbe"]["httpGet"].update(port=8080),
-        ),
-        (
-            "consumer without liveness probe",
-            "livenessProbe must be an httpGet",
-            lambda b: consumer(b).pop("livenessProbe"),
-        ),
-        (
-            "consumer DATABASE_URL with a password",
-            "DATABASE_URL carries a password",
-            lambda b: consumer_env(
-                b, "DATABASE_URL", "postgres://orders_app:secret@food-orders-db-rw:5432/food_orders"
-            ),
-        ),
-        (
-            "consumer DATABASE_URL as the owner",
-            "DATABASE_URL must name the least-privilege role",
-            lambda b: consumer_env(b, "DATABASE_URL", "postgres://kafka_user@food-orders-db-rw:5432/food_orders"),
-        ),
-        (
-            "consumer with the owner's URL",
-            "MIGRATION_DATABASE_URL: the owner's credentials belong to the migration Job only",
-            lambda b: consumer_env(b, "MIGRATION_DATABASE_URL", "postgres://kafka_user@food-orders-db-rw/food_orders"),
-        ),
-        (
-            "consumer with a literal password variable",
-            "POSTGRES_PASSWORD holds a literal password",
-            lambda b: consumer_env(b, "POSTGRES_PASSWORD", "secret"),
-        ),
-        (
-            "consumer password file outside the Secret volume",
-            "is not in a mounted Secret volume",
-            lambda b: consumer_env(b, "DATABASE_PASSWORD_FILE", "/etc/orders-app/password"),
-        ),
-        (
-            "consumer OFFSET_STORE that Kafka never sees",
-            "OFFSET_STORE=redis",
-            lambda b: consumer_env(b, "OFFSET_STORE", "redis"),
-        ),
-        (
-            "consumer topic that no KafkaTopic defines",
-            "DLQ_TOPIC=food-orders.dead names no KafkaTopic",
-            lambda b: consumer_env(b, "DLQ_TOPIC", "food-orders.dead"),
-        ),
-        (
-            "consumer METRICS_ADDR on localhost",
-            "METRICS_ADDR must be 0.0.0.0:9464",
-            lambda b: consumer_env(b, "METRICS_ADDR", "127.0.0.1:9464"),
-        ),
-        (
-            "consumer reading an undeclared Secret",
-            "reads Secret 'orders-app-password'",
-            lambda b: data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"]["volumes"][0][
-                "secret"
-            ].update(secretName="orders-app-password"),
-        ),
-        (
-            "consumer Secret files readable by root only",
-            "group-readable defaultMode",
-            lambda b: data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"]["volumes"][0][
-                "secret"
-            ].update(defaultMode=0o400),
-        ),
-        (
-            "consumer mounting the service account token",
-            "automountServiceAccountToken must be false",
-            lambda b: data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"].update(
-                automountServiceAccountToken=True
-            ),
-        ),
-        (
-            "consumer image from elsewhere",
-            "image 'nginx:latest' is not food-orders-pipeline",
-            lambda b: consumer(b).update(image="nginx:latest"),
-        ),
-        (
-            "Deployment field typo (Kubernetes schema)",
-            "'containres' was unexpected",
-            lambda b: data(b, "Deployment", "order-consumer")["spec"]["template"]["spec"].update(containres=[]),
-        ),
-        (
-            "Deployment selector not matching its pods",
-            "spec.selector does not match",
-            lambda b: data(b, "Deployment", "order-consumer")["spec"]["selector"]["matchLabels"].update(
-                {"app.kubernetes.io/name": "consumer"}
-            ),
-        ),
-        (
-            "producer grace period shorter than its flush",
-            "must exceed the producer's final flush",
-            lambda b: data(b, "Deployment", "order-producer")["spec"]["template"]["spec"].update(
-                terminationGracePeriodSeconds=30
-            ),
-        ),
-        (
-            "migration Job without --migrate-only",
-            "must run order-consumer --migrate-only",
-            lambda b: job(b)["containers"][0].update(command=["order-consumer"]),
-        ),
-        (
-            "migration Job without the owner's URL",
-            "the migration Job needs MIGRATION_DATABASE_URL",
-            lambda b: job(b)["containers"][0].update(
-                env=[e for e in job(b)["containers"][0]["env"] if e["name"] != "MIGRATION_DATABASE_URL"]
-            ),
-        ),
-        (
-            "migration Job with another OFFSET_STORE than the consumers",
-            "OFFSET_STORE differs between the consumers and the migration Job",
-            lambda b: consumer_env(b, "OFFSET_STORE", "postgres"),
-        ),
-        (
-            "migration Job restartPolicy Always",
-            "restartPolicy must be Never or OnFailure",
-            lambda b: job(b).update(restartPolicy="Always"),
-        ),
-        (
-            "PodDisruptionBudget selecting nothing",
-            "PodDisruptionBudget/order-consumer: its selector matches no Deployment",
-            lambda b: data(b, "PodDisruptionBudget", "order-consumer")["spec"]["selector"]["matchLabels"].update(
-                {"app.kubernetes.io/name": "consumers"}
-            ),
-        ),
-        (
-            "no PodDisruptionBudget for the consumers",
-            "the consumers have no PodDisruptionBudget",
-            lambda b: b.applied.remove(b.get("PodDisruptionBudget", "order-consumer")),
-        ),
-        (
-            "Service selecting nothing",
-            "Service/order-consumer: its selector matches no Deployment",
-            lambda b: data(b, "Service", "order-consumer")["spec"]["selector"].update({"app.kubernetes.io/name": "x"}),
-        ),
-        # layout and secrets
-        ("a manifest left out of kustomization.yaml", "does not list pdb.yaml", lambda b: b.listed.remove("pdb.yaml")),
-        (
-            "secret.example.yaml listed in kustomization.yaml",
-            "lists secret.example.yaml",
-            lambda b: b.listed.append(SECRET_EXAMPLE),
-        ),
-        (
-            "a Secret among the applied manifests",
-            "a Secret among the applied manifests",
-            lambda b: b.applied.append(
-                Doc(
-                    "extra.yaml",
-                    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}, "stringData": {"password": "p"}},
-                )
-            ),
-        ),
-        (
-            "a real-looking value in secret.example.yaml",
-            "is not a placeholder",
-            lambda b: b.examples[0].data["stringData"].update(password="orders_app_pass"),
-        ),
-        (
-            "a custom resource nobody checks",
-            "no check for keda.sh/v1alpha1 ScaledJob",
-            lambda b: b.applied.append(
-                Doc(
-                    "extra.yaml",
-                    {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob", "metadata": {"name": "x"}, "spec": {}},
-                )
-            ),
-        ),
-    ]
-
-
 class _Delete:
     pass
 
 
 DELETE = _Delete()
+SO, TA = "ScaledObject/order-consumer", "TriggerAuthentication/keda-kafka-sasl"
+KAFKA, POOL, TOPIC = "Kafka/food-orders", "KafkaNodePool/dual-role", "KafkaTopic/food-orders"
+CONSUMER, PRODUCER, JOB = "Deployment/order-consumer", "Deployment/order-producer", "Job/food-orders-migrate"
+META, LISTENER = ("spec", "triggers", 0, "metadata"), ("spec", "kafka", "listeners", 0)
+POD = ("spec", "template", "spec")
+C0 = (*POD, "containers", 0)
+CSC = (*C0, "securityContext")
+BEHAVIOR = ("spec", "advanced", "horizontalPodAutoscalerConfig", "behavior")
+VOLUME0 = (*POD, "volumes", 0, "secret")
 
 
-def self_test(bundle: Bundle, version: str, schemas: bool, quiet: bool = False) -> int:
-    base, _ = check(bundle, version, schemas)
+def put(target: str, *path: Any) -> Callable[[Bundle], None]:
+    """A change to document target ("Kind/name"): path's last item is the value to set at the keys before it;
+    DELETE removes the key (or list item), and an index one past a list's end appends."""
+    *keys, last, value = path
+
+    def mutate(b: Bundle) -> None:
+        doc = b.get(*target.split("/", 1))
+        assert doc is not None, f"the self-test expects {target}"
+        node: Any = doc.data
+        for key in keys:
+            node = node[key]
+        if value is DELETE:
+            node.pop(last)
+        elif isinstance(node, list) and last == len(node):
+            node.append(value)
+        else:
+            node[last] = value
+
+    return mutate
+
+
+def env(target: str, name: str, value: Any) -> Callable[[Bundle], None]:
+    """Sets (or with DELETE removes) a variable of the first container of target's pod template."""
+
+    def mutate(b: Bundle) -> None:
+        doc = b.get(*target.split("/", 1))
+        assert doc is not None, f"the self-test expects {target}"
+        variables = dig(doc.data, *C0, "env")
+        variables[:] = [e for e in variables if e["name"] != name]
+        if value is not DELETE:
+            variables.append({"name": name, "value": value})
+
+    return mutate
+
+
+def both(*changes: Callable[[Bundle], None]) -> Callable[[Bundle], None]:
+    def mutate(b: Bundle) -> None:
+        for change in changes:
+            change(b)
+
+    return mutate
+
+
+def extra(kind: str, api: str, **fields: Any) -> Callable[[Bundle], None]:
+    return lambda b: b.applied.append(
+        Doc("extra.yaml", {"apiVersion": api, "kind": kind, "metadata": {"name": "x"}, **fields})
+    )
+
+
+def mutations() -> list[tuple[str, str, Callable[[Bundle], None]]]:
+    """Ways to break the good manifests: what each does, a piece of the finding it must cause, and the change.
+    Most are caught by a published schema, the others by a rule of ours."""
+    sasl = {"parameter": "user", "name": "keda-kafka-sasl", "key": "username"}
+    # fmt: off
+    return [
+        # KEDA
+        ("ScaledObject keda.sh/v1beta1", "no published schema serves keda.sh/v1beta1",
+         put(SO, "apiVersion", "keda.sh/v1beta1")),
+        ("unknown trigger key lagTreshold", "'lagTreshold' is not a trigger parameter",
+         put(SO, *META, "lagTreshold", "1")),
+        ("trigger without consumerGroup", "metadata.consumerGroup is required",
+         put(SO, *META, "consumerGroup", DELETE)),
+        ("trigger without bootstrapServers", "metadata.bootstrapServers is required",
+         put(SO, *META, "bootstrapServers", DELETE)),
+        ("lagThreshold not a number", "lagThreshold 'ten' is not an integer", put(SO, *META, "lagThreshold", "ten")),
+        ("lagThreshold with decimals", "lagThreshold '1.5' is not an integer", put(SO, *META, "lagThreshold", "1.5")),
+        ("lagThreshold unquoted", "lagThreshold: 100 is not of type 'string'", put(SO, *META, "lagThreshold", 100)),
+        ("allowIdleConsumers yes", "allowIdleConsumers 'yes' is not a boolean",
+         put(SO, *META, "allowIdleConsumers", "yes")),
+        ("excludePersistentLag unquoted boolean", "excludePersistentLag: False is not of type 'string'",
+         put(SO, *META, "excludePersistentLag", False)),
+        ("offsetResetPolicy newest", "offsetResetPolicy 'newest' must be one of latest, earliest",
+         put(SO, *META, "offsetResetPolicy", "newest")),
+        ("sasl scram-sha-512 (Strimzi's spelling)", "sasl 'scram-sha-512' must be one of",
+         put(SO, *META, "sasl", "scram-sha-512")),
+        ("trigger type kafka-go", "type 'kafka-go'", put(SO, "spec", "triggers", 0, "type", "kafka-go")),
+        ("consumerGroup not the consumers'", "differs from the consumers' CONSUMER_GROUP",
+         put(SO, *META, "consumerGroup", "other")),
+        ("trigger topic no KafkaTopic defines", "topic 'food-orders-v2' names no KafkaTopic",
+         put(SO, *META, "topic", "food-orders-v2")),
+        ("trigger without topic", "metadata.topic is required", put(SO, *META, "topic", DELETE)),
+        ("bootstrapServers naming another cluster", "names Kafka cluster 'other'",
+         put(SO, *META, "bootstrapServers", "other-kafka-bootstrap:9092")),
+        ("bootstrapServers on a port without listener", "has no listener on port 9094",
+         put(SO, *META, "bootstrapServers", "food-orders-kafka-bootstrap:9094")),
+        ("authenticationRef to a missing TriggerAuthentication", "authenticationRef names TriggerAuthentication 'nope'",
+         put(SO, "spec", "triggers", 0, "authenticationRef", {"name": "nope"})),
+        ("scaleTargetRef to a missing Deployment", "names Deployment 'order-consumers'",
+         put(SO, "spec", "scaleTargetRef", "name", "order-consumers")),
+        ("scaleTargetRef to a StatefulSet", "apps/v1 StatefulSet",
+         put(SO, "spec", "scaleTargetRef", "kind", "StatefulSet")),
+        ("scaleTargetRef with a typo'd field", "('nmae' was unexpected)",
+         put(SO, "spec", "scaleTargetRef", "nmae", "x")),
+        ("maxReplicaCount above the partitions", "maxReplicaCount 7 exceeds the 6 partitions",
+         put(SO, "spec", "maxReplicaCount", 7)),
+        ("minReplicaCount 0", "minReplicaCount must be at least 1", put(SO, "spec", "minReplicaCount", 0)),
+        ("minReplicaCount above maxReplicaCount", "must be less than or equal to maxReplicaCount",
+         put(SO, "spec", "minReplicaCount", 8)),
+        ("pollingInterval as a string", "pollingInterval: '30s' is not of type 'integer'",
+         put(SO, "spec", "pollingInterval", "30s")),
+        ("unknown ScaledObject field", "('maxReplicas' was unexpected)", put(SO, "spec", "maxReplicas", 6)),
+        ("HPA behavior typo scaleDwn", "'scaleDwn' was unexpected",
+         put(SO, *BEHAVIOR, "scaleDwn", {"stabilizationWindowSeconds": 60})),
+        ("ScaledObject metadata typo (ObjectMeta)", "('lables' was unexpected)",
+         put(SO, "metadata", "lables", {"app": "x"})),
+        ("target Deployment with spec.replicas", "sets spec.replicas", put(CONSUMER, "spec", "replicas", 3)),
+        ("TriggerAuthentication unknown parameter", "'user' is not a parameter",
+         put(TA, "spec", "secretTargetRef", 3, sasl)),
+        ("TriggerAuthentication undeclared Secret key", "reads key 'pass'",
+         put(TA, "spec", "secretTargetRef", 2, "key", "pass")),
+        ("TriggerAuthentication leaving out the password", "does not read key 'password' of Secret 'keda-kafka-sasl'",
+         put(TA, "spec", "secretTargetRef", 2, DELETE)),
+        # Strimzi
+        ("KafkaTopic without its cluster label", "no label strimzi.io/cluster",
+         put(TOPIC, "metadata", "labels", DELETE)),
+        ("KafkaTopic labelled with another cluster", "strimzi.io/cluster=other names no Kafka",
+         put(TOPIC, "metadata", "labels", STRIMZI_CLUSTER_LABEL, "other")),
+        ("KafkaTopic with 0 partitions", "partitions: 0 is less than the minimum of 1",
+         put(TOPIC, "spec", "partitions", 0)),
+        ("KafkaTopic with more replicas than brokers", "spec.replicas 4 exceeds the 3 brokers",
+         put(TOPIC, "spec", "replicas", 4)),
+        ("KafkaTopic min.insync.replicas above replicas", "config.min.insync.replicas 4 above spec.replicas 3",
+         put(TOPIC, "spec", "config", "min.insync.replicas", 4)),
+        ("KafkaTopic apiVersion v1beta1", "apiVersion 'kafka.strimzi.io/v1beta1': the manifests use",
+         put(TOPIC, "apiVersion", "kafka.strimzi.io/v1beta1")),
+        ("KafkaTopic with an unknown field", "('partition' was unexpected)", put(TOPIC, "spec", "partition", 6)),
+        ("fewer partitions than maxReplicaCount", "maxReplicaCount 6 exceeds the 3 partitions",
+         put(TOPIC, "spec", "partitions", 3)),
+        ("KafkaNodePool role zookeeper", "roles/0: 'zookeeper' is not one of",
+         put(POOL, "spec", "roles", ["zookeeper"])),
+        ("KafkaNodePool without storage", "'storage' is a required property", put(POOL, "spec", "storage", DELETE)),
+        ("KafkaNodePool volume kraftMetadata dedicated", "kraftMetadata: 'dedicated' is not one of ['shared']",
+         put(POOL, "spec", "storage", "volumes", 0, "kraftMetadata", "dedicated")),
+        ("KafkaNodePool with 4 controllers", "wants an odd number", put(POOL, "spec", "replicas", 4)),
+        ("KafkaNodePool for a missing cluster", "label strimzi.io/cluster=other names no Kafka",
+         put(POOL, "metadata", "labels", STRIMZI_CLUSTER_LABEL, "other")),
+        ("Kafka listener without tls", "listeners/0: 'tls' is a required property",
+         put(KAFKA, *LISTENER, "tls", DELETE)),
+        ("Kafka listener name too long", "'plaintextlistener' does not match",
+         put(KAFKA, *LISTENER, "name", "plaintextlistener")),
+        ("Kafka listener type unknown", "type: 'clusterip' is not one of", put(KAFKA, *LISTENER, "type", "clusterip")),
+        ("Kafka listener below port 9092", "port: 9000 is less than the minimum of 9092",
+         put(KAFKA, *LISTENER, "port", 9000)),
+        ("Kafka min.insync.replicas above the RF", "min.insync.replicas 4 above default.replication.factor 3",
+         put(KAFKA, "spec", "kafka", "config", "min.insync.replicas", 4)),
+        ("Kafka replication factor above the brokers", "offsets.topic.replication.factor 5 exceeds the 3 brokers",
+         put(KAFKA, "spec", "kafka", "config", "offsets.topic.replication.factor", 5)),
+        ("Kafka with an incomplete zookeeper section", "at spec/zookeeper",
+         put(KAFKA, "spec", "zookeeper", {"replicas": 3})),
+        ("Kafka without topic operator", "topicOperator is needed", put(KAFKA, "spec", "entityOperator", DELETE)),
+        # workloads
+        ("consumer runAsNonRoot false", "runAsNonRoot must be true", put(CONSUMER, *CSC, "runAsNonRoot", False)),
+        ("consumer as root", "runAsUser must be 10001", put(CONSUMER, *CSC, "runAsUser", 0)),
+        ("consumer writable root", "readOnlyRootFilesystem must be true",
+         put(CONSUMER, *CSC, "readOnlyRootFilesystem", False)),
+        ("consumer escalating", "allowPrivilegeEscalation must be false",
+         put(CONSUMER, *CSC, "allowPrivilegeEscalation", True)),
+        ("consumer keeps capabilities", "drop must contain ALL",
+         put(CONSUMER, *CSC, "capabilities", {"drop": ["NET_RAW"]})),
+        ("consumer without seccomp profile", "seccompProfile.type must be RuntimeDefault",
+         both(put(CONSUMER, *CSC, "seccompProfile", DELETE),
+              put(CONSUMER, *POD, "securityContext", "seccompProfile", DELETE))),
+        ("consumer without memory limit", "limits.memory missing",
+         put(CONSUMER, *C0, "resources", "limits", "memory", DELETE)),
+        ("consumer memory request above limit", "resources.requests.memory is above its limit",
+         put(CONSUMER, *C0, "resources", "requests", "memory", "256Mi")),
+        ("consumer grace period below the drain", "terminationGracePeriodSeconds 10 must exceed the consumer's drain",
+         put(CONSUMER, *POD, "terminationGracePeriodSeconds", 10)),
+        ("consumer readiness on /healthz", "readinessProbe asks '/healthz'",
+         put(CONSUMER, *C0, "readinessProbe", "httpGet", "path", "/healthz")),
+        ("consumer liveness on another port", "livenessProbe port 8080 is not 9464",
+         put(CONSUMER, *C0, "livenessProbe", "httpGet", "port", 8080)),
+        ("consumer without liveness probe", "livenessProbe must be an httpGet",
+         put(CONSUMER, *C0, "livenessProbe", DELETE)),
+        ("consumer DATABASE_URL with a password", "DATABASE_URL carries a password",
+         env(CONSUMER, "DATABASE_URL", "postgres://orders_app:secret@food-orders-db-rw:5432/food_orders")),
+        ("consumer DATABASE_URL as the owner", "DATABASE_URL must name the least-privilege role",
+         env(CONSUMER, "DATABASE_URL", "postgres://kafka_user@food-orders-db-rw:5432/food_orders")),
+        ("consumer with the owner's URL", "MIGRATION_DATABASE_URL: the owner's credentials belong to the migration Job",
+         env(CONSUMER, "MIGRATION_DATABASE_URL", "postgres://kafka_user@food-orders-db-rw/food_orders")),
+        ("consumer with a literal password", "POSTGRES_PASSWORD holds a literal password",
+         env(CONSUMER, "POSTGRES_PASSWORD", "x")),
+        ("consumer password file outside the Secret volume", "is not in a mounted Secret volume",
+         env(CONSUMER, "DATABASE_PASSWORD_FILE", "/etc/orders-app/password")),
+        ("consumer OFFSET_STORE that Kafka never sees", "OFFSET_STORE=redis", env(CONSUMER, "OFFSET_STORE", "redis")),
+        ("consumer topic no KafkaTopic defines", "DLQ_TOPIC=food-orders.dead names no",
+         env(CONSUMER, "DLQ_TOPIC", "food-orders.dead")),
+        ("consumer METRICS_ADDR on localhost", "METRICS_ADDR must be 0.0.0.0:9464",
+         env(CONSUMER, "METRICS_ADDR", "127.0.0.1:9464")),
+        ("consumer reading an undeclared Secret", "reads Secret 'orders-app-password'",
+         put(CONSUMER, *VOLUME0, "secretName", "orders-app-password")),
+        ("consumer Secret files for root only", "group-readable defaultMode",
+         put(CONSUMER, *VOLUME0, "defaultMode", 0o400)),
+        ("consumer mounting the service account token", "automountServiceAccountToken must be false",
+         put(CONSUMER, *POD, "automountServiceAccountToken", True)),
+        ("consumer image from elsewhere", "image 'nginx:latest' is not", put(CONSUMER, *C0, "image", "nginx:latest")),
+        ("Deployment field typo (Kubernetes schema)", "'containres' was unexpected",
+         put(CONSUMER, *POD, "containres", [])),
+        ("Deployment selector not matching its pods", "spec.selector does not match",
+         put(CONSUMER, "spec", "selector", "matchLabels", "app.kubernetes.io/name", "consumer")),
+        ("producer grace period shorter than its flush", "must exceed the producer's final flush",
+         put(PRODUCER, *POD, "terminationGracePeriodSeconds", 30)),
+        ("migration Job without --migrate-only", "must run order-consumer --migrate-only",
+         put(JOB, *C0, "command", ["order-consumer"])),
+        ("migration Job without the owner's URL", "the migration Job needs MIGRATION_DATABASE_URL",
+         env(JOB, "MIGRATION_DATABASE_URL", DELETE)),
+        ("OFFSET_STORE differing in the Job", "OFFSET_STORE differs between the consumers and the migration Job",
+         env(CONSUMER, "OFFSET_STORE", "postgres")),
+        ("migration Job restartPolicy Always", "restartPolicy must be Never or OnFailure",
+         put(JOB, *POD, "restartPolicy", "Always")),
+        ("PDB selecting nothing", "PodDisruptionBudget/order-consumer: its selector matches no Deployment",
+         put("PodDisruptionBudget/order-consumer", "spec", "selector", "matchLabels", "app.kubernetes.io/name", "x")),
+        ("no PodDisruptionBudget for the consumers", "the consumers have no PodDisruptionBudget",
+         lambda b: b.applied.remove(b.get("PodDisruptionBudget", "order-consumer"))),
+        ("Service selecting nothing", "Service/order-consumer: its selector matches no Deployment",
+         put("Service/order-consumer", "spec", "selector", "app.kubernetes.io/name", "x")),
+        # layout and secrets
+        ("a manifest left out of kustomization.yaml", "does not list pdb.yaml", lambda b: b.listed.remove("pdb.yaml")),
+        ("secret.example.yaml in kustomization.yaml", "lists secret.example.yaml",
+         lambda b: b.listed.append(SECRET_EXAMPLE)),
+        ("a Secret among the applied manifests", "a Secret among the applied manifests",
+         extra("Secret", "v1", stringData={"password": "p"})),
+        ("a real-looking value in secret.example.yaml", "is not a placeholder",
+         lambda b: b.examples[0].data["stringData"].update(password="orders_app_pass")),
+        ("a custom resource no rule of ours knows", "no check for keda.sh/v1alpha1 ScaledJob",
+         extra("ScaledJob", "keda.sh/v1alpha1", spec={})),
+    ]
+    # fmt: on
+
+
+def self_test(bundle: Bundle, schemas: Schemas | None, quiet: bool = False) -> int:
+    base, _ = check(bundle, schemas)
     if base.items:
         print("self-test: the unmodified manifests already fail; fix those first:")
         for item in base.items:
@@ -1771,7 +1075,7 @@ def self_test(bundle: Bundle, version: str, schemas: bool, quiet: bool = False) 
     for description, expected, mutate in mutations():
         broken = copy.deepcopy(bundle)
         mutate(broken)
-        found, _ = check(broken, version, schemas)
+        found, _ = check(broken, schemas)
         hit = next((item for item in found.items if expected in item), None)
         if hit is not None:
             passed += 1
@@ -1796,9 +1100,18 @@ def main(argv: list[str]) -> int:
         help="Kubernetes version of the schemas (default: %(default)s)",
     )
     parser.add_argument(
+        "--cache", type=Path, default=CACHE, help="where the published schemas are kept (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--fetch",
+        action="store_true",
+        help="first download and derive the KEDA schemas --cache lacks (network), and with a Java 21+ check the "
+        "vendored Strimzi schemas against a generation of them (published.py)",
+    )
+    parser.add_argument(
         "--no-schemas",
         action="store_true",
-        help="skip the Kubernetes schemas (when kubernetes-validate is not installed)",
+        help="skip the published schemas: only the repository's own rules",
     )
     parser.add_argument(
         "--self-test", action="store_true", help="break copies of the manifests in known ways and check each is caught"
@@ -1813,17 +1126,27 @@ def main(argv: list[str]) -> int:
     if not (args.dir / KUSTOMIZATION).is_file():
         print(f"error: no {KUSTOMIZATION} in {args.dir}", file=sys.stderr)
         return 2
+    if args.fetch and not args.no_schemas:
+        published.fetch(args.cache)
+    schemas = None
+    if not args.no_schemas:
+        try:
+            schemas = Schemas(args.kubernetes_version, args.cache)
+        except (ImportError, FileNotFoundError) as e:
+            print(f"error: {e}; scripts/k8s-validate.sh installs and fetches (or pass --no-schemas)", file=sys.stderr)
+            return 2
     bundle = load(args.dir)
     if args.self_test:
-        return self_test(bundle, args.kubernetes_version, not args.no_schemas, args.quiet)
-    found, validated = check(bundle, args.kubernetes_version, not args.no_schemas)
+        return self_test(bundle, schemas, args.quiet)
+    found, validated = check(bundle, schemas)
     for item in found.items:
         print(f"{args.dir.name}/{item}")
     kinds = sorted({d.kind for d in bundle.applied})
     schema_note = (
-        f"{validated} against Kubernetes {args.kubernetes_version}'s schemas (strict)"
+        f"{validated} against published schemas (Kubernetes {args.kubernetes_version}, {published.KEDA_LABEL}, "
+        f"{published.STRIMZI_LABEL}; strict)"
         if validated
-        else "Kubernetes schemas skipped"
+        else "published schemas skipped"
     )
     print(
         f"validate: {len(bundle.applied)} documents ({', '.join(kinds)}), {len(bundle.examples)} example Secrets; "

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole pipeline on this machine: starts the local stack (Kafka + PostgreSQL), builds the binaries,
-# starts N consumers in group order-processors and the producer at a set rate, shows their progress, then prints
-# the group's assignment and lag (kafka-consumer-groups) and the table's figures (psql). It stops the consumers it
-# started; the stack keeps running (scripts/stack.sh down stops it).
+# starts N consumers in group order-processors (scripts/scale.sh) and the producer at a set rate, shows their
+# progress, then prints the group's assignment and lag (kafka-consumer-groups) and the table's figures (psql). It
+# stops the stack's consumers at the end; the stack keeps running (scripts/stack.sh down stops it).
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -18,7 +18,7 @@ usage() {
 Usage: scripts/demo.sh [--consumers N] [--partitions N] [--rate ORDERS_PER_S] [--duration 30s]
 
 Starts the local stack, then $CONSUMERS consumers and the producer ($RATE orders/s for $DURATION) on a topic of
-$DEMO_PARTITIONS partitions, and reports what happened. Logs: $DEMO_DIR/
+$DEMO_PARTITIONS partitions, and reports what happened. Logs: $LOCAL_DIR/consumers/ and $DEMO_DIR/
 Defaults come from CONSUMERS, DEMO_PARTITIONS, PRODUCER_RATE and DURATION.
 USAGE
 }
@@ -45,50 +45,30 @@ if ((have < DEMO_PARTITIONS)); then
   run "${kt[@]}" --alter --topic "$ORDERS_TOPIC" --partitions "$DEMO_PARTITIONS"
 fi
 
-log "building order-producer and order-consumer (release)"
-run cargo build --release --locked -p order-producer -p order-consumer
+log "building order-producer, order-consumer and lab (release)"
+run cargo build --release --locked -p order-producer -p order-consumer -p lab
+lab=("$ROOT_DIR/target/release/lab")
 mkdir -p "$DEMO_DIR"
-rows_before="$(order_rows)"
 started_at="$(psql_app -tAc "SELECT now()")"
 
-pids=()
-stop_consumers() {
-  ((${#pids[@]} == 0)) && return
-  log "stopping the consumers (SIGTERM: write, commit, leave the group)"
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  local deadline=$((SECONDS + 30)) pid
-  for pid in "${pids[@]}"; do
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-  done
-  pids=()
-}
-trap stop_consumers EXIT
-
-for i in $(seq 1 "$CONSUMERS"); do
-  log "starting consumer $i (log: $DEMO_DIR/consumer-$i.log)"
-  RUST_LOG="${RUST_LOG:-info}" "$ROOT_DIR/target/release/order-consumer" >"$DEMO_DIR/consumer-$i.log" 2>&1 &
-  pids+=($!)
-done
+trap '"$ROOT_DIR/scripts/scale.sh" 0' EXIT
+RUST_LOG="${RUST_LOG:-info}" "$ROOT_DIR/scripts/scale.sh" "$CONSUMERS"
 # Show each consumer's assignment, revocation and progress lines as they happen.
-tail --pid=$$ -q -n +1 -F "$DEMO_DIR"/consumer-*.log 2>/dev/null |
+tail --pid=$$ -q -n 0 -F "$LOCAL_DIR"/consumers/consumer-*.log 2>/dev/null |
   grep --line-buffered -E "partitions_(assigned|revoked)|consumer_progress|ERROR|WARN" &
 tail_pid=$!
-trap 'kill "$tail_pid" 2>/dev/null || true; stop_consumers' EXIT
+trap 'kill "$tail_pid" 2>/dev/null || true; "$ROOT_DIR/scripts/scale.sh" 0' EXIT
 
-# Wait until min(consumers, partitions) members own partitions: the group is ready before orders flow.
-owners_expected=$((CONSUMERS < DEMO_PARTITIONS ? CONSUMERS : DEMO_PARTITIONS))
-wait_until 60 "$owners_expected consumers owning partitions" owners_at_least "$owners_expected" "$CONSUMER_GROUP"
+# The group is ready before orders flow: min(consumers, partitions) members own partitions, as the coordinator says.
+owners=$((CONSUMERS < DEMO_PARTITIONS ? CONSUMERS : DEMO_PARTITIONS))
+run "${lab[@]}" measure owners --bootstrap-servers "$KAFKA_BOOTSTRAP" --group "$CONSUMER_GROUP" --at-least "$owners"
 
 log "producing $RATE orders/s for $DURATION (log: $DEMO_DIR/producer.log)"
-rm -f "$DEMO_DIR/producer-summary.json"
-"$ROOT_DIR/target/release/order-producer" --rate "$RATE" --duration "$DURATION" \
-  --summary-file "$DEMO_DIR/producer-summary.json" 2>&1 | tee "$DEMO_DIR/producer.log"
-acked_new="$(producer_summary_field "$DEMO_DIR/producer-summary.json" acked_new_orders)"
+"$ROOT_DIR/target/release/order-producer" --rate "$RATE" --duration "$DURATION" 2>&1 | tee "$DEMO_DIR/producer.log"
 
-expected=$((rows_before + acked_new))
-log "waiting for the consumers to store all $acked_new new orders (table had $rows_before rows)"
-all_stored() { (($(order_rows) >= expected)); }
-wait_until 120 "all orders stored ($expected rows)" all_stored
+log "waiting for the consumers to commit every order up to the log end (stored, or dead-lettered)"
+DATABASE_URL="$(database_url)" run "${lab[@]}" measure wait-stored --bootstrap-servers "$KAFKA_BOOTSTRAP" \
+  --topic "$ORDERS_TOPIC" --group "$CONSUMER_GROUP" --expected 0 --timeout 120s
 kill "$tail_pid" 2>/dev/null || true
 
 log "the group, as Kafka sees it (members, partitions, committed offsets, lag)"
@@ -96,5 +76,4 @@ run "$ROOT_DIR/scripts/kafka.sh" kafka-consumer-groups --bootstrap-server "$KAFK
 log "the table, as psql sees it"
 run "${PSQL[@]}" -c "SELECT COUNT(*) AS orders, COUNT(DISTINCT order_id) AS distinct_orders, ROUND(AVG(total_amount), 2) AS avg_total, COUNT(DISTINCT customer_id) AS customers FROM orders;"
 run "${PSQL[@]}" -c "SELECT processed_by, COUNT(*) AS orders, array_agg(DISTINCT kafka_partition ORDER BY kafka_partition) AS partitions FROM orders WHERE processed_at >= '$started_at' GROUP BY 1 ORDER BY 1;"
-stop_consumers
-log "done: $acked_new orders produced and stored; the stack is still running (scripts/stack.sh down to stop it)"
+log "done: every order produced is committed (stored, or dead-lettered); the stack is still running (scripts/stack.sh down to stop it)"

@@ -15,6 +15,9 @@ READY_TIMEOUT="${READY_TIMEOUT:-90}"
 PARTITIONS="${PARTITIONS:-1}"
 PARTITIONS_GIVEN=""
 PROMETHEUS_DIR="$LOCAL_DIR/prometheus"
+# Prometheus' file-based discovery (stack/monitoring/prometheus.yml): one target file per running consumer, written
+# by lab scale (harness/src/consumers/fleet.rs).
+PROMETHEUS_TARGETS="$PROMETHEUS_DIR/targets"
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
 MONITORING=""
 NODE=""

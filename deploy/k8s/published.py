@@ -64,6 +64,8 @@ STRIMZI_RUNS = [
 STRIMZI_JAVA = 21
 # Strimzi's schemas as generated from the pins above, in the repository (schemas/README.md says how they were made).
 ROOT = Path(__file__).resolve().parents[2]
+# Where the downloads and the derived schemas are kept: .local/k8s-tools/schemas ($LOCAL_DIR as in scripts/).
+CACHE = Path(os.environ.get("LOCAL_DIR") or ROOT / ".local") / "k8s-tools" / "schemas"
 VENDORED = ROOT / "deploy" / "k8s" / "schemas" / f"strimzi-{STRIMZI_API_VERSION}.json"
 REGENERATE = f"`.local/k8s-venv/bin/python deploy/k8s/published.py` (Java {STRIMZI_JAVA}+) writes it"
 # The scalers whose declared parameters are checked: trigger type -> (file in the KEDA module, metadata struct).
@@ -298,8 +300,7 @@ def main(argv: list[str]) -> int:
     """Writes the vendored Strimzi schemas: generated again with a Java 21+ (after a change of pins or arguments)."""
     epilog = "Java: K8S_VALIDATE_JAVA alone when set, else JAVA_HOME, PATH, /usr/lib/jvm/*/bin/java."
     parser = argparse.ArgumentParser(description=main.__doc__, epilog=epilog)
-    cache = ROOT / ".local" / "k8s-tools" / "schemas"
-    parser.add_argument("--cache", type=Path, default=cache, help="where the downloads are kept (default: %(default)s)")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where the downloads are kept (default: %(default)s)")
     args = parser.parse_args(argv)
     java, seen = find_java()
     if java is None:

@@ -23,8 +23,8 @@ Then the repository's own rules, this file:
 
 `--self-test` mutates copies of the good manifests in ways that must fail and checks that each one is caught.
 Exit status: 0 when nothing was found, 1 otherwise, 2 on a usage error. scripts/k8s-validate.sh installs the
-pinned Python packages into .local/k8s-venv, fetches the schemas (`--fetch`) and runs this, the self-test and
-kube-score.
+pinned Python packages into .local/k8s-venv, then checks.py fetches the schemas (`--fetch`) and runs this, the
+self-test and kube-score.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ import published
 KUBERNETES_VERSION = "1.33"
 
 HERE = Path(__file__).resolve().parent
-CACHE = HERE.parent.parent / ".local" / "k8s-tools" / "schemas"
 KUSTOMIZATION = "kustomization.yaml"
 SECRET_EXAMPLE = "secret.example.yaml"
 PLACEHOLDER = "CHANGE-ME"
@@ -1100,7 +1099,10 @@ def main(argv: list[str]) -> int:
         help="Kubernetes version of the schemas (default: %(default)s)",
     )
     parser.add_argument(
-        "--cache", type=Path, default=CACHE, help="where the published schemas are kept (default: %(default)s)"
+        "--cache",
+        type=Path,
+        default=published.CACHE,
+        help="where the published schemas are kept (default: %(default)s)",
     )
     parser.add_argument(
         "--fetch",

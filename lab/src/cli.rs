@@ -10,6 +10,7 @@ use harness::compose::Compose;
 use harness::consumers::ConsumerEnv;
 use harness::consumers::fleet::Fleet;
 use harness::repo::Repo;
+use harness::wait::wait_for;
 use harness::world::World;
 use sqlx::postgres::PgPoolOptions;
 
@@ -78,6 +79,21 @@ pub enum Measure {
     /// unless orders went to the dead-letter topic). Costs the database nothing while the consumers write: one
     /// count at the end.
     WaitStored(WaitStored),
+    /// Waits until at least `--at-least` members of the group own partitions, as the group coordinator says
+    /// (classic and KIP-848 groups alike), and prints each member with its partitions.
+    Owners {
+        #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = shared::DEFAULT_BOOTSTRAP)]
+        bootstrap_servers: String,
+        #[arg(long, env = "KAFKA_TOPIC", default_value = shared::ORDERS_TOPIC)]
+        topic: String,
+        #[arg(long, env = "CONSUMER_GROUP", default_value = shared::CONSUMER_GROUP)]
+        group: String,
+        #[arg(long)]
+        at_least: usize,
+        /// How long to wait before failing (humantime: `60s`).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+        timeout: Duration,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -183,6 +199,19 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Scale(args) => scale(&args, &repo).await?,
         Command::Measure(Measure::Stalls { database, events, until }) => stalls(&database, &events, until).await?,
         Command::Measure(Measure::WaitStored(w)) => wait_stored(&w).await?,
+        Command::Measure(Measure::Owners { bootstrap_servers, topic, group, at_least, timeout }) => {
+            let client: rdkafka::consumer::BaseConsumer =
+                rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap_servers).create()?;
+            let what = format!("{at_least} member(s) of {group} owning partitions of {topic}");
+            let (view, _) = wait_for(&what, timeout, async || {
+                let view = harness::group::describe(&client, &group, &topic, Duration::from_secs(5)).ok()?;
+                (view.owners() >= at_least).then_some(view)
+            })
+            .await?;
+            for member in &view.members {
+                println!("{} {:?}", member.client_id, member.partitions);
+            }
+        }
         Command::Report(Report::Bench { results, json, doc }) => bench::write(&results, &json, doc.as_deref())?,
         Command::Report(Report::Soak { results, memory, out }) => {
             let passed = soak::report(&results, &memory, &out)?;

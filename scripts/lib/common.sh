@@ -128,26 +128,6 @@ require_int() {
   ((value >= min)) || die "$name must be at least $min, got $value"
 }
 
-# producer_summary_field FILE FIELD: a figure of the JSON summary order-producer writes with --summary-file when it
-# finishes (sent, acked, acked_new_orders, failed, unacknowledged, elapsed_ms, elapsed_s, rate). Fails with one
-# clear line when the file is missing, is not JSON or lacks the field. Read with python3: jq is not always there.
-producer_summary_field() {
-  python3 -c '
-import json, sys
-path, field = sys.argv[1:3]
-try:
-    with open(path) as f:
-        summary = json.load(f)
-except OSError as e:
-    sys.exit(f"error: no producer summary at {path} ({e.strerror}); order-producer --summary-file writes it when it stops")
-except ValueError as e:
-    sys.exit(f"error: {path} is not a producer summary ({e})")
-if not isinstance(summary, dict) or field not in summary:
-    sys.exit(f"error: the producer summary {path} has no field {field!r}")
-print(summary[field])
-' "$1" "$2"
-}
-
 database_url() {
   printf 'postgres://%s:%s@%s:%s/%s' "$POSTGRES_USER" "$POSTGRES_PASSWORD" "$PGHOST" "$PGPORT" "${1:-$POSTGRES_DB}"
 }
@@ -177,38 +157,6 @@ install_packages() {
   fi
 }
 
-# Prometheus' file-based discovery (stack/monitoring/prometheus.yml): one target file per running process.
-PROMETHEUS_TARGETS="$LOCAL_DIR/prometheus/targets"
-
-# register_metrics_target JOB NAME ADDR_FILE: waits (up to 30 s) for the address a process writes to its
-# METRICS_ADDR_FILE once its /metrics server listens, then writes the target file Prometheus discovers it by.
-register_metrics_target() {
-  local job="$1" name="$2" addr_file="$3" addr
-  if ! poll_until 30 test -s "$addr_file"; then
-    warn "$name wrote no metrics address to $addr_file within 30 s; Prometheus will not scrape it"
-    return 0
-  fi
-  addr="$(<"$addr_file")"
-  mkdir -p "$PROMETHEUS_TARGETS"
-  printf '[{"targets": ["%s"], "labels": {"process": "%s"}}]\n' "$addr" "$name" >"$PROMETHEUS_TARGETS/.$job-$name.json"
-  mv "$PROMETHEUS_TARGETS/.$job-$name.json" "$PROMETHEUS_TARGETS/$job-$name.json"
-}
-
-# unregister_metrics_target JOB NAME: the process stopped; Prometheus forgets it.
-unregister_metrics_target() { rm -f "$PROMETHEUS_TARGETS/$1-$2.json"; }
-
-# passed_on_args ARGS...: for a script that passes its arguments on to a binary: prints its usage and exits on -h or
-# --help, and takes STACK from a --stack VALUE among them (exported, so the binary and the scripts it runs see it).
-passed_on_args() {
-  local args=("$@") i
-  for ((i = 0; i < ${#args[@]}; i++)); do
-    case "${args[i]}" in
-      -h | --help) usage; exit 0 ;;
-      --stack) STACK="${args[i + 1]:-}" ;;
-    esac
-  done
-  export STACK
-}
 
 # wants_help ARGS...: whether -h or --help is among a script's arguments (a wrapper then skips its stack checks and
 # lets the binary print its usage).
@@ -218,19 +166,6 @@ wants_help() {
     case "$arg" in -h | --help) return 0 ;; esac
   done
   return 1
-}
-
-# run_measure SUBCOMMAND ARGS...: for the wrappers of `measure` (scripts/bench.sh, scripts/soak.sh): checks the local
-# stack (unless asked for help), builds the binaries it runs, and runs `measure SUBCOMMAND ARGS...` with the stack's
-# URLs in its environment.
-run_measure() {
-  cd "$ROOT_DIR" || exit
-  STACK=local
-  wants_help "$@" || require_stack
-  run cargo build --release --locked -p order-producer -p order-consumer -p scaling-experiment --bin order-producer \
-    --bin order-consumer --bin measure
-  export_stack_urls
-  run "$ROOT_DIR/target/release/measure" "$@"
 }
 
 # export_stack_urls: the broker and the database, as a binary that takes them from KAFKA_BOOTSTRAP_SERVERS and
@@ -256,11 +191,6 @@ export PGPASSWORD="$POSTGRES_PASSWORD"
 PSQL=(psql -X -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$POSTGRES_USER" -d "$POSTGRES_DB")
 psql_app() {
   "${PSQL[@]}" "$@"
-}
-
-# The number of rows in orders (0 while the table does not exist yet).
-order_rows() {
-  psql_app -tAc "SELECT COUNT(*) FROM orders" 2>/dev/null || echo 0
 }
 
 # ------------------------------------------------------------------------------------------ which stack to talk to

@@ -49,17 +49,5 @@ expect_ok "lab: a tool's help" "--short" scripts/lab.sh experiment --help
 expect_fail "lab: bench, Kafka down" "Kafka is not running at 127.0.0.1:1" "${dead_kafka[@]}" scripts/lab.sh bench --small
 expect_fail "lab: soak, Postgres down" "PostgreSQL is not reachable at 127.0.0.1:1" "${dead_pg[@]}" scripts/lab.sh soak
 expect_fail "demo: consumers not a number" "--consumers must be a whole number" scripts/demo.sh --consumers x
-# The producer's --summary-file JSON, as the demo reads it.
-summary_field() { (source scripts/lib/common.sh && producer_summary_field "$@"); }
-summary_dir="$(mktemp -d)"
-expect_fail "producer summary: missing file" "error: no producer summary at $summary_dir/none.json" \
-  summary_field "$summary_dir/none.json" acked
-printf '{"acked": 12' >"$summary_dir/half.json"
-expect_fail "producer summary: not JSON" "is not a producer summary" summary_field "$summary_dir/half.json" acked
-printf '{"acked": 12, "elapsed_s": 1.5}\n' >"$summary_dir/summary.json"
-expect_fail "producer summary: no such field" "has no field 'rate'" summary_field "$summary_dir/summary.json" rate
-expect_ok "producer summary: a count" "12" summary_field "$summary_dir/summary.json" acked
-expect_ok "producer summary: seconds" "1.5" summary_field "$summary_dir/summary.json" elapsed_s
-rm -r "$summary_dir"
 
 finish

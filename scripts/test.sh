@@ -8,21 +8,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 case "${1:-}" in
   -h | --help)
     cat <<USAGE
-Usage: scripts/test.sh [CARGO TEST ARGS...]
+Usage: scripts/test.sh [CARGO TEST ARGS...]   (e.g. scripts/test.sh --test failures)
 
-Starts the local stack (scripts/stack.sh up), then runs:
-  cargo fmt --check, cargo clippy -D warnings, cargo machete (unused dependencies), shellcheck on scripts/, the script tests (scripts/tests/),
-  promtool's check of the Prometheus configuration and unit tests of the alert rules (stack/monitoring), the
-  offline validation of the Kubernetes manifests (scripts/k8s-validate.sh),
-  cargo test --workspace (unit tests, and integration tests against the real broker and database),
-  the scaling experiment in short mode (scripts/lab.sh experiment --short), the autoscaler's demonstration in short
-  mode (scripts/lab.sh autoscale-demo --short), the benchmark at small N
-  (scripts/lab.sh bench --small), the rebalance benchmark's smoke run (scripts/lab.sh rebalance --quick), the
-  broker fault suite on the three-node cluster (scripts/stack.sh up --brokers 3; cargo test --test cluster
-  --test not_enough_replicas -- --ignored; then the single broker again), and the compose test (scripts/compose-test.sh: docker-compose.yml on a real Docker engine, Compose v1 and v2; as root
-  it installs and starts the engine itself, and stops it afterwards).
-Extra arguments go to cargo test, e.g. scripts/test.sh --test failures
-Test logs of every consumer process: target/test-logs/<topic>/<consumer>.log
+Starts the local stack, then runs every check and test listed in this file (README.md, "Run the tests", says what
+each proves).
+Every Rust test and tool is built once, in the release profile. Consumer test logs: target/test-logs/.
 USAGE
     exit 0
     ;;
@@ -58,7 +48,7 @@ run promtool check config stack/monitoring/prometheus.yml stack/monitoring/prome
 run promtool test rules stack/monitoring/rules/alerts.test.yml
 # The Kubernetes manifests, offline: schemas, the KEDA and Strimzi rules, kube-score (deploy/k8s, docs/kubernetes.md).
 timed "$ROOT_DIR/scripts/k8s-validate.sh"
-timed cargo test --workspace --locked "$@"
+timed cargo test --workspace --release --locked "$@"
 # The scaling experiment, short: fails on any broken expectation.
 timed "$ROOT_DIR/scripts/lab.sh" experiment --short
 # The autoscaler shown working, short: 1 → 3 consumers on a burst, back to 1 after its window, nothing lost.
@@ -74,7 +64,7 @@ timed "$ROOT_DIR/scripts/stack.sh" kafka-stop
 timed bash scripts/tests/cluster_quorum.sh
 timed "$ROOT_DIR/scripts/stack.sh" up --brokers 3
 KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096 \
-  timed cargo test --locked -p order-consumer -p order-producer --test cluster --test not_enough_replicas -- --ignored
+  timed cargo test --release --locked -p order-consumer -p order-producer --test cluster --test not_enough_replicas -- --ignored
 timed "$ROOT_DIR/scripts/stack.sh" kafka-stop --brokers 3
 timed "$ROOT_DIR/scripts/stack.sh" kafka-start
 # The compose stack on a real Docker engine: the seed's scenario with Compose v1 and v2, then the experiment.

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use harness::consumers::ConsumerEnv;
 use harness::group::Member;
 use harness::process::Process;
 use harness::world::World;
@@ -48,19 +49,15 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Polls `check` every 200 ms until it returns `Ok`, or panics with the last reason after `timeout`.
+/// Polls `check` until it returns `Ok` (harness::wait), or panics with the last reason after `timeout`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match check().await {
-            Ok(value) => return value,
-            Err(reason) if Instant::now() >= deadline => panic!("{what}: not reached after {timeout:?}: {reason}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
+    match harness::wait::wait_ok(what, timeout, async || check().await).await {
+        Ok((value, _)) => value,
+        Err(error) => panic!("{error:#}"),
     }
 }
 
@@ -218,16 +215,12 @@ impl Scenario {
         let log_path = self.log_dir.join(format!("{label}.log"));
         let metrics_addr_file = self.log_dir.join(format!("{label}.metrics-addr"));
         let _stale = std::fs::remove_file(&metrics_addr_file);
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_order-consumer"));
-        cmd.env("KAFKA_BOOTSTRAP_SERVERS", bootstrap())
-            .env("KAFKA_TOPIC", &self.topic)
-            .env("DLQ_TOPIC", &self.dlq_topic)
-            .env("CONSUMER_GROUP", &self.group)
-            .env("DATABASE_URL", &self.database_url)
-            .env("CLIENT_ID_BASE", label)
-            .env("SESSION_TIMEOUT_MS", "6000")
-            .env("RUST_LOG", "info")
-            .env("METRICS_ADDR", "127.0.0.1:0")
+        let mut env = ConsumerEnv::new(&bootstrap(), &self.topic, &self.group, &self.database_url);
+        env.dlq_topic = Some(self.dlq_topic.clone());
+        env.client_id_base = Some(label.to_owned());
+        env.session_timeout = Some(Duration::from_millis(6000));
+        let mut cmd = env.command(std::path::Path::new(env!("CARGO_BIN_EXE_order-consumer")));
+        cmd.env("METRICS_ADDR", "127.0.0.1:0")
             .env("METRICS_ADDR_FILE", &metrics_addr_file)
             .env_remove("KAFKA_PROPERTIES")
             .env_remove("KAFKA_SASL_PASSWORD_FILE")

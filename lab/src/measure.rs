@@ -1,5 +1,5 @@
 //! The one way each thing is measured from the rows, used by the experiment, the rebalance benchmark and the soak
-//! (`measure` binary), so the three report the same quantity under the same name.
+//! (`lab measure stalls`), so the three report the same quantity under the same name.
 //!
 //! Both measures read only the `orders` table: `processed_at` is the database clock when the row was inserted (a
 //! batch is one transaction, inserted in offset order per partition, so within a partition `processed_at` order is

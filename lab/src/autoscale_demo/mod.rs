@@ -14,19 +14,18 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
 use serde::Serialize;
-use tokio::process::Command;
 
 use harness::compose::Compose;
 use harness::consumers::ConsumerEnv;
 use harness::consumers::fleet::Fleet;
+use harness::process::Process;
 use harness::producer::ProducerSummary;
 use harness::repo::Repo;
 use harness::sampler::{self, Sample};
@@ -244,58 +243,13 @@ pub async fn run(settings: DemoSettings, repo: &Repo) -> anyhow::Result<DemoRepo
     })
     .await?;
 
-    let autoscaler_log = std::fs::File::create(dir.join("autoscaler.log")).context("autoscaler log")?;
     let metrics_file = dir.join("autoscaler.metrics-addr");
-    let args = [
-        format!("--lag-threshold={}", s.lag_threshold),
-        "--min-replica-count=1".into(),
-        format!("--max-replica-count={}", s.partitions),
-        // As the consumers' auto.offset.reset (KEDA's docs ask for the same): a partition the group has not
-        // committed on yet counts its whole log, so the first poll after the burst already sees all of it.
-        "--offset-reset-policy=earliest".into(),
-        format!("--polling-interval={}s", s.polling_interval.as_secs()),
-        format!("--scale-down-stabilization={}s", s.scale_down_stabilization.as_secs()),
-    ];
-    let binary = repo.binary("order-autoscaler");
-    eprintln!("$ {} {}  (log: {})", binary.display(), args.join(" "), dir.join("autoscaler.log").display());
-    let mut autoscaler = Command::new(&binary)
-        .args(&args)
-        .arg("--scripts-dir")
-        .arg(root.join("scripts"))
-        .envs(scripts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("KAFKA_BOOTSTRAP_SERVERS", &s.bootstrap_servers)
-        .env("METRICS_ADDR_FILE", &metrics_file)
-        .stdin(Stdio::null())
-        .stdout(autoscaler_log.try_clone()?)
-        .stderr(autoscaler_log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot start order-autoscaler (cargo build --release first)")?;
+    let mut autoscaler = start_autoscaler(&s, repo, &scripts.env, &metrics_file, &dir.join("autoscaler.log"))?;
 
     let t0 = world.now().await?;
     let (stop_sampler, sampler) = sampler::start(Arc::clone(&world), t0);
     let summary_file = dir.join("producer-summary.json");
-    let producer = repo.binary("order-producer");
-    eprintln!(
-        "$ {} --count {} --rate 0 --customers 1000 --seed 11 --summary-file {}",
-        producer.display(),
-        s.orders,
-        summary_file.display()
-    );
-    let status = Command::new(&producer)
-        .args(["--count", &s.orders.to_string(), "--rate", "0", "--customers", "1000", "--seed", "11"])
-        .arg("--summary-file")
-        .arg(&summary_file)
-        .envs(scripts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("KAFKA_BOOTSTRAP_SERVERS", &s.bootstrap_servers)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("producer.log"))?)
-        .status()
-        .await?;
-    if !status.success() {
-        bail!("the producer failed; see {}", dir.join("producer.log").display());
-    }
+    burst(&s, repo, &scripts.env, &summary_file, &dir.join("producer.log")).await?;
     let burst_sent_s = (world.now().await? - t0).num_milliseconds() as f64 / 1000.0;
     let summary = ProducerSummary::read(&summary_file)?;
 
@@ -312,10 +266,8 @@ pub async fn run(settings: DemoSettings, repo: &Repo) -> anyhow::Result<DemoRepo
     let _ = stop_sampler.send(true);
     let timeline = sampler.await.unwrap_or_default();
     let decisions = scrape_decisions(&metrics_file).await;
-    if let Some(pid) = autoscaler.id() {
-        Command::new("kill").args(["-TERM", &pid.to_string()]).status().await?;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(10), autoscaler.wait()).await;
+    eprintln!("$ kill -TERM {}   # the autoscaler", autoscaler.pid());
+    autoscaler.stop(Duration::from_secs(10)).await?;
     let committed_is_log_end = wait_for("committed = log-end", Duration::from_secs(60), async || {
         let end = world.log_end(&topic, s.partitions).ok()?;
         (world.committed(s.partitions).ok()? == end).then_some(end)
@@ -363,6 +315,55 @@ pub async fn run(settings: DemoSettings, repo: &Repo) -> anyhow::Result<DemoRepo
     checks(&mut report, &s, waited.is_ok(), committed_is_log_end);
     write(&report)?;
     Ok(report)
+}
+
+/// Starts `order-autoscaler` with KEDA's rule for this demo, its log to `log` and its /metrics address written to
+/// `metrics_file`; it scales the consumers through scripts/scale.sh with `env` (the demo's topic, group, database).
+fn start_autoscaler(
+    s: &DemoSettings,
+    repo: &Repo,
+    env: &[(String, String)],
+    metrics_file: &Path,
+    log: &Path,
+) -> anyhow::Result<Process> {
+    let mut command = std::process::Command::new(repo.binary("order-autoscaler"));
+    command
+        .arg(format!("--lag-threshold={}", s.lag_threshold))
+        .arg("--min-replica-count=1")
+        .arg(format!("--max-replica-count={}", s.partitions))
+        // As the consumers' auto.offset.reset (KEDA's docs ask for the same): a partition the group has not
+        // committed on yet counts its whole log, so the first poll after the burst already sees all of it.
+        .arg("--offset-reset-policy=earliest")
+        .arg(format!("--polling-interval={}s", s.polling_interval.as_secs()))
+        .arg(format!("--scale-down-stabilization={}s", s.scale_down_stabilization.as_secs()))
+        .arg("--scripts-dir")
+        .arg(repo.root.join("scripts"))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("KAFKA_BOOTSTRAP_SERVERS", &s.bootstrap_servers)
+        .env("METRICS_ADDR_FILE", metrics_file);
+    Process::start("order-autoscaler", command, log)
+}
+
+/// The burst: `--orders` orders at once, from 1,000 customers, its summary to `summary_file`.
+async fn burst(
+    s: &DemoSettings,
+    repo: &Repo,
+    env: &[(String, String)],
+    summary_file: &Path,
+    log: &Path,
+) -> anyhow::Result<()> {
+    let mut command = std::process::Command::new(repo.binary("order-producer"));
+    command
+        .args(["--count", &s.orders.to_string(), "--rate", "0", "--customers", "1000", "--seed", "11"])
+        .arg("--summary-file")
+        .arg(summary_file)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("KAFKA_BOOTSTRAP_SERVERS", &s.bootstrap_servers);
+    let exit = Process::start("the producer", command, log)?.finish(Duration::from_secs(600)).await?;
+    if !exit.success() {
+        bail!("the producer failed ({}); see {}", exit.describe(), log.display());
+    }
+    Ok(())
 }
 
 /// A time of the timeline, or "never".

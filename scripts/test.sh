@@ -37,11 +37,8 @@ CARGO_MACHETE_VERSION=0.9.2
   run cargo install --locked cargo-machete --version "$CARGO_MACHETE_VERSION"
 run cargo machete
 ensure_packages shellcheck:shellcheck
-run shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/tests/*.sh .ci/run stack/containers/kafka/run \
+run shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run stack/containers/kafka/run \
   stack/containers/kafka/kafka-tool stack/containers/postgres/docker-entrypoint.sh
-for t in scripts/tests/*_args.sh; do
-  run bash "$t"
-done
 # Prometheus (Debian's package): its configurations and the alert rules' unit tests; the Rust tests run it too.
 ensure_packages prometheus:prometheus promtool:prometheus
 run promtool check config stack/monitoring/prometheus.yml stack/monitoring/prometheus-compose.yml
@@ -59,12 +56,14 @@ timed "$ROOT_DIR/scripts/lab.sh" bench --small
 timed "$ROOT_DIR/scripts/lab.sh" rebalance --quick
 # The three-node cluster, on the single broker's ports: the broker fault suite and the NotEnoughReplicas test
 # (ignored in the single-broker run above) run on it, then the single broker is back. A quorum that cannot form is
-# named first (scripts/tests/cluster_quorum.sh).
+# named first (harness/tests/scripts.rs, ignored in the run above; --workspace, not -p harness, so that it reuses that
+# run's build: one package alone resolves its dependencies' features apart and rebuilds them).
 timed "$ROOT_DIR/scripts/stack.sh" kafka-stop
-timed bash scripts/tests/cluster_quorum.sh
+timed cargo test --workspace --release --locked --test scripts -- \
+  --ignored --exact a_kraft_quorum_that_cannot_form_names_the_missing_nodes
 timed "$ROOT_DIR/scripts/stack.sh" up --brokers 3
 KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096 \
-  timed cargo test --release --locked -p order-consumer -p order-producer --test cluster --test not_enough_replicas -- --ignored
+  timed cargo test --workspace --release --locked --test cluster --test not_enough_replicas -- --ignored
 timed "$ROOT_DIR/scripts/stack.sh" kafka-stop --brokers 3
 timed "$ROOT_DIR/scripts/stack.sh" kafka-start
 # The compose stack on a real Docker engine: the seed's scenario with Compose v1 and v2, then the experiment.

@@ -7,6 +7,7 @@
 #   scripts/lab.sh rebalance --quick         the rebalance benchmark (docs/rebalancing.md)
 #   scripts/lab.sh autoscale-demo --short    order-autoscaler at work (docs/kubernetes.md)
 #   scripts/lab.sh replication               replication's cost, on the cluster (docs/cluster.md)
+#   scripts/lab.sh serve                     the scaling lab, a live page on 127.0.0.1:8080 (docs/lab.md)
 # `scripts/lab.sh --help` lists every tool, `scripts/lab.sh TOOL --help` its options (clap's, from the code).
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -25,7 +26,7 @@ export STACK
 binaries=(-p lab)
 if ! wants_help "$@"; then
   case "$tool" in
-    experiment | bench | soak | rebalance) require_stack ;;
+    experiment | bench | soak | rebalance | serve) require_stack ;;
     autoscale-demo) require_stack; binaries+=(-p order-autoscaler) ;;
     replication) use_brokers 3; require_kafka ;;
     compose-scenario | measure | report) ;;

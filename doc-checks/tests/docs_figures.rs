@@ -43,6 +43,7 @@ const DOCS: &[&str] = &[
     "docs/containers.md",
     "docs/experiment.md",
     "docs/kubernetes.md",
+    "docs/lab.md",
     "docs/observability.md",
     "docs/performance.md",
     "docs/rebalancing.md",

@@ -50,6 +50,9 @@ pub enum Command {
     /// tracked in .local/consumers/ (logs, pid files), and inherit this environment (KAFKA_TOPIC, CONSUMER_GROUP,
     /// DATABASE_URL, BATCH_SIZE, PROCESSING_DELAY_MS, ...); compose scales the order-consumer service.
     Scale(Scale),
+    /// The scaling lab: a page over the real group, topic and table, with the experiment's steps as buttons
+    /// (docs/lab.md). Prints `http://127.0.0.1:8080/?token=...`; every control needs that token.
+    Serve(crate::serve::ServeSettings),
     /// The measures the tools are made of, on their own.
     #[command(subcommand)]
     Measure(Measure),
@@ -197,6 +200,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             replication::run(&settings, &repo).await?;
         }
         Command::Scale(args) => scale(&args, &repo).await?,
+        Command::Serve(settings) => crate::serve::run(settings, &repo).await?,
         Command::Measure(Measure::Stalls { database, events, until }) => stalls(&database, &events, until).await?,
         Command::Measure(Measure::WaitStored(w)) => wait_stored(&w).await?,
         Command::Measure(Measure::Owners { bootstrap_servers, topic, group, at_least, timeout }) => {

@@ -13,6 +13,7 @@
 //! - [`compose_scenario`]: the seed's scenario through `docker-compose.yml` (`lab compose-scenario`).
 //! - [`autoscale_demo`]: `order-autoscaler` shown working (`lab autoscale-demo`).
 //! - [`replication`]: what three replicas cost the producer on the cluster (`lab replication`).
+//! - [`serve`]: the scaling lab, a live page that watches and drives the group (`lab serve`).
 //!
 //! What the tools share:
 //! - [`checks`]: an expectation and whether it held.
@@ -35,6 +36,7 @@ pub mod measure;
 pub mod rebalance;
 pub mod recorded;
 pub mod replication;
+pub mod serve;
 pub mod soak;
 pub mod timeline;
 

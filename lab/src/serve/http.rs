@@ -1,0 +1,245 @@
+//! The routes: the embedded page, the state as JSON, the server-sent events, and the controls (POST, with the
+//! per-run token in the `x-lab-token` header or the `token` query parameter; 403 without it).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::Stream;
+use serde::Deserialize;
+
+use super::Lab;
+use super::controls::{self, Change, Control, Refused};
+
+const PAGE: &str = include_str!("assets/index.html");
+const SCRIPT: &str = include_str!("assets/lab.js");
+const STYLE: &str = include_str!("assets/lab.css");
+const ERRORS: &str = include_str!("assets/lab-errors.js");
+const UPLOT_JS: &str = include_str!("assets/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("assets/uPlot.min.css");
+/// The most a control's body may be.
+const BODY_LIMIT: usize = 4096;
+
+pub fn router(lab: Arc<Lab>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/lab.js", get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }))
+        .route("/lab-errors.js", get(|| async { asset("text/javascript; charset=utf-8", ERRORS) }))
+        .route("/lab.css", get(|| async { asset("text/css; charset=utf-8", STYLE) }))
+        .route("/uPlot.js", get(|| async { asset("text/javascript; charset=utf-8", UPLOT_JS) }))
+        .route("/uPlot.css", get(|| async { asset("text/css; charset=utf-8", UPLOT_CSS) }))
+        .route("/api/state", get(state))
+        .route("/api/events", get(events))
+        .route("/api/{control}", post(control))
+        .route("/api/{control}/{action}", post(control_action))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(lab)
+}
+
+fn asset(kind: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // The page loads nothing from elsewhere, and no other site may frame it.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+            ),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
+async fn state(State(lab): State<Arc<Lab>>) -> Response {
+    let state = lab.observed.state.borrow().clone();
+    axum::Json(state).into_response()
+}
+
+/// `state` events (about once a second) and `line` events (each thing that happened; the kept ones first).
+async fn events(State(lab): State<Arc<Lab>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let recent = lab.observed.recent();
+    let states = lab.observed.state.subscribe();
+    let lines = lab.observed.lines.subscribe();
+    let first = futures::stream::iter(recent.into_iter().map(|l| Ok(json_event("line", &l))));
+    let live = futures::stream::unfold((states, lines), |(mut states, mut lines)| async move {
+        tokio::select! {
+            changed = states.changed() => {
+                changed.ok()?;
+                let event = json_event("state", &*states.borrow_and_update());
+                Some((Ok(event), (states, lines)))
+            }
+            line = lines.recv() => {
+                let event = match line {
+                    Ok(line) => json_event("line", &line),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        Event::default().event("line").data(format!("{{\"at_ms\":0,\"text\":\"({n} lines skipped)\"}}"))
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                };
+                Some((Ok(event), (states, lines)))
+            }
+        }
+    });
+    Sse::new(futures::StreamExt::chain(first, live)).keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
+}
+
+fn json_event<T: serde::Serialize>(name: &str, value: &T) -> Event {
+    Event::default().event(name).data(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()))
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The request carries this run's token.
+fn authorised(lab: &Lab, headers: &HeaderMap, query: &TokenQuery) -> bool {
+    let given = headers.get("x-lab-token").and_then(|v| v.to_str().ok()).or(query.token.as_deref());
+    given.is_some_and(|g| same(g.as_bytes(), lab.token.as_bytes()))
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn refused(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+async fn control(
+    State(lab): State<Arc<Lab>>,
+    Path(control): Path<String>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&lab, &headers, &query, &control, None, &body).await
+}
+
+async fn control_action(
+    State(lab): State<Arc<Lab>>,
+    Path((control, action)): Path<(String, String)>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&lab, &headers, &query, &control, Some(&action), &body).await
+}
+
+async fn respond(
+    lab: &Arc<Lab>,
+    headers: &HeaderMap,
+    query: &TokenQuery,
+    control: &str,
+    action: Option<&str>,
+    body: &[u8],
+) -> Response {
+    if !authorised(lab, headers, query) {
+        return refused(StatusCode::FORBIDDEN, "this control needs the token printed with the lab's URL");
+    }
+    let parsed = match parse(control, action, body) {
+        Ok(c) => c,
+        Err(r) => return refused(status(&r), r.message),
+    };
+    match controls::apply(lab, parsed).await {
+        Ok(what) => (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "accepted": what }))).into_response(),
+        Err(r) => refused(status(&r), r.message),
+    }
+}
+
+fn status(r: &Refused) -> StatusCode {
+    StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// The body of a control: `{"count": N}`, `{"client_id": "..."}` or `{"rate": R}`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    count: Option<serde_json::Value>,
+    client_id: Option<String>,
+    rate: Option<serde_json::Value>,
+}
+
+/// `POST /api/consumers/{add,remove,set}`, `/api/members/{stop,kill}`, `/api/partitions`,
+/// `/api/producer/{start,rate,stop}`.
+fn parse(control: &str, action: Option<&str>, body: &[u8]) -> Result<Control, Refused> {
+    let bad = |m: String| Refused { status: 400, message: m };
+    let body: Body = if body.iter().all(u8::is_ascii_whitespace) {
+        Body::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not the JSON this control takes: {e}")))?
+    };
+    let count = |what: &str| -> Result<i64, Refused> {
+        let value = body.count.as_ref().ok_or_else(|| bad(format!("{what} needs {{\"count\": N}}")))?;
+        value.as_i64().ok_or_else(|| bad(format!("count must be a whole number, got {value}")))
+    };
+    Ok(match (control, action) {
+        ("consumers", Some("add")) => Control::Consumers(Change::Add),
+        ("consumers", Some("remove")) => Control::Consumers(Change::Remove),
+        ("consumers", Some("set")) => {
+            let n = count("consumers/set")?;
+            let n = usize::try_from(n).map_err(|_| bad(format!("a consumer count cannot be negative, got {n}")))?;
+            Control::Consumers(Change::Set(n))
+        }
+        ("members", Some(verb @ ("stop" | "kill"))) => {
+            let id = body
+                .client_id
+                .clone()
+                .ok_or_else(|| bad(format!("members/{verb} needs {{\"client_id\": \"...\"}}")))?;
+            if verb == "stop" { Control::Stop(id) } else { Control::Kill(id) }
+        }
+        ("partitions", None) => {
+            let n = count("partitions")?;
+            Control::Partitions(i32::try_from(n).map_err(|_| bad(format!("{n} is not a partition count")))?)
+        }
+        ("producer", Some("start" | "rate")) => {
+            let value = body.rate.as_ref().ok_or_else(|| bad("the producer needs {\"rate\": R}".into()))?;
+            Control::ProducerRate(value.as_f64().ok_or_else(|| bad(format!("rate must be a number, got {value}")))?)
+        }
+        ("producer", Some("stop")) => Control::ProducerStop,
+        _ => {
+            let path = action.map_or_else(|| control.to_owned(), |a| format!("{control}/{a}"));
+            return Err(Refused {
+                status: 404,
+                message: format!(
+                    "no control /api/{path} (consumers/add, consumers/remove, consumers/set, members/stop, \
+                     members/kill, partitions, producer/start, producer/rate, producer/stop)"
+                ),
+            });
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_parse_and_bad_inputs_say_why() {
+        assert_eq!(parse("consumers", Some("add"), b""), Ok(Control::Consumers(Change::Add)));
+        assert_eq!(parse("consumers", Some("set"), br#"{"count": 4}"#), Ok(Control::Consumers(Change::Set(4))));
+        assert_eq!(parse("partitions", None, br#"{"count": 6}"#), Ok(Control::Partitions(6)));
+        let e = parse("consumers", Some("set"), br#"{"count": -1}"#).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("cannot be negative"), "{}", e.message);
+        let e = parse("consumers", Some("set"), br#"{"count": "3; rm -rf /"}"#).unwrap_err();
+        assert!(e.message.contains("whole number"), "{}", e.message);
+        let e = parse("consumers", Some("set"), br#"{"cuont": 3}"#).unwrap_err();
+        assert!(e.message.contains("unknown field"), "{}", e.message);
+        assert_eq!(parse("reboot", None, b"").unwrap_err().status, 404);
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
+    }
+}

@@ -18,13 +18,14 @@ COPY harness/Cargo.toml harness/
 COPY producer/Cargo.toml producer/
 COPY consumer/Cargo.toml consumer/
 COPY autoscaler/Cargo.toml autoscaler/
-COPY experiment/Cargo.toml experiment/
-RUN for crate in shared harness producer consumer autoscaler experiment; do \
+COPY lab/Cargo.toml lab/
+COPY doc-checks/Cargo.toml doc-checks/
+RUN for crate in shared harness producer consumer autoscaler lab doc-checks; do \
       mkdir -p "$crate/src" && touch "$crate/src/lib.rs"; \
     done \
- && for crate in producer consumer autoscaler experiment; do echo 'fn main() {}' > "$crate/src/main.rs"; done \
+ && for crate in producer consumer autoscaler lab; do echo 'fn main() {}' > "$crate/src/main.rs"; done \
  && cargo build --release --locked -p order-producer -p order-consumer \
- && rm -rf shared/src harness/src producer/src consumer/src autoscaler/src experiment/src
+ && rm -rf shared/src harness/src producer/src consumer/src autoscaler/src lab/src doc-checks/src
 
 COPY . .
 RUN touch shared/src/lib.rs producer/src/lib.rs consumer/src/lib.rs \

@@ -1,10 +1,13 @@
 //! The seed's scenario on the compose stack (`lab compose-scenario`, run by `scripts/compose-test.sh`): the real
 //! `docker-compose.yml` brought up as the README says, then scaled, grown, killed and restarted, everything observed
 //! the way a user would: `kafka-consumer-groups` and `kafka-get-offsets` inside the Kafka container, `psql` inside
-//! the Postgres container, `docker inspect` for the consumers' exit codes and users.
+//! the Postgres container, `docker inspect` for the consumers' exit codes and users. Its steps: docs/containers.md.
+//! With `--cluster`, the three-node cluster's scenario instead ([`cluster`], docs/cluster.md).
 //!
 //! Each step waits (with a deadline) for the state it expects and records a check; the stack is taken down with
 //! `down -v` at the end, whatever happened.
+
+mod cluster;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -26,9 +29,14 @@ use crate::checks::Check;
 /// Options of `lab compose-scenario`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ScenarioSettings {
-    /// Producer rate, orders/s (`PRODUCER_RATE` of the compose file).
-    #[arg(long, default_value_t = 100)]
-    pub rate: u32,
+    /// Producer rate, orders/s (`PRODUCER_RATE` of the compose file): 100 by default, 200 with `--cluster`.
+    #[arg(long)]
+    pub rate: Option<u32>,
+
+    /// The three-node cluster's scenario (docker-compose.cluster.yml laid over docker-compose.yml) instead of the
+    /// seed's: a node killed and started under load, then drained (docs/cluster.md).
+    #[arg(long)]
+    pub cluster: bool,
 
     /// The consumers' session timeout (their default): a killed owner's partition must move within it plus
     /// `--takeover-margin`.
@@ -54,8 +62,15 @@ pub struct ScenarioSettings {
 
     /// Kafka's host listener (127.0.0.1:KAFKA_HOST_PORT), from which the takeover after `docker kill` is timed
     /// by asking the group coordinator every 250 ms (`kafka-consumer-groups` takes ~3 s per look).
+    /// With `--cluster`, kafka-2 and kafka-3 listen two and four ports above it (KAFKA_2_HOST_PORT and
+    /// KAFKA_3_HOST_PORT, as docker-compose.cluster.yml's defaults 9092, 9094, 9096).
     #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = shared::DEFAULT_BOOTSTRAP)]
     pub bootstrap_servers: String,
+
+    /// The stack's Postgres from the host (127.0.0.1:POSTGRES_HOST_PORT), read by `--cluster`; the seed's
+    /// scenario reads it through psql in its container.
+    #[command(flatten)]
+    pub database: shared::database::Database,
 }
 
 /// What the scenario saw.
@@ -71,6 +86,10 @@ pub struct ScenarioReport {
     pub producer: Option<ProducerSummary>,
     pub rows: Option<i64>,
     pub dead_letters: Option<i64>,
+    /// With `--cluster`: what the cluster's scenario measured (the seed's figures above stay empty but `producer`,
+    /// `rows` and `dead_letters`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<cluster::ClusterFigures>,
     pub wall_s: f64,
 }
 
@@ -79,7 +98,7 @@ impl ScenarioReport {
         crate::checks::failures(&self.checks)
     }
 
-    /// Records the expectation of scenario step `step` (1–8, as in docs/containers.md).
+    /// Records the expectation of scenario step `step` (as numbered in docs/containers.md, or docs/cluster.md).
     fn check(&mut self, step: u32, expectation: &str, passed: bool, observed: impl Into<String>) {
         let observed = observed.into();
         eprintln!("{} step {step}: {expectation} (observed: {observed})", if passed { "ok  " } else { "FAIL" });
@@ -88,7 +107,8 @@ impl ScenarioReport {
 
     fn markdown(&self) -> String {
         let mut out = format!(
-            "# Compose scenario ({})\n\n{} of {} checks passed in {:.0} s.\n\n| step | expectation | observed | |\n|---|---|---|---|\n",
+            "# Compose {}scenario ({})\n\n{} of {} checks passed in {:.0} s.\n\n| step | expectation | observed | |\n|---|---|---|---|\n",
+            if self.cluster.is_some() { "cluster " } else { "" },
             self.compose_cli,
             self.checks.len() - self.failures(),
             self.checks.len(),
@@ -125,16 +145,29 @@ fn describe(members: &[Member]) -> String {
 /// When a command fails or a wait runs past its deadline (the stack is still taken down).
 pub async fn run(settings: ScenarioSettings, repo: &Repo) -> anyhow::Result<ScenarioReport> {
     let root = repo.root.clone();
-    let env =
-        vec![("TOPIC_PARTITIONS".to_owned(), "1".to_owned()), ("PRODUCER_RATE".to_owned(), settings.rate.to_string())];
-    let compose = Compose::find(&root, env.clone())?;
-    let scripts = Scripts { root: root.clone(), env: [env, vec![("STACK".into(), "compose".into())]].concat() };
-    let name = if compose.is_v2() { "compose-v2" } else { "compose-v1" };
-    let mut report = ScenarioReport { compose_cli: compose.name(), ..Default::default() };
+    let compose = if settings.cluster {
+        cluster::compose(&settings, &root)?
+    } else {
+        let rate = settings.rate.unwrap_or(100).to_string();
+        Compose::find(&root, vec![("TOPIC_PARTITIONS".into(), "1".into()), ("PRODUCER_RATE".into(), rate)])?
+    };
+    let name = format!(
+        "compose-{}{}",
+        if settings.cluster { "cluster-" } else { "" },
+        if compose.is_v2() { "v2" } else { "v1" }
+    );
+    // The CLI up to its first `-f` (with `--cluster` it names two files).
+    let cli = compose.cli.iter().take_while(|a| *a != "-f").cloned().collect::<Vec<_>>().join(" ");
+    let mut report = ScenarioReport { compose_cli: cli, ..Default::default() };
     let start = Instant::now();
 
     compose.run(&["--profile", "monitoring", "down", "-v", "--remove-orphans"]).await?;
-    let outcome = steps(&settings, &compose, &scripts, &mut report).await;
+    let outcome = if settings.cluster {
+        cluster::steps(&settings, &compose, &mut report).await
+    } else {
+        let env = [compose.env.clone(), vec![("STACK".into(), "compose".into())]].concat();
+        steps(&settings, &compose, &Scripts { root: root.clone(), env }, &mut report).await
+    };
     if let Err(error) = &outcome {
         eprintln!("error: {error:#}");
         let _ = compose.run(&["ps", "-a"]).await;

@@ -112,15 +112,6 @@ stop_processes() {
 # port_open HOST PORT: whether something accepts TCP connections there.
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-# owners_at_least N GROUP: whether at least N members of GROUP own partitions, as the group coordinator sees it
-# (kafka-consumer-groups --describe --members, its #PARTITIONS column), not as the consumers' logs tell it.
-owners_at_least() {
-  "$ROOT_DIR/scripts/kafka.sh" kafka-consumer-groups --bootstrap-server "$KAFKA_BOOTSTRAP" --describe --group "$2" \
-    --members 2>/dev/null |
-    awk -v want="$1" '$1 == "GROUP" { for (i = 1; i <= NF; i++) if ($i == "#PARTITIONS") c = i; next }
-      c && $c ~ /^[0-9]+$/ && $c > 0 { n++ } END { exit !(n >= want) }'
-}
-
 # require_int NAME VALUE [MIN]: fails unless VALUE is a whole number >= MIN (default 0).
 require_int() {
   local name="$1" value="$2" min="${3:-0}"
@@ -156,7 +147,6 @@ install_packages() {
     die "missing: $*; install them (Debian: sudo apt-get install $*)"
   fi
 }
-
 
 # wants_help ARGS...: whether -h or --help is among a script's arguments (a wrapper then skips its stack checks and
 # lets the binary print its usage).

@@ -12,7 +12,7 @@ Usage: scripts/test.sh [CARGO TEST ARGS...]   (e.g. scripts/test.sh --test failu
 
 Starts the local stack, then runs every check and test listed in this file (README.md, "Run the tests", says what
 each proves).
-Every Rust test and tool is built once, in the release profile. Consumer test logs: target/test-logs/.
+Consumer test logs: target/test-logs/.
 USAGE
     exit 0
     ;;
@@ -45,7 +45,7 @@ run promtool check config stack/monitoring/prometheus.yml stack/monitoring/prome
 run promtool test rules stack/monitoring/rules/alerts.test.yml
 # The Kubernetes manifests, offline: schemas, the KEDA and Strimzi rules, kube-score (deploy/k8s, docs/kubernetes.md).
 timed "$ROOT_DIR/scripts/k8s-validate.sh"
-timed cargo test --workspace --release --locked "$@"
+timed cargo test --workspace --locked "$@"
 # The scaling experiment, short: fails on any broken expectation.
 timed "$ROOT_DIR/scripts/lab.sh" experiment --short
 # The autoscaler shown working, short: 1 → 3 consumers on a burst, back to 1 after its window, nothing lost.
@@ -59,11 +59,11 @@ timed "$ROOT_DIR/scripts/lab.sh" rebalance --quick
 # named first (harness/tests/scripts.rs, ignored in the run above; --workspace, not -p harness, so that it reuses that
 # run's build: one package alone resolves its dependencies' features apart and rebuilds them).
 timed "$ROOT_DIR/scripts/stack.sh" kafka-stop
-timed cargo test --workspace --release --locked --test scripts -- \
+timed cargo test --workspace --locked --test scripts -- \
   --ignored --exact a_kraft_quorum_that_cannot_form_names_the_missing_nodes
 timed "$ROOT_DIR/scripts/stack.sh" up --brokers 3
 KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096 \
-  timed cargo test --workspace --release --locked --test cluster --test not_enough_replicas -- --ignored
+  timed cargo test --workspace --locked --test cluster --test not_enough_replicas -- --ignored
 timed "$ROOT_DIR/scripts/stack.sh" kafka-stop --brokers 3
 timed "$ROOT_DIR/scripts/stack.sh" kafka-start
 # The compose stack on a real Docker engine: the seed's scenario with Compose v1 and v2, then the experiment.

@@ -45,6 +45,9 @@ run promtool check config stack/monitoring/prometheus.yml stack/monitoring/prome
 run promtool test rules stack/monitoring/rules/alerts.test.yml
 # The Kubernetes manifests, offline: schemas, the KEDA and Strimzi rules, kube-score (deploy/k8s, docs/kubernetes.md).
 timed "$ROOT_DIR/scripts/k8s-validate.sh"
+# The release binaries the tools run, and the lab's page tests start (harness::repo: target/release/), built once
+# before any test needs them.
+timed cargo build --release --locked -p order-producer -p order-consumer -p order-autoscaler -p lab
 timed cargo test --workspace --locked "$@"
 # The scaling experiment, short: fails on any broken expectation.
 timed "$ROOT_DIR/scripts/lab.sh" experiment --short

@@ -104,15 +104,40 @@ impl Fleet {
         match self {
             Self::Local(local) => local.kill(id),
             Self::Compose(_) => {
-                // A container's host name is its short id, and the client id is order-consumer-{hostname}-{uuid8}.
-                let host = shared::client_id::parse(id, SERVICE)
-                    .with_context(|| format!("'{id}' is not a client id order-consumer-{{hostname}}-{{uuid8}}"))?
-                    .host;
+                let host = container_of(id)?;
                 eprintln!("$ docker kill --signal KILL {host}");
                 docker(&["kill", "--signal", "KILL", host]).await.map(drop)
             }
         }
     }
+
+    /// SIGTERMs the consumer with this client id (or, locally, this pid): it writes, commits and leaves the group.
+    /// Does not wait for it to exit.
+    ///
+    /// # Errors
+    /// When no running consumer has it, or the signal cannot be sent.
+    pub async fn stop(&self, id: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Local(local) => {
+                let (pid, name) = local.find(id)?;
+                eprintln!("$ kill -TERM {pid}   # {name}: write, commit, leave the group");
+                signal(pid, libc::SIGTERM)
+            }
+            Self::Compose(_) => {
+                let host = container_of(id)?;
+                eprintln!("$ docker stop --time 30 {host}");
+                docker(&["stop", "--time", "30", host]).await.map(drop)
+            }
+        }
+    }
+}
+
+/// The container of a compose consumer: its host name is the container's short id, and the client id is
+/// order-consumer-{hostname}-{uuid8}.
+fn container_of(id: &str) -> anyhow::Result<&str> {
+    Ok(shared::client_id::parse(id, SERVICE)
+        .with_context(|| format!("'{id}' is not a client id order-consumer-{{hostname}}-{{uuid8}}"))?
+        .host)
 }
 
 impl Local {
@@ -194,18 +219,23 @@ impl Local {
         Ok(())
     }
 
-    fn kill(&self, id: &str) -> anyhow::Result<()> {
-        let running = self.running()?;
-        let consumer = running
-            .iter()
+    /// The pid and name of the running consumer with this client id or pid.
+    fn find(&self, id: &str) -> anyhow::Result<(u32, String)> {
+        let consumer = self
+            .running()?
+            .into_iter()
             .find(|c| c.client_id.as_deref() == Some(id) || c.pid.is_some_and(|pid| pid.to_string() == id))
             .with_context(|| {
                 format!("no running local consumer with client id or pid '{id}' (scripts/scale.sh status)")
             })?;
-        let pid = consumer.pid.context("a local consumer has a pid")?;
-        eprintln!("$ kill -KILL {pid}   # {}: no commit, no goodbye to the group", consumer.name);
+        Ok((consumer.pid.context("a local consumer has a pid")?, consumer.name))
+    }
+
+    fn kill(&self, id: &str) -> anyhow::Result<()> {
+        let (pid, name) = self.find(id)?;
+        eprintln!("$ kill -KILL {pid}   # {name}: no commit, no goodbye to the group");
         signal(pid, libc::SIGKILL)?;
-        self.forget(number(&consumer.name));
+        self.forget(number(&name));
         Ok(())
     }
 

@@ -209,7 +209,7 @@ async fn run(lab: &Lab, control: Control, running: usize) -> anyhow::Result<()> 
         Control::Consumers(Change::Remove) => lab.fleet.scale(running.saturating_sub(1)).await,
         Control::Consumers(Change::Set(n)) => lab.fleet.scale(n).await,
         Control::Kill(id) => lab.fleet.kill(&id).await,
-        Control::Stop(id) => stop_member(lab, &id).await,
+        Control::Stop(id) => lab.fleet.stop(&id).await,
         Control::Partitions(n) => lab.scripts.set_partitions(&lab.settings.topic, n).await,
         Control::ProducerRate(rate) => {
             let mut p = lab.controls.producer.lock().await;
@@ -248,35 +248,6 @@ async fn stop_producer(lab: &Lab, p: &mut Producer) {
                 ));
             }
             Err(e) => lab.observed.say(format!("producer stopped without a summary: {e:#}")),
-        }
-    }
-}
-
-/// SIGTERMs one member: it writes, commits and leaves the group. The fleet knows its pid (local, checked to be a
-/// live `order-consumer` by [`Fleet::running`]) or its container (compose: the client id's host name).
-async fn stop_member(lab: &Lab, id: &str) -> anyhow::Result<()> {
-    match &lab.fleet {
-        Fleet::Local(_) => {
-            let running = lab.fleet.running().await?;
-            let consumer = running
-                .iter()
-                .find(|r| r.client_id.as_deref() == Some(id))
-                .ok_or_else(|| anyhow::anyhow!("no running local consumer with client id {id}"))?;
-            let pid = consumer.pid.ok_or_else(|| anyhow::anyhow!("a local consumer has a pid"))?;
-            let pid = libc::pid_t::try_from(pid)?;
-            eprintln!("$ kill -TERM {pid}   # {}: write, commit, leave the group", consumer.name);
-            // SAFETY: kill(2) takes plain integers; the pid was just read as a live order-consumer's.
-            if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
-                anyhow::bail!("cannot signal pid {pid}: {}", std::io::Error::last_os_error());
-            }
-            Ok(())
-        }
-        Fleet::Compose(_) => {
-            let host = shared::client_id::parse(id, "order-consumer")
-                .ok_or_else(|| anyhow::anyhow!("'{id}' is not a client id order-consumer-{{hostname}}-{{uuid8}}"))?
-                .host;
-            eprintln!("$ docker stop --time 30 {host}");
-            harness::compose::docker(&["stop", "--time", "30", host]).await.map(drop)
         }
     }
 }

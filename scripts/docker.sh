@@ -84,7 +84,7 @@ start_engine() {
   if ! poll_until "$READY_TIMEOUT" engine_answers; then
     local pid
     pid="$(own_engine_pid || true)"
-    [[ -z "$pid" ]] || stop_process "$pid" dockerd
+    [[ -z "$pid" ]] || stop_processes dockerd "$pid"
     tail -n 5 "$ENGINE_DIR/logs/dockerd.log" >&2 || true
     die "dockerd did not answer within ${READY_TIMEOUT}s (log above: $ENGINE_DIR/logs/dockerd.log); nothing is left running"
   fi
@@ -95,7 +95,7 @@ stop_engine() {
   local pid
   if pid="$(own_engine_pid)"; then
     log "stopping dockerd (pid $pid)"
-    stop_process "$pid" dockerd
+    stop_processes dockerd "$pid"
   fi
   rm -f "$PID_FILE"
   # Mounts a killed daemon may leave behind (overlay layers, netns), deepest first.

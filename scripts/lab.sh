@@ -8,6 +8,7 @@
 #   scripts/lab.sh autoscale-demo --short    order-autoscaler at work (docs/kubernetes.md)
 #   scripts/lab.sh replication               replication's cost, on the cluster (docs/cluster.md)
 #   scripts/lab.sh serve                     the scaling lab, a live page on 127.0.0.1:8080 (docs/lab.md)
+#   scripts/lab.sh compose-test              the compose stack on a Docker engine of its own (docs/containers.md)
 # `scripts/lab.sh --help` lists every tool, `scripts/lab.sh TOOL --help` its options (clap's, from the code).
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -28,6 +29,7 @@ if ! wants_help "$@"; then
   case "$tool" in
     experiment | bench | soak | rebalance | serve) require_stack ;;
     autoscale-demo) require_stack; binaries+=(-p order-autoscaler) ;;
+    compose-test) binaries+=(-p order-autoscaler) ;;
     replication) use_brokers 3; require_kafka ;;
     compose-scenario | measure | report) ;;
     *) die "unknown tool '$tool' (scripts/lab.sh --help lists them)" ;;

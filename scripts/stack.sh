@@ -309,7 +309,7 @@ stop_prometheus() {
   local pid
   if pid="$(prometheus_pid)"; then
     log "stopping Prometheus (pid $pid)"
-    stop_process "$pid" Prometheus
+    stop_processes Prometheus "$pid"
   fi
   rm -f "$PROMETHEUS_DIR/prometheus.pid"
 }

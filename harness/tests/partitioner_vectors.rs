@@ -1,5 +1,5 @@
 //! Our murmur2 partitioner against 7,049 vectors computed by Kafka's own Java producer code
-//! (`scripts/gen-partitioner-vectors.sh`).
+//! (`stack/kafka/PartitionerVectors.java`, run by the second test, which checks the file is what it prints).
 
 use harness::partitioner::{murmur2, partition_for_key};
 
@@ -20,4 +20,26 @@ fn partition_for_key_agrees_with_kafkas_java_client_for_every_vector() {
         checked += 1;
     }
     assert!(checked >= 7000, "only {checked} vectors read");
+}
+
+/// The vectors are what Kafka's Java client computes today: `stack/kafka/PartitionerVectors.java`, run on the jars
+/// `scripts/stack.sh fetch` put in `stack/kafka/lib/`, prints exactly the file.
+#[test]
+fn the_vectors_are_what_kafkas_java_client_prints() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = std::process::Command::new("java")
+        .current_dir(&root)
+        .args(["-cp", "stack/kafka/lib/*", "stack/kafka/PartitionerVectors.java"])
+        .output()
+        .expect("java runs (Java 17 or newer, as Kafka needs)");
+    assert!(
+        output.status.success(),
+        "PartitionerVectors.java failed (Kafka's jars come from scripts/stack.sh fetch): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stdout == include_bytes!("data/partitioner_vectors.csv"),
+        "harness/tests/data/partitioner_vectors.csv is not what Kafka's client prints; write it again with:\n  \
+         java -cp 'stack/kafka/lib/*' stack/kafka/PartitionerVectors.java > harness/tests/data/partitioner_vectors.csv"
+    );
 }

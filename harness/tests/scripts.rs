@@ -102,14 +102,19 @@ const STACK_AND_KAFKA: &[Case] = &[
     succeeds("kafka: help", "kafka-consumer-groups", NONE, "scripts/kafka.sh --help"),
 ];
 
-/// `scripts/docker.sh` and `scripts/compose-test.sh`: refused before any engine or container starts.
+/// `scripts/docker.sh` and `lab compose-test`: refused before any engine or container starts.
 const DOCKER: &[Case] = &[
     fails("docker: no command", "Usage: scripts/docker.sh", NONE, "scripts/docker.sh"),
     fails("docker: unknown command", "unknown command 'start'", NONE, "scripts/docker.sh start"),
     succeeds("docker: help", "compose-v2", NONE, "scripts/docker.sh --help"),
-    fails("compose test: unknown argument", "unknown argument '--fast'", NONE, "scripts/compose-test.sh --fast"),
-    fails("compose test: --only needs a version", "--only needs v1 or v2", NONE, "scripts/compose-test.sh --only v3"),
-    succeeds("compose test: help", "Usage: scripts/compose-test.sh", NONE, "scripts/compose-test.sh --help"),
+    fails("compose test: unknown argument", "unexpected argument '--fast'", NONE, "scripts/lab.sh compose-test --fast"),
+    fails(
+        "compose test: --only needs a version",
+        "invalid value 'v3' for '--only",
+        NONE,
+        "scripts/lab.sh compose-test --only v3",
+    ),
+    succeeds("compose test: help", "Usage: lab compose-test", NONE, "scripts/lab.sh compose-test --help"),
 ];
 
 /// The scaling scripts and the lab's entry: bad arguments, and a broker or a database that does not answer.
@@ -195,7 +200,7 @@ async fn compose_test_refuses_a_taken_port() {
             "compose test: port taken",
             &format!("port {port} is taken"),
             &[("COMPOSE_TEST_KAFKA_PORT", &port)],
-            &["scripts/compose-test.sh"],
+            &["scripts/lab.sh", "compose-test"],
         )
         .await;
     drop(holder);

@@ -14,7 +14,7 @@ use harness::wait::wait_for;
 use harness::world::World;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::{autoscale_demo, bench, compose_scenario, experiment, measure, rebalance, replication, soak};
+use crate::{autoscale_demo, bench, compose_scenario, compose_test, experiment, measure, rebalance, replication, soak};
 
 #[derive(Debug, clap::Parser)]
 #[command(
@@ -40,6 +40,10 @@ pub enum Command {
     Rebalance(rebalance::settings::BenchSettings),
     /// Runs the seed's scenario through docker-compose.yml and checks it (docs/containers.md).
     ComposeScenario(compose_scenario::ScenarioSettings),
+    /// The compose test: a Docker engine of this machine's own (scripts/docker.sh), the seed's scenario with Compose
+    /// v2 and v1, then the experiment on a fresh compose stack; `down -v` and the engine stopped at the end
+    /// (docs/containers.md). Writes results/compose-test-<time>/.
+    ComposeTest(compose_test::ComposeTestSettings),
     /// order-autoscaler shown working: a burst, up to the partition count, back down (docs/kubernetes.md).
     AutoscaleDemo(autoscale_demo::DemoSettings),
     /// Producer throughput with 1 and with 3 replicas, on the three-node cluster (docs/cluster.md).
@@ -189,6 +193,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             if report.failures() > 0 {
                 bail!("{} check(s) failed", report.failures());
             }
+        }
+        Command::ComposeTest(settings) => {
+            compose_test::run(settings, &repo).await?;
         }
         Command::AutoscaleDemo(settings) => {
             let report = autoscale_demo::run(settings, &repo).await?;

@@ -11,6 +11,8 @@
 //! - [`soak`]: the soak (`lab soak`): its run, its checks, its summary and memory chart.
 //! - [`rebalance`]: the rebalance benchmark (`lab rebalance`).
 //! - [`compose_scenario`]: the seed's scenario through `docker-compose.yml` (`lab compose-scenario`).
+//! - [`compose_test`]: the compose test (`lab compose-test`): an engine, the scenario with both Compose CLIs, the
+//!   experiment on the compose stack, each part a `lab` process of its own.
 //! - [`autoscale_demo`]: `order-autoscaler` shown working (`lab autoscale-demo`).
 //! - [`replication`]: what three replicas cost the producer on the cluster (`lab replication`).
 //! - [`serve`]: the scaling lab, a live page that watches and drives the group (`lab serve`).
@@ -31,6 +33,7 @@ pub mod chart;
 pub mod checks;
 pub mod cli;
 pub mod compose_scenario;
+pub mod compose_test;
 pub mod experiment;
 pub mod measure;
 pub mod rebalance;

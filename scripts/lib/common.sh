@@ -50,12 +50,6 @@ use_brokers "$BROKERS"
 # Prints a command, quoted so it can be pasted into a shell, then runs it: users see the real Kafka or psql
 # command behind each step.
 run() {
-  show "$@"
-  "$@"
-}
-
-# show COMMAND...: prints a command as run does, without running it (for a command a script retries quietly).
-show() {
   local arg line="$"
   for arg in "$@"; do
     if [[ "$arg" =~ ^[A-Za-z0-9_./:=@,+%-]+$ ]]; then
@@ -65,6 +59,7 @@ show() {
     fi
   done
   printf '%s\n' "$line" >&2
+  "$@"
 }
 
 # poll_until SECONDS COMMAND...: runs COMMAND every half second until it succeeds; returns 1 after SECONDS.
@@ -83,9 +78,6 @@ wait_until() {
   shift 2
   poll_until "$seconds" "$@" || die "$what not ready after ${seconds}s"
 }
-
-# stop_process PID WHAT: SIGTERM, then waits up to 30 s for the process to exit, then SIGKILL.
-stop_process() { stop_processes "$2" "$1"; }
 
 # stop_processes WHAT PID...: SIGTERM to all at once, then waits up to STOP_TIMEOUT (30) s for every one to exit, then SIGKILLs
 # those left. A child of this shell keeps its exit status for the caller's `wait`.
@@ -232,18 +224,9 @@ sql() {
   fi
 }
 
-# sql_quiet ARGS...: like sql, without printing the command (for checks whose output the script reads).
-sql_quiet() {
-  if [[ "$STACK" == compose ]]; then
-    "${COMPOSE[@]}" exec -T postgres psql -X -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" "$@"
-  else
-    psql_app "$@"
-  fi
-}
-
 # Fails with one line saying what to do when the orders table does not exist yet.
 require_orders_table() {
-  [[ "$(sql_quiet -tAc "SELECT to_regclass('orders') IS NOT NULL" 2>/dev/null)" == t ]] ||
+  [[ "$(sql -tAc "SELECT to_regclass('orders') IS NOT NULL" 2>/dev/null)" == t ]] ||
     die "table 'orders' does not exist yet in database $POSTGRES_DB: the first order-consumer creates it at start (scripts/scale.sh 1)"
 }
 

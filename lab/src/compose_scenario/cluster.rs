@@ -159,62 +159,54 @@ async fn steps_measured(
     let (topic, dlq, group) = (shared::ORDERS_TOPIC, shared::DLQ_TOPIC, shared::CONSUMER_GROUP);
     let bootstrap = bootstrap_of_all(&host, port);
     let world = World::new(&bootstrap, topic, dlq, group, settings.database.url.expose())?;
-    let (leaders, waited) =
+    let in_sync =
         wait_for("three replicas in sync on each of the 3 partitions", Duration::from_secs(240), async || {
             world.leaders().ok().filter(|l| fully_replicated(l))
         })
-        .await?;
+        .await;
+    let expectation = "each of the 3 partitions has 3 replicas, all in sync";
+    let (_, waited) = report.waited(1, expectation, in_sync, |l, _| describe(l))?;
     figures.in_sync_s = Some(waited.as_secs_f64());
-    report.check(1, "each of the 3 partitions has 3 replicas, all in sync", true, describe(&leaders));
-    let (view, _) = wait_for("three consumers owning the 3 partitions", Duration::from_secs(240), async || {
+    let owned = wait_for("three consumers owning the 3 partitions", Duration::from_secs(240), async || {
         world.group().ok().filter(|g| g.owners() == PARTITIONS)
     })
-    .await?;
-    report.check(1, "three consumers own the 3 partitions", true, super::describe(&view.members));
-    let (rows, _) =
-        wait_for("orders stored", Duration::from_secs(60), async || world.rows().await.ok().filter(|r| *r > 0)).await?;
-    report.check(1, "orders are stored", true, format!("{rows} rows"));
+    .await;
+    report.waited(1, "three consumers own the 3 partitions", owned, |v, _| super::describe(&v.members))?;
+    let stored =
+        wait_for("orders stored", Duration::from_secs(60), async || world.rows().await.ok().filter(|r| *r > 0)).await;
+    report.waited(1, "orders are stored", stored, |rows, _| format!("{rows} rows"))?;
 
     // 2. A node crashes under load: the cluster drops it from every in-sync replica set, and the two others go on.
     compose.run(&["kill", VICTIM]).await?;
     let before = world.rows().await?;
-    let (leaders, waited) =
-        wait_for("kafka-2 out of every partition's in-sync replicas", Duration::from_secs(60), async || {
-            world.leaders().ok().filter(|l| l.len() == PARTITIONS && l.iter().all(|p| !p.in_sync.contains(&VICTIM_ID)))
-        })
-        .await?;
+    let dropped = wait_for("kafka-2 out of every partition's in-sync replicas", Duration::from_secs(60), async || {
+        world.leaders().ok().filter(|l| l.len() == PARTITIONS && l.iter().all(|p| !p.in_sync.contains(&VICTIM_ID)))
+    })
+    .await;
+    let expectation = "kafka-2 dropped from every partition's in-sync replicas";
+    let (_, waited) = report
+        .waited(2, expectation, dropped, |l, waited| format!("after {:.1} s: {}", waited.as_secs_f64(), describe(l)))?;
     figures.dropped_s = Some(waited.as_secs_f64());
-    report.check(
-        2,
-        "kafka-2 dropped from every partition's in-sync replicas",
-        true,
-        format!("after {:.1} s: {}", waited.as_secs_f64(), describe(&leaders)),
-    );
-    let (after, waited) = wait_for("1,000 more orders stored with kafka-2 down", Duration::from_secs(90), async || {
+    let stored = wait_for("1,000 more orders stored with kafka-2 down", Duration::from_secs(90), async || {
         world.rows().await.ok().filter(|r| *r > before + STORED_WHILE_DOWN)
     })
-    .await?;
+    .await;
+    let expectation = "orders are still stored with kafka-2 down (1,000 more)";
+    let (_, waited) = report.waited(2, expectation, stored, |after, waited| {
+        format!("rows {before} → {after} ({:.1} s after the node was dropped)", waited.as_secs_f64())
+    })?;
     figures.stored_while_down_s = Some(waited.as_secs_f64());
-    report.check(
-        2,
-        "orders are still stored with kafka-2 down (1,000 more)",
-        true,
-        format!("rows {before} → {after} ({:.1} s after the node was dropped)", waited.as_secs_f64()),
-    );
 
     // 3. The node is started again and catches up.
     compose.run(&["start", VICTIM]).await?;
-    let (leaders, waited) = wait_for("kafka-2 back in sync", Duration::from_secs(180), async || {
+    let in_sync = wait_for("kafka-2 back in sync", Duration::from_secs(180), async || {
         world.leaders().ok().filter(|l| fully_replicated(l))
     })
-    .await?;
+    .await;
+    let expectation = "kafka-2 back in sync: 3 in-sync replicas on each of the 3 partitions";
+    let (_, waited) = report
+        .waited(3, expectation, in_sync, |l, waited| format!("after {:.1} s: {}", waited.as_secs_f64(), describe(l)))?;
     figures.back_in_sync_s = Some(waited.as_secs_f64());
-    report.check(
-        3,
-        "kafka-2 back in sync: 3 in-sync replicas on each of the 3 partitions",
-        true,
-        format!("after {:.1} s: {}", waited.as_secs_f64(), describe(&leaders)),
-    );
 
     // 4. The producer stopped, the consumers drain, and the reconciliation, read by a client that did not live
     // through the crash (in one run, the client connected across it got OperationTimedOut for the whole drain).

@@ -1,4 +1,4 @@
-//! The seed's scenario on the compose stack (`lab compose-scenario`, run by `scripts/compose-test.sh`): the real
+//! The seed's scenario on the compose stack (`lab compose-scenario`, run by `lab compose-test`): the real
 //! `docker-compose.yml` brought up as the README says, then scaled, grown, killed and restarted, everything observed
 //! the way a user would: `kafka-consumer-groups` and `kafka-get-offsets` inside the Kafka container, `psql` inside
 //! the Postgres container, `docker inspect` for the consumers' exit codes and users. Its steps: docs/containers.md.
@@ -51,7 +51,7 @@ pub struct ScenarioSettings {
     #[arg(long)]
     pub results: Option<PathBuf>,
 
-    /// Start from the image an earlier run built (`up` without `--build`): scripts/compose-test.sh builds it once,
+    /// Start from the image an earlier run built (`up` without `--build`): lab compose-test builds it once,
     /// with the first Compose, instead of once per Compose (v1's builder and v2's BuildKit share no cache).
     #[arg(long)]
     pub no_build: bool,
@@ -103,6 +103,22 @@ impl ScenarioReport {
         let observed = observed.into();
         eprintln!("{} step {step}: {expectation} (observed: {observed})", if passed { "ok  " } else { "FAIL" });
         self.checks.push(Check { phase: step, expectation: expectation.into(), observed, passed });
+    }
+
+    /// Records a wait for the state `expectation` names as a check: passed with what it found (`observed`), or failed
+    /// with what the wait last saw when its deadline passed; hands the wait's outcome on.
+    fn waited<T>(
+        &mut self,
+        step: u32,
+        expectation: &str,
+        outcome: anyhow::Result<(T, Duration)>,
+        observed: impl FnOnce(&T, Duration) -> String,
+    ) -> anyhow::Result<(T, Duration)> {
+        match &outcome {
+            Ok((found, waited)) => self.check(step, expectation, true, observed(found, *waited)),
+            Err(error) => self.check(step, expectation, false, format!("{error:#}")),
+        }
+        outcome
     }
 
     fn markdown(&self) -> String {
@@ -196,68 +212,56 @@ async fn steps(
     // 1. The README's command, detached so the scenario can go on: one partition, three consumers.
     let build: &[&str] = if settings.no_build { &[] } else { &["--build"] };
     compose.run(&[&["up", "-d"], build, &["--scale", "order-consumer=3"]].concat()).await?;
-    let ((members, table), _) = wait_for("3 members, one owning the partition", Duration::from_secs(180), async || {
+    let one_owner = wait_for("3 members, one owning the partition", Duration::from_secs(180), async || {
         compose.members().await.filter(|(m, _)| m.len() == 3 && owners(m) == 1)
     })
-    .await?;
+    .await;
+    let ((_, table), _) = report.waited(1, "one owner, two idle members", one_owner, |(m, _), _| describe(m))?;
     compose.print_members(&table);
-    report.check(1, "one owner, two idle members", owners(&members) == 1, describe(&members));
-    let rows =
-        wait_for("rows stored", Duration::from_secs(60), async || compose.rows().await.filter(|r| *r > 0)).await?.0;
-    report.check(1, "orders are stored", rows > 0, format!("{rows} rows"));
+    let stored =
+        wait_for("rows stored", Duration::from_secs(60), async || compose.rows().await.filter(|r| *r > 0)).await;
+    report.waited(1, "orders are stored", stored, |rows, _| format!("{rows} rows"))?;
 
     // 2. Partitions raised to 3 while the producer runs: each consumer then owns one.
     scripts.run("partitions.sh", &["set", "3"]).await?;
-    let ((members, table), waited) =
-        wait_for("each of 3 members owning one partition", Duration::from_secs(60), async || {
-            compose.members().await.filter(|(m, _)| m.len() == 3 && m.iter().all(|m| m.partitions.len() == 1))
-        })
-        .await?;
+    let one_each = wait_for("each of 3 members owning one partition", Duration::from_secs(60), async || {
+        compose.members().await.filter(|(m, _)| m.len() == 3 && m.iter().all(|m| m.partitions.len() == 1))
+    })
+    .await;
+    let ((_, table), _) = report.waited(2, "each consumer owns one partition", one_each, |(m, _), waited| {
+        format!("{} after {:.0} s", describe(m), waited.as_secs_f64())
+    })?;
     compose.print_members(&table);
-    report.check(
-        2,
-        "each consumer owns one partition",
-        true,
-        format!("{} after {:.0} s", describe(&members), waited.as_secs_f64()),
-    );
-    let offsets = wait_for("orders on all 3 partitions", Duration::from_secs(60), async || {
+    let used = wait_for("orders on all 3 partitions", Duration::from_secs(60), async || {
         let offsets = compose.offsets().await;
         (offsets.len() == 3 && offsets.values().all(|(_, end)| *end > 0)).then_some(offsets)
     })
-    .await?
-    .0;
-    report.check(
-        2,
-        "the producer uses the new partitions without a restart",
-        true,
-        format!("log-end {:?}", offsets.values().map(|o| o.1).collect::<Vec<_>>()),
-    );
+    .await;
+    report.waited(2, "the producer uses the new partitions without a restart", used, |offsets, _| {
+        format!("log-end {:?}", offsets.values().map(|o| o.1).collect::<Vec<_>>())
+    })?;
 
     // The monitoring profile's Prometheus finds every replica through the engine's DNS and sees the assignment.
     compose.run(&["--profile", "monitoring", "up", "-d", "prometheus"]).await?;
     let prometheus = format!("127.0.0.1:{}", settings.prometheus_port);
     let query = r#"count(up{job="order-consumer"} == 1) * 100 + sum(order_consumer_assigned_partitions)"#;
-    let (seen, _) =
+    let scraped =
         wait_for("Prometheus scraping 3 consumers owning 3 partitions", Duration::from_secs(90), async || {
             prometheus_value(&prometheus, query).await.filter(|v| *v == 303.0)
         })
-        .await?;
-    report.check(
-        2,
-        "Prometheus (profile monitoring) scrapes all 3 consumers, which own the 3 partitions",
-        true,
-        format!("{seen} = 100 × consumers up + partitions owned"),
-    );
+        .await;
+    let expectation = "Prometheus (profile monitoring) scrapes all 3 consumers, which own the 3 partitions";
+    report.waited(2, expectation, scraped, |seen, _| format!("{seen} = 100 × consumers up + partitions owned"))?;
 
     // 3. Five consumers on three partitions: two idle.
     scripts.run("scale.sh", &["5"]).await?;
-    let ((members, _), _) = wait_for("5 members, 3 owners", Duration::from_secs(90), async || {
+    let two_idle = wait_for("5 members, 3 owners", Duration::from_secs(90), async || {
         compose.members().await.filter(|(m, _)| m.len() == 5 && owners(m) == 3)
     })
-    .await?;
+    .await;
+    let ((members, _), _) = report.waited(3, "3 owners, 2 idle", two_idle, |(m, _), _| describe(m))?;
     // The README's own view of the group: members, then committed offset, log-end and lag per partition.
     eprint!("{}", scripts.run("group.sh", &[]).await?);
-    report.check(3, "3 owners, 2 idle", owners(&members) == 3, describe(&members));
 
     // 4. docker kill an owner: its partition moves to another member within the session timeout. Timed from the
     // moment `docker kill` returns to the coordinator showing the new owner, asked every 250 ms from the host.
@@ -334,12 +338,12 @@ async fn steps(
 
     // 6. Down to one consumer: it owns all three partitions.
     scripts.run("scale.sh", &["1"]).await?;
-    let ((members, table), _) = wait_for("1 member owning 3 partitions", Duration::from_secs(90), async || {
+    let waited = wait_for("1 member owning 3 partitions", Duration::from_secs(90), async || {
         compose.members().await.filter(|(m, _)| m.len() == 1 && m[0].partitions.len() == 3)
     })
-    .await?;
+    .await;
+    let ((_, table), _) = report.waited(6, "one consumer owns all 3 partitions", waited, |(m, _), _| describe(m))?;
     compose.print_members(&table);
-    report.check(6, "one consumer owns all 3 partitions", true, describe(&members));
     let consumers = compose.containers("order-consumer").await?;
     for id in &consumers {
         let status = docker(&["exec", id, "cat", "/proc/1/status"]).await?;

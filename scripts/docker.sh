@@ -78,7 +78,8 @@ start_engine() {
   log "starting dockerd (data $ENGINE_DIR/data, socket $SOCKET, log $ENGINE_DIR/logs/dockerd.log)"
   # No default bridge and no iptables: compose's own networks still work (container DNS, published ports on
   # 127.0.0.1 through docker-proxy), and nothing is routed off the machine.
-  nohup dockerd --storage-driver=overlay2 --iptables=false --ip-masq=false --bridge=none \
+  # At a lower priority (nice 10, inherited by every container): scripts/test.sh builds images while tests run.
+  nohup nice -n 10 dockerd --storage-driver=overlay2 --iptables=false --ip-masq=false --bridge=none \
     --data-root "$ENGINE_DIR/data" --exec-root "$RUN_DIR/exec" --pidfile "$PID_FILE" -H "unix://$SOCKET" \
     >"$ENGINE_DIR/logs/dockerd.log" 2>&1 &
   if ! poll_until "$READY_TIMEOUT" engine_answers; then

@@ -10,7 +10,7 @@ case "${1:-}" in
     cat <<USAGE
 Usage: scripts/test.sh [CARGO TEST ARGS...]   (e.g. scripts/test.sh --test failures)
 
-Starts the local stack, then runs every check and test listed in this file (README.md, "Run the tests", says what
+Starts the local stack, then runs every check and test listed in this file (docs/testing.md says what
 each proves).
 Consumer test logs: target/test-logs/.
 USAGE
@@ -36,7 +36,8 @@ CARGO_MACHETE_VERSION=0.9.2
 [[ "$(cargo machete --version 2>/dev/null)" == "$CARGO_MACHETE_VERSION" ]] ||
   run cargo install --locked cargo-machete --version "$CARGO_MACHETE_VERSION"
 run cargo machete
-ensure_packages shellcheck:shellcheck
+# What the checks and the lab page's browser test need (Debian's packages; the compose test installs Docker itself).
+ensure_packages shellcheck:shellcheck chromium:chromium chromedriver:chromium-driver
 run shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run stack/containers/kafka/run \
   stack/containers/kafka/kafka-tool stack/containers/postgres/docker-entrypoint.sh
 # Prometheus (Debian's package): its configurations and the alert rules' unit tests; the Rust tests run it too.
@@ -45,16 +46,17 @@ run promtool check config stack/monitoring/prometheus.yml stack/monitoring/prome
 run promtool test rules stack/monitoring/rules/alerts.test.yml
 # The Kubernetes manifests, offline: schemas, the KEDA and Strimzi rules, kube-score (deploy/k8s, docs/kubernetes.md).
 timed "$ROOT_DIR/scripts/k8s-validate.sh"
-# The compose test's Docker engine and stand-in images (debootstrap and Debian packages: downloads, mostly) are made
-# in the background while the Rust tests build and run; the compose test at the end finds them built. The engine is
-# stopped by the compose test, or here when the run ends before it.
-log "scripts/docker.sh up, in the background (log: $LOCAL_DIR/docker-up.log)"
-"$ROOT_DIR/scripts/docker.sh" up >"$LOCAL_DIR/docker-up.log" 2>&1 &
-docker_up=$!
-trap 'wait "$docker_up" 2>/dev/null; "$ROOT_DIR/scripts/docker.sh" down >/dev/null 2>&1 || true' EXIT
 # The release binaries the tools run, and the lab's page tests start (harness::repo: target/release/), built once
 # before any test needs them.
 timed cargo build --release --locked -p order-producer -p order-consumer -p order-autoscaler -p lab
+timed cargo test --workspace --locked --no-run "$@"
+# The compose test's engine, stand-in images and pipeline image are made in the background while the tests run
+# (mostly waiting on the broker and Postgres; the engine runs at nice 10); the compose test at the end finds them
+# built. The engine is stopped by the compose test, or here when the run ends before it.
+log "lab compose-test --build-only, in the background (log: $LOCAL_DIR/compose-build.log)"
+"$ROOT_DIR/scripts/lab.sh" compose-test --build-only >"$LOCAL_DIR/compose-build.log" 2>&1 &
+compose_build=$!
+trap 'wait "$compose_build" 2>/dev/null; "$ROOT_DIR/scripts/docker.sh" down >/dev/null 2>&1 || true' EXIT
 timed cargo test --workspace --locked "$@"
 # The scaling experiment, short: fails on any broken expectation.
 timed "$ROOT_DIR/scripts/lab.sh" experiment --short
@@ -77,5 +79,5 @@ KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096 \
 timed "$ROOT_DIR/scripts/stack.sh" kafka-stop --brokers 3
 timed "$ROOT_DIR/scripts/stack.sh" kafka-start
 # The compose stack on a real Docker engine: the seed's scenario with Compose v1 and v2, then the experiment.
-wait "$docker_up" || warn "scripts/docker.sh up failed in the background ($LOCAL_DIR/docker-up.log); the compose test tries again"
+wait "$compose_build" || warn "the compose test's build failed in the background ($LOCAL_DIR/compose-build.log); it tries again"
 timed "$ROOT_DIR/scripts/lab.sh" compose-test

@@ -40,17 +40,22 @@ const DOCS: &[&str] = &[
     "docs/architecture.md",
     "docs/benchmarks.md",
     "docs/cluster.md",
+    "docs/configuration.md",
     "docs/containers.md",
     "docs/experiment.md",
     "docs/kubernetes.md",
     "docs/lab.md",
     "docs/observability.md",
+    "docs/operating.md",
     "docs/performance.md",
     "docs/rebalancing.md",
     "docs/reliability.md",
+    "docs/results.md",
     "docs/security.md",
     "docs/soak.md",
+    "docs/testing.md",
     "docs/troubleshooting.md",
+    "docs/walkthrough.md",
 ];
 
 /// Words after which a number is a version: `PostgreSQL 15.18`, `Java 17`.

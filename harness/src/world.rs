@@ -35,6 +35,47 @@ pub struct PartitionLeader {
     pub in_sync: Vec<i32>,
 }
 
+/// The end state a run is reconciled against, read together: what the topic holds (its log-end offsets), what the
+/// group committed, what the table stores, and what went to the dead-letter topic. Every tool's "nothing lost,
+/// nothing twice" is read here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Reconciliation {
+    pub log_end: Vec<i64>,
+    /// The group's committed offset per partition, -1 where it committed none.
+    pub committed: Vec<i64>,
+    pub rows: i64,
+    pub distinct_orders: i64,
+    pub dead_letters: i64,
+}
+
+impl Reconciliation {
+    /// Records in the topic: the sum of its log-end offsets.
+    pub fn records(&self) -> i64 {
+        self.log_end.iter().sum()
+    }
+
+    /// Rows that repeat an `order_id` (0: nothing stored twice).
+    pub fn duplicates(&self) -> i64 {
+        self.rows - self.distinct_orders
+    }
+
+    /// Every partition committed up to its log end.
+    pub fn committed_to_end(&self) -> bool {
+        committed_to_end(&self.committed, &self.log_end)
+    }
+
+    /// Every acknowledged order is a row or a dead letter, and nothing else is: rows + dead letters = `acked`.
+    pub fn accounts_for(&self, acked: i64) -> bool {
+        self.rows + self.dead_letters == acked
+    }
+}
+
+/// Whether every partition's committed offset reached its log end; a partition that never held a record has none
+/// (-1) and needs none.
+pub fn committed_to_end(committed: &[i64], log_end: &[i64]) -> bool {
+    committed.len() == log_end.len() && committed.iter().zip(log_end).all(|(c, e)| *e == 0 || c >= e)
+}
+
 impl World {
     /// # Errors
     /// When the Kafka client cannot be created or the database URL is malformed.
@@ -98,6 +139,28 @@ impl World {
                 _ => -1,
             })
             .collect())
+    }
+
+    /// Whether the group committed every partition of the topic up to its log end (the broker alone: no row counted).
+    ///
+    /// # Errors
+    /// When the broker does not answer.
+    pub fn drained(&self) -> anyhow::Result<bool> {
+        let partitions = self.partition_count()?;
+        Ok(committed_to_end(&self.committed(partitions)?, &self.log_end(&self.topic, partitions)?))
+    }
+
+    /// The end state, read together ([`Reconciliation`]).
+    ///
+    /// # Errors
+    /// When the broker or the database does not answer.
+    pub async fn reconciliation(&self) -> anyhow::Result<Reconciliation> {
+        let partitions = self.partition_count().context("the topic's partitions")?;
+        let log_end = self.log_end(&self.topic, partitions).context("log-end offsets")?;
+        let committed = self.committed(partitions).context("committed offsets")?;
+        let (rows, distinct_orders) = self.row_counts().await.context("rows")?;
+        let dead_letters = self.dead_letters().context("dead letters")?;
+        Ok(Reconciliation { log_end, committed, rows, distinct_orders, dead_letters })
     }
 
     /// Records in the dead-letter topic.
@@ -193,8 +256,7 @@ impl World {
         let partitions = self.partition_count()?;
         let end = self.log_end(&self.topic, partitions)?;
         let committed = self.committed(partitions)?;
-        // A partition that never held a record has no committed offset (-1) and is done.
-        if !committed.iter().zip(&end).all(|(c, e)| *e == 0 || c >= e) {
+        if !committed_to_end(&committed, &end) {
             return Ok(Err(format!("committed {committed:?} of log end {end:?}")));
         }
         let rows = self.rows().await?;

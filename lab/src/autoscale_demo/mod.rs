@@ -124,9 +124,10 @@ pub struct DemoReport {
     /// When the group was back at its minimum.
     pub back_to_minimum_s: Option<f64>,
     pub acked: u64,
-    pub rows: i64,
-    pub distinct_orders: i64,
-    pub dead_letters: i64,
+    /// Rows, dead letters and offsets at the end (`rows`, `distinct_orders`, `dead_letters`, `log_end`,
+    /// `committed` in report.json).
+    #[serde(flatten)]
+    pub end: harness::world::Reconciliation,
     /// The autoscaler's `order_autoscaler_decisions_total` by action, and its holds, scraped at the end.
     pub decisions: BTreeMap<String, f64>,
     pub events: Vec<Event>,
@@ -269,14 +270,11 @@ pub async fn run(settings: DemoSettings, repo: &Repo) -> anyhow::Result<DemoRepo
     eprintln!("$ kill -TERM {}   # the autoscaler", autoscaler.pid());
     autoscaler.stop(Duration::from_secs(10)).await?;
     let committed_is_log_end = wait_for("committed = log-end", Duration::from_secs(60), async || {
-        let end = world.log_end(&topic, s.partitions).ok()?;
-        (world.committed(s.partitions).ok()? == end).then_some(end)
+        world.drained().ok().filter(|drained| *drained)
     })
     .await
     .is_ok();
     fleet.scale(0).await?;
-    let (rows, distinct_orders) = world.row_counts().await?;
-    let dead_letters = world.dead_letters()?;
 
     let mut report = DemoReport {
         dir: dir.clone(),
@@ -298,9 +296,7 @@ pub async fn run(settings: DemoSettings, repo: &Repo) -> anyhow::Result<DemoRepo
         first_scale_down_s: None,
         back_to_minimum_s: None,
         acked: summary.acked,
-        rows,
-        distinct_orders,
-        dead_letters,
+        end: world.reconciliation().await?,
         decisions,
         events: size_changes(&timeline),
         checks: Vec::new(),
@@ -413,13 +409,13 @@ fn checks(r: &mut DemoReport, s: &DemoSettings, back_in_time: bool, committed_is
         back_in_time && r.back_to_minimum_s.is_some(),
         format!("1 member again at {}", at(r.back_to_minimum_s)),
     );
-    let reconciled = r.rows + r.dead_letters == r.acked as i64 && r.distinct_orders == r.rows;
+    let reconciled = r.end.accounts_for(r.acked as i64) && r.end.duplicates() == 0;
     r.check(
         "nothing lost: rows + dead letters = acknowledged orders, no duplicate",
         reconciled,
         format!(
             "{} rows ({} distinct) + {} dead letters; {} acknowledged",
-            r.rows, r.distinct_orders, r.dead_letters, r.acked
+            r.end.rows, r.end.distinct_orders, r.end.dead_letters, r.acked
         ),
     );
 }

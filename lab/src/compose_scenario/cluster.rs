@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use harness::compose::Compose;
-use harness::producer::ProducerSummary;
 use harness::wait::wait_for;
-use harness::world::{PartitionLeader, World};
+use harness::world::{PartitionLeader, Reconciliation, World};
 use serde::Serialize;
 
 use super::{ScenarioReport, ScenarioSettings};
@@ -89,44 +88,25 @@ fn describe(leaders: &[PartitionLeader]) -> String {
     parts.join("; ")
 }
 
-/// One look at the drained state.
+/// One look at the drained state: the run's reconciliation, and how many members own partitions.
 #[derive(Debug, Clone, PartialEq)]
 struct Drain {
-    rows: i64,
-    distinct: i64,
-    dead_letters: i64,
-    committed: Vec<i64>,
-    log_end: Vec<i64>,
+    seen: Reconciliation,
     owners: usize,
 }
 
 impl Drain {
     async fn observe(world: &World) -> anyhow::Result<Self> {
-        let partitions = world.partition_count().context("partitions")?;
-        let log_end = world.log_end(&world.topic, partitions).context("log-end offsets")?;
-        let committed = world.committed(partitions).context("committed offsets")?;
-        let (rows, distinct) = world.row_counts().await.context("rows")?;
-        Ok(Self {
-            rows,
-            distinct,
-            dead_letters: world.dead_letters().context("dead letters")?,
-            committed,
-            log_end,
-            owners: world.group().context("the group")?.owners(),
-        })
-    }
-
-    /// Records in the orders topic.
-    fn records(&self) -> i64 {
-        self.log_end.iter().sum()
+        Ok(Self { seen: world.reconciliation().await?, owners: world.group().context("the group")?.owners() })
     }
 
     /// Rows = records, none twice, committed = log-end on every partition, every partition owned.
     fn done(&self) -> bool {
-        self.rows == self.records()
-            && self.distinct == self.rows
-            && self.log_end.len() == PARTITIONS
-            && self.committed == self.log_end
+        let seen = &self.seen;
+        seen.rows == seen.records()
+            && seen.duplicates() == 0
+            && seen.log_end.len() == PARTITIONS
+            && seen.committed_to_end()
             && self.owners == PARTITIONS
     }
 }
@@ -213,18 +193,7 @@ async fn steps_measured(
     world.pool.close().await;
     drop(world);
     let world = World::new(&bootstrap, topic, dlq, group, settings.database.url.expose())?;
-    compose.run(&["stop", "-t", "60", "order-producer"]).await?;
-    let summary = std::env::temp_dir().join(format!("compose-cluster-producer-summary-{}.json", std::process::id()));
-    let producer = ProducerSummary::from_compose(compose, &summary).await;
-    let _ = std::fs::remove_file(&summary);
-    let producer = producer?;
-    report.producer = Some(producer);
-    report.check(
-        4,
-        "every order acknowledged, none failed",
-        producer.failed == 0 && producer.acked > 0,
-        format!("{producer:?}"),
-    );
+    let producer = report.stop_producer(4, compose).await?;
     // What the last look saw, for the report when the drain does not finish.
     let mut last = String::from("nothing");
     let drained = wait_for(
@@ -243,7 +212,7 @@ async fn steps_measured(
         },
     )
     .await;
-    let seen = match drained {
+    let Drain { seen, owners } = match drained {
         Ok((seen, waited)) => {
             figures.drain_s = Some(waited.as_secs_f64());
             seen
@@ -269,8 +238,8 @@ async fn steps_measured(
     report.check(
         4,
         "no order stored twice",
-        seen.distinct == seen.rows,
-        format!("{} distinct order_ids", seen.distinct),
+        seen.duplicates() == 0,
+        format!("{} distinct order_ids", seen.distinct_orders),
     );
     report.check(
         4,
@@ -281,10 +250,10 @@ async fn steps_measured(
     report.check(
         4,
         "lag 0: committed = log-end on every partition",
-        seen.committed == seen.log_end,
+        seen.committed_to_end(),
         format!("committed {:?}, log-end {:?}", seen.committed, seen.log_end),
     );
-    report.check(4, "3 owners", seen.owners == PARTITIONS, format!("{} owners", seen.owners));
+    report.check(4, "3 owners", owners == PARTITIONS, format!("{owners} owners"));
     Ok(())
 }
 
@@ -316,18 +285,19 @@ mod tests {
 
     #[test]
     fn drained_needs_every_row_once_lag_zero_and_three_owners() {
-        let done = Drain {
+        let seen = Reconciliation {
             rows: 30,
-            distinct: 30,
+            distinct_orders: 30,
             dead_letters: 0,
             committed: vec![10, 12, 8],
             log_end: vec![10, 12, 8],
-            owners: 3,
         };
+        let done = Drain { seen: seen.clone(), owners: 3 };
         assert!(done.done());
-        assert!(!Drain { rows: 29, distinct: 29, ..done.clone() }.done());
-        assert!(!Drain { distinct: 29, ..done.clone() }.done());
-        assert!(!Drain { committed: vec![10, 11, 8], ..done.clone() }.done());
+        let with = |seen: Reconciliation| Drain { seen, owners: 3 }.done();
+        assert!(!with(Reconciliation { rows: 29, distinct_orders: 29, ..seen.clone() }));
+        assert!(!with(Reconciliation { distinct_orders: 29, ..seen.clone() }));
+        assert!(!with(Reconciliation { committed: vec![10, 11, 8], ..seen.clone() }));
         assert!(!Drain { owners: 2, ..done.clone() }.done());
     }
 }

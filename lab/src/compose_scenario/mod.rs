@@ -121,6 +121,20 @@ impl ScenarioReport {
         outcome
     }
 
+    /// Stops the compose producer (it flushes and writes its summary), reads that summary out of its container and
+    /// records, as step `step`, that every order was acknowledged and none failed.
+    async fn stop_producer(&mut self, step: u32, compose: &Compose) -> anyhow::Result<ProducerSummary> {
+        compose.run(&["stop", "-t", "60", "order-producer"]).await?;
+        let file = std::env::temp_dir().join(format!("compose-producer-summary-{}.json", std::process::id()));
+        let producer = ProducerSummary::from_compose(compose, &file).await;
+        let _ = std::fs::remove_file(&file);
+        let producer = producer?;
+        self.producer = Some(producer);
+        let passed = producer.failed == 0 && producer.acked > 0;
+        self.check(step, "every order acknowledged, none failed", passed, format!("{producer:?}"));
+        Ok(producer)
+    }
+
     fn markdown(&self) -> String {
         let mut out = format!(
             "# Compose {}scenario ({})\n\n{} of {} checks passed in {:.0} s.\n\n| step | expectation | observed | |\n|---|---|---|---|\n",
@@ -352,18 +366,7 @@ async fn steps(
     }
 
     // 7. Stop the producer, drain, reconcile with the seed's own query.
-    compose.run(&["stop", "-t", "60", "order-producer"]).await?;
-    let summary = std::env::temp_dir().join(format!("compose-producer-summary-{}.json", std::process::id()));
-    let producer = ProducerSummary::from_compose(compose, &summary).await;
-    let _ = std::fs::remove_file(&summary);
-    let producer = producer?;
-    report.producer = Some(producer);
-    report.check(
-        7,
-        "every order acknowledged, none failed",
-        producer.failed == 0 && producer.acked > 0,
-        format!("{producer:?}"),
-    );
+    let producer = report.stop_producer(7, compose).await?;
     let acked = producer.acked_new_orders as i64;
     let (offsets, _) =
         wait_for("drained: committed = log-end, rows + dead letters = acked", Duration::from_secs(120), async || {

@@ -38,6 +38,11 @@ pub struct ComposeTestSettings {
     /// Leave the Docker engine running (the stack is taken down anyway).
     #[arg(long)]
     pub keep_engine: bool,
+    /// Only make what the test needs and leave the engine running: the engine, its images, Compose v2 and the
+    /// pipeline's image (`build`, with the first scenario's Compose). `scripts/test.sh` runs this in the background
+    /// while the Rust tests run; the test's own `up --build` then finds the image in the builder's cache.
+    #[arg(long)]
+    pub build_only: bool,
     /// Kafka's host port (127.0.0.1), beside the local stack's; the cluster's other nodes listen 2 and 4 above it.
     #[arg(long, env = "COMPOSE_TEST_KAFKA_PORT", default_value_t = 29092)]
     pub kafka_port: u16,
@@ -79,6 +84,9 @@ pub async fn run(settings: ComposeTestSettings, repo: &Repo) -> anyhow::Result<P
     script(repo, "docker.sh", &["up"]).await?;
     let stack =
         Stack { compose: [engine_env(repo).await?, compose_env(&settings)].concat(), tools: tools_env(&settings) };
+    if settings.build_only {
+        return build(&settings, repo, &stack).await.map(|()| results);
+    }
     let outcome = parts(&settings, repo, &stack, &results).await;
 
     // The stack down (with the cluster's file, in case its scenario left it up), then the engine.
@@ -106,6 +114,33 @@ struct Stack {
     tools: Vec<(String, String)>,
 }
 
+/// The scenarios' Compose versions, in the order they run.
+fn clis(settings: &ComposeTestSettings) -> Vec<&str> {
+    match (&settings.only, settings.skip_scenario) {
+        (_, true) => vec![],
+        (Some(only), false) => vec![only.as_str()],
+        (None, false) => vec!["v2", "v1"],
+    }
+}
+
+/// What `--build-only` makes: Compose v2 when a scenario uses it, and the pipeline's image, built by the Compose of
+/// the first scenario (v2's BuildKit and v1's legacy builder keep separate caches).
+async fn build(settings: &ComposeTestSettings, repo: &Repo, stack: &Stack) -> anyhow::Result<()> {
+    let clis = clis(settings);
+    if clis.contains(&"v2") {
+        script(repo, "docker.sh", &["compose-v2"]).await?;
+    }
+    let mut compose = Compose::find(&repo.root, stack.compose.clone())?;
+    let file = repo.root.join("docker-compose.yml").display().to_string();
+    compose.cli = match clis.first() {
+        Some(&"v1") => vec!["docker-compose".into(), "-f".into(), file],
+        _ => vec!["docker".into(), "compose".into(), "-f".into(), file],
+    };
+    compose.run(&["build"]).await?;
+    eprintln!("==> the compose test's engine and images are ready; the engine keeps running");
+    Ok(())
+}
+
 async fn parts(
     settings: &ComposeTestSettings,
     repo: &Repo,
@@ -113,11 +148,7 @@ async fn parts(
     results: &std::path::Path,
 ) -> anyhow::Result<()> {
     let env = [stack.compose.as_slice(), &stack.tools].concat();
-    let clis: Vec<&str> = match (&settings.only, settings.skip_scenario) {
-        (_, true) => vec![],
-        (Some(only), false) => vec![only.as_str()],
-        (None, false) => vec!["v2", "v1"],
-    };
+    let clis = clis(settings);
     if clis.contains(&"v2") {
         script(repo, "docker.sh", &["compose-v2"]).await?;
     }

@@ -429,26 +429,25 @@ impl<'a> Scenario<'a> {
             eprintln!("warning: {error:#}");
         }
         self.members.stop_all().await;
-        let (rows, distinct_orders) = self.world.row_counts().await?;
-        let dead_letters = self.world.dead_letters()?;
-        let log_end = self.world.log_end(&self.world.topic, PARTITIONS)?;
-        let committed = self.world.committed(PARTITIONS)?;
-        let missing = acked - rows - dead_letters;
-        let ok = missing == 0 && rows == distinct_orders && committed == log_end && summary.failed == 0;
+        let seen = self.world.reconciliation().await?;
+        let missing = acked - seen.rows - seen.dead_letters;
+        let ok = seen.accounts_for(acked) && seen.duplicates() == 0 && seen.committed_to_end() && summary.failed == 0;
         eprintln!(
-            "    acked {acked}, rows {rows} ({distinct_orders} distinct), dead letters {dead_letters}, missing {missing}, \
-             committed = log end: {}",
-            committed == log_end
+            "    acked {acked}, rows {} ({} distinct), dead letters {}, missing {missing}, committed = log end: {}",
+            seen.rows,
+            seen.distinct_orders,
+            seen.dead_letters,
+            seen.committed_to_end()
         );
         Ok(Verification {
             acked_new_orders: summary.acked_new_orders,
             producer_failed: summary.failed,
-            rows,
-            distinct_orders,
-            dead_letters,
+            rows: seen.rows,
+            distinct_orders: seen.distinct_orders,
+            dead_letters: seen.dead_letters,
             missing,
-            log_end,
-            committed,
+            log_end: seen.log_end,
+            committed: seen.committed,
             ok,
         })
     }

@@ -222,7 +222,7 @@ impl Soak {
             a.drain_timeout
         );
         let drain_start = Instant::now();
-        let drained = self.wait_with_progress(a.drain_timeout, async |s| s.drained().unwrap_or(false)).await;
+        let drained = self.wait_with_progress(a.drain_timeout, async |s| s.world.drained().unwrap_or(false)).await;
         let drain_s = if drained { drain_start.elapsed().as_secs().to_string() } else { String::new() };
         self.rec.record("run.drain_s", drain_s)?;
         self.rec.record("run.drained_at_s", self.elapsed())?;
@@ -416,15 +416,9 @@ impl Soak {
         }
         // Every figure read in one go, retried while the stack is briefly down.
         let deadline = Instant::now() + Duration::from_secs(60);
-        let (end, committed, (rows, distinct), dead_letters) = loop {
-            let figures = async {
-                let partitions = self.world.partition_count()?;
-                let end = self.world.log_end(&self.names.topic, partitions)?;
-                let committed = self.world.committed(partitions)?;
-                anyhow::Ok((end, committed, self.world.row_counts().await?, self.world.dead_letters()?))
-            };
-            match figures.await {
-                Ok(figures) => break figures,
+        let seen = loop {
+            match self.world.reconciliation().await {
+                Ok(seen) => break seen,
                 Err(error) if Instant::now() >= deadline => {
                     bail!("could not read the offsets and the table for 60 s: {error:#}")
                 }
@@ -433,14 +427,16 @@ impl Soak {
         };
         let joined = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let acked = i64::try_from(acked)?;
+        let (rows, distinct, dead_letters) = (seen.rows, seen.distinct_orders, seen.dead_letters);
+        let (end, committed) = (&seen.log_end, &seen.committed);
         self.rec.record("result.acked", acked)?;
         self.rec.record("result.rows", rows)?;
         self.rec.record("result.distinct", distinct)?;
-        self.rec.record("result.duplicates", rows - distinct)?;
+        self.rec.record("result.duplicates", seen.duplicates())?;
         self.rec.record("result.dead_letters", dead_letters)?;
         self.rec.record("result.partitions", end.len())?;
-        self.rec.record("result.log_end", joined(&end))?;
-        self.rec.record("result.committed", joined(&committed))?;
+        self.rec.record("result.log_end", joined(end))?;
+        self.rec.record("result.committed", joined(committed))?;
         // Not a failure: at a high rate and small N the producer can end before it sees the added partitions (it
         // refreshes its metadata every few seconds), and then they carry no orders; the summary says so.
         let empty: Vec<String> = end.iter().enumerate().filter(|(_, e)| **e == 0).map(|(p, _)| p.to_string()).collect();
@@ -452,11 +448,12 @@ impl Soak {
             );
         }
         let detail = format!("{rows} rows + {dead_letters} dead letters vs {acked} acked orders");
-        self.check("rows_plus_dead_letters_equal_acked", rows + dead_letters == acked, detail)?;
-        self.check("no_duplicate_rows", rows == distinct, format!("{rows} rows, {distinct} distinct order ids"))?;
-        let drained = self.poll(Duration::from_secs(30), async |s| s.drained().unwrap_or(false)).await;
+        self.check("rows_plus_dead_letters_equal_acked", seen.accounts_for(acked), detail)?;
+        let detail = format!("{rows} rows, {distinct} distinct order ids");
+        self.check("no_duplicate_rows", seen.duplicates() == 0, detail)?;
+        let drained = self.poll(Duration::from_secs(30), async |s| s.world.drained().unwrap_or(false)).await;
         let pairs = |v: &[i64]| v.iter().enumerate().map(|(p, o)| format!("{p}:{o}")).collect::<Vec<_>>().join(" ");
-        let detail = format!("committed [{}] vs log-end [{}]", pairs(&committed), pairs(&end));
+        let detail = format!("committed [{}] vs log-end [{}]", pairs(committed), pairs(end));
         self.check("committed_equals_log_end", drained, detail)?;
         let live = self.members.live_count();
         let owned = self.poll(Duration::from_secs(30), async |s| s.owned_once(live)).await;
@@ -491,14 +488,6 @@ impl Soak {
         let mut owned: Vec<i32> = view.members.iter().flat_map(|m| m.partitions.iter().copied()).collect();
         owned.sort_unstable();
         view.members.len() == members && owned == (0..partitions).collect::<Vec<_>>()
-    }
-
-    /// Whether every partition's committed offset equals its log-end offset (an empty partition needs none).
-    fn drained(&self) -> anyhow::Result<bool> {
-        let partitions = self.world.partition_count()?;
-        let end = self.world.log_end(&self.names.topic, partitions)?;
-        let committed = self.world.committed(partitions)?;
-        Ok(end.iter().zip(&committed).all(|(e, c)| *e == 0 || c == e))
     }
 
     /// Polls `done` every half second until it holds or `timeout` passes.

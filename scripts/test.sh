@@ -56,7 +56,7 @@ timed cargo test --workspace --locked --no-run "$@"
 log "lab compose-test --build-only, in the background (log: $LOCAL_DIR/compose-build.log)"
 "$ROOT_DIR/scripts/lab.sh" compose-test --build-only >"$LOCAL_DIR/compose-build.log" 2>&1 &
 compose_build=$!
-trap 'wait "$compose_build" 2>/dev/null; "$ROOT_DIR/scripts/docker.sh" down >/dev/null 2>&1 || true' EXIT
+trap 'kill "$compose_build" 2>/dev/null; wait "$compose_build" 2>/dev/null; "$ROOT_DIR/scripts/docker.sh" down >/dev/null 2>&1 || true' EXIT
 timed cargo test --workspace --locked "$@"
 # The scaling experiment, short: fails on any broken expectation.
 timed "$ROOT_DIR/scripts/lab.sh" experiment --short

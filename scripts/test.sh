@@ -56,7 +56,8 @@ timed cargo test --workspace --locked --no-run "$@"
 log "lab compose-test --build-only, in the background (log: $LOCAL_DIR/compose-build.log)"
 "$ROOT_DIR/scripts/lab.sh" compose-test --build-only >"$LOCAL_DIR/compose-build.log" 2>&1 &
 compose_build=$!
-trap 'kill "$compose_build" 2>/dev/null; wait "$compose_build" 2>/dev/null; "$ROOT_DIR/scripts/docker.sh" down >/dev/null 2>&1 || true' EXIT
+trap '[[ -z "$compose_build" ]] || { kill "$compose_build"; wait "$compose_build"; } 2>/dev/null || true
+  "$ROOT_DIR/scripts/docker.sh" down >/dev/null 2>&1 || true' EXIT
 timed cargo test --workspace --locked "$@"
 # The scaling experiment, short: fails on any broken expectation.
 timed "$ROOT_DIR/scripts/lab.sh" experiment --short
@@ -80,4 +81,5 @@ timed "$ROOT_DIR/scripts/stack.sh" kafka-stop --brokers 3
 timed "$ROOT_DIR/scripts/stack.sh" kafka-start
 # The compose stack on a real Docker engine: the seed's scenario with Compose v1 and v2, then the experiment.
 wait "$compose_build" || warn "the compose test's build failed in the background ($LOCAL_DIR/compose-build.log); it tries again"
+compose_build=""
 timed "$ROOT_DIR/scripts/lab.sh" compose-test

@@ -39,27 +39,35 @@ impl Compose {
     /// # Errors
     /// When no compose CLI is available or `COMPOSE_CLI` is empty.
     pub fn find(root: &Path, env: Vec<(String, String)>) -> anyhow::Result<Self> {
-        let file = root.join("docker-compose.yml").display().to_string();
-        let mut cli: Vec<String> = if let Ok(cli) = std::env::var("COMPOSE_CLI") {
-            let cli: Vec<String> = cli.split_whitespace().map(str::to_owned).collect();
-            if cli.is_empty() {
-                bail!("COMPOSE_CLI is empty; set it to 'docker compose' or 'docker-compose'");
+        let cli = match std::env::var("COMPOSE_CLI") {
+            Ok(cli) if cli.trim().is_empty() => {
+                bail!("COMPOSE_CLI is empty; set it to 'docker compose' or 'docker-compose'")
             }
-            cli
-        } else if succeeds("docker", &["compose", "version"]) {
-            vec!["docker".into(), "compose".into()]
-        } else if succeeds("docker-compose", &["version"]) {
-            vec!["docker-compose".into()]
-        } else {
-            bail!("neither 'docker compose' nor 'docker-compose' is available; use --stack local")
+            Ok(cli) => cli,
+            Err(_) if succeeds("docker", &["compose", "version"]) => "docker compose".to_owned(),
+            Err(_) if succeeds("docker-compose", &["version"]) => "docker-compose".to_owned(),
+            Err(_) => bail!("neither 'docker compose' nor 'docker-compose' is available; use --stack local"),
         };
-        cli.extend(["-f".to_owned(), file]);
-        Ok(Self { cli, root: root.to_owned(), env })
+        Ok(Self::with_cli(root, &cli, env))
     }
 
-    /// The CLI without the file: `docker compose` or `docker-compose`.
+    /// The stack in `root` through `cli` (`docker compose` or `docker-compose`), whatever `COMPOSE_CLI` says.
+    pub fn with_cli(root: &Path, cli: &str, env: Vec<(String, String)>) -> Self {
+        let mut words: Vec<String> = cli.split_whitespace().map(str::to_owned).collect();
+        words.extend(["-f".to_owned(), root.join("docker-compose.yml").display().to_string()]);
+        Self { cli: words, root: root.to_owned(), env }
+    }
+
+    /// The same stack with `file` (a path from the repository's root) laid over docker-compose.yml.
+    #[must_use]
+    pub fn with_file(mut self, file: &str) -> Self {
+        self.cli.extend(["-f".to_owned(), self.root.join(file).display().to_string()]);
+        self
+    }
+
+    /// The CLI without its files: `docker compose` or `docker-compose`.
     pub fn name(&self) -> String {
-        self.cli[..self.cli.len() - 2].join(" ")
+        self.cli.iter().take_while(|a| *a != "-f").cloned().collect::<Vec<_>>().join(" ")
     }
 
     /// Whether this is Compose v2 (the `docker compose` plugin).

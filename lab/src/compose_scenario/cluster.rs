@@ -1,5 +1,5 @@
 //! The three-node cluster on the compose stack (`lab compose-scenario --cluster`, run by
-//! `scripts/compose-test.sh --with-cluster`): docker-compose.cluster.yml laid over docker-compose.yml, one node
+//! `lab compose-test --with-cluster`): docker-compose.cluster.yml laid over docker-compose.yml, one node
 //! killed and started again while the producer runs, then drained. Its steps and checks: docs/cluster.md.
 //!
 //! Observed from the host the way the harness reads any stack ([`World`]): leaders and in-sync replicas from the
@@ -72,9 +72,8 @@ pub(super) fn compose(settings: &ScenarioSettings, root: &Path) -> anyhow::Resul
         ("KAFKA_2_HOST_PORT", (port + 2).to_string()),
         ("KAFKA_3_HOST_PORT", (port + 4).to_string()),
     ];
-    let mut compose = Compose::find(root, env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())?;
-    compose.cli.extend(["-f".to_owned(), root.join("docker-compose.cluster.yml").display().to_string()]);
-    Ok(compose)
+    let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    Ok(Compose::find(root, env)?.with_file("docker-compose.cluster.yml"))
 }
 
 /// Every partition with all three replicas in sync.

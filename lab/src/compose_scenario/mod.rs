@@ -186,9 +186,7 @@ pub async fn run(settings: ScenarioSettings, repo: &Repo) -> anyhow::Result<Scen
         if settings.cluster { "cluster-" } else { "" },
         if compose.is_v2() { "v2" } else { "v1" }
     );
-    // The CLI up to its first `-f` (with `--cluster` it names two files).
-    let cli = compose.cli.iter().take_while(|a| *a != "-f").cloned().collect::<Vec<_>>().join(" ");
-    let mut report = ScenarioReport { compose_cli: cli, ..Default::default() };
+    let mut report = ScenarioReport { compose_cli: compose.name(), ..Default::default() };
     let start = Instant::now();
 
     compose.run(&["--profile", "monitoring", "down", "-v", "--remove-orphans"]).await?;

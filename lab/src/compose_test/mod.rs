@@ -90,8 +90,8 @@ pub async fn run(settings: ComposeTestSettings, repo: &Repo) -> anyhow::Result<P
     let outcome = parts(&settings, repo, &stack, &results).await;
 
     // The stack down (with the cluster's file, in case its scenario left it up), then the engine.
-    if let Ok(mut compose) = Compose::find(&repo.root, stack.compose.clone()) {
-        compose.cli.extend(["-f".to_owned(), repo.root.join("docker-compose.cluster.yml").display().to_string()]);
+    if let Ok(compose) = Compose::find(&repo.root, stack.compose.clone()) {
+        let compose = compose.with_file("docker-compose.cluster.yml");
         if let Err(error) = compose.run(&["--profile", "monitoring", "down", "-v", "--remove-orphans"]).await {
             eprintln!("warning: {error:#}");
         }
@@ -123,6 +123,11 @@ fn clis(settings: &ComposeTestSettings) -> Vec<&str> {
     }
 }
 
+/// The compose CLI a scenario version runs with (its `COMPOSE_CLI`).
+fn compose_cli(version: &str) -> &'static str {
+    if version == "v1" { "docker-compose" } else { "docker compose" }
+}
+
 /// What `--build-only` makes: Compose v2 when a scenario uses it, and the pipeline's image, built by the Compose of
 /// the first scenario (v2's BuildKit and v1's legacy builder keep separate caches).
 async fn build(settings: &ComposeTestSettings, repo: &Repo, stack: &Stack) -> anyhow::Result<()> {
@@ -130,13 +135,8 @@ async fn build(settings: &ComposeTestSettings, repo: &Repo, stack: &Stack) -> an
     if clis.contains(&"v2") {
         script(repo, "docker.sh", &["compose-v2"]).await?;
     }
-    let mut compose = Compose::find(&repo.root, stack.compose.clone())?;
-    let file = repo.root.join("docker-compose.yml").display().to_string();
-    compose.cli = match clis.first() {
-        Some(&"v1") => vec!["docker-compose".into(), "-f".into(), file],
-        _ => vec!["docker".into(), "compose".into(), "-f".into(), file],
-    };
-    compose.run(&["build"]).await?;
+    let cli = compose_cli(clis.first().copied().unwrap_or("v2"));
+    Compose::with_cli(&repo.root, cli, stack.compose.clone()).run(&["build"]).await?;
     eprintln!("==> the compose test's engine and images are ready; the engine keeps running");
     Ok(())
 }
@@ -156,7 +156,7 @@ async fn parts(
     // builders share no cache).
     let mut no_build = None;
     for version in clis {
-        let cli = if version == "v1" { "docker-compose" } else { "docker compose" };
+        let cli = compose_cli(version);
         eprintln!("==> the scenario with COMPOSE_CLI={cli}");
         let dir = results.join(format!("scenario-{version}")).display().to_string();
         let with_cli = [env.as_slice(), &[("COMPOSE_CLI".to_owned(), cli.to_owned())]].concat();

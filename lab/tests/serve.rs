@@ -1,245 +1,22 @@
 //! The scaling lab (`lab serve`) against the real local stack: the JSON state the page renders follows the group
-//! through scaling, a SIGKILL and new partitions; the reconciliation is equal after a drain; the controls need the
-//! token and valid inputs; a non-loopback bind needs a token; the page says what is down.
+//! through scaling, a SIGKILL and new partitions; the reconciliation is equal after a drain; the autoscaler grows
+//! the group under load and says why; a killed owner's stall is said; the controls need the token and valid inputs;
+//! a non-loopback bind needs a token; the page says what is down; in Chromium, the page drives the group and
+//! reconnects by itself after the lab restarts. The faults (Postgres stopped, the broker restarted) stop services
+//! every test needs, so they are in serve_faults.rs, a binary of their own.
 //!
 //! Each test runs the real `lab` binary with a topic, group, database and consumer folder (`LOCAL_DIR`) of its own,
-//! created through `harness::stack::Stack`, and stops every consumer and the lab by pid at the end. Needs the local
-//! stack (`scripts/stack.sh up`) and the release binaries (`cargo build --release`).
+//! created through `harness::stack::Stack` (tests/common), and stops every consumer and the lab by pid at the end.
+//! Needs the local stack (`scripts/stack.sh up`) and the release binaries (`cargo build --release`).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::stack::Stack;
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
+use common::{Driver, Served, in_page, members, open_browser, owner_of, post, root, spawn_lab, spawn_lab_at, stop_lab};
 use serde_json::{Value, json};
-use shared::database::Database;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-async fn stack() -> Stack {
-    let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| shared::DEFAULT_BOOTSTRAP.into());
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| shared::DEFAULT_DATABASE_URL.into());
-    Stack::connect(&root(), &bootstrap, Database::new(url)).await.expect("the local stack (scripts/stack.sh up)")
-}
-
-/// A `lab serve` of one test, on a topic, group, database and consumer folder of its own.
-struct Served {
-    child: Child,
-    base: String,
-    token: String,
-    http: reqwest::Client,
-    stack: Stack,
-    topic: String,
-    database: String,
-    dir: PathBuf,
-}
-
-impl Served {
-    async fn start(name: &str, partitions: i32) -> Self {
-        assert!(
-            root().join("target/release/order-consumer").exists(),
-            "the release order-consumer is missing: cargo build --release"
-        );
-        let stack = stack().await;
-        let topic = format!("lab-serve-{name}-{}", std::process::id());
-        let database = format!("lab_serve_{}_{}", name.replace('-', "_"), std::process::id());
-        stack.create_topic(&topic, partitions).await.expect("topic");
-        stack.create_topic(&format!("{topic}-dlq"), 1).await.expect("dead-letter topic");
-        stack.drop_database(&database, Duration::from_secs(10)).await.expect("drop an old test database");
-        stack.create_database(&database).await.expect("database").close().await;
-        let dir = std::env::temp_dir().join(format!("lab-serve-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("the test's folder");
-        let url = stack.url_of(&database);
-        let args = [
-            "--topic",
-            &topic,
-            "--dlq-topic",
-            &format!("{topic}-dlq"),
-            "--group",
-            &topic,
-            "--database-url",
-            &url,
-            "--bootstrap-servers",
-            &stack.bootstrap,
-            "--session-timeout",
-            "6s",
-            "--count-every",
-            "1s",
-        ];
-        let (child, base, token) = spawn_lab(&args, &dir);
-        Self { child, base, token, http: reqwest::Client::new(), stack, topic, database, dir }
-    }
-
-    async fn state(&self) -> Value {
-        let text = self.http.get(format!("{}/api/state", self.base)).send().await.expect("GET /api/state");
-        serde_json::from_str(&text.text().await.expect("body")).expect("JSON state")
-    }
-
-    /// POSTs a control with the token; returns the status and the JSON answer.
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        post(&self.http, &format!("{}/api/{path}", self.base), Some(&self.token), body).await
-    }
-
-    /// Waits (up to `timeout`) for the state to satisfy `check`, which says what it saw otherwise.
-    async fn until(&self, what: &str, timeout: Duration, check: impl Fn(&Value) -> Result<(), String>) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let state = self.state().await;
-            match check(&state) {
-                Ok(()) => return state,
-                Err(seen) if Instant::now() >= deadline => panic!("{what}: not within {timeout:?}: {seen}"),
-                Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
-            }
-        }
-    }
-
-    /// Posts a control and waits until a state sampled after it shows no control running.
-    async fn control(&self, path: &str, body: Value) {
-        let sent = chrono::Utc::now().timestamp_millis();
-        let (status, answer) = self.post(path, body).await;
-        assert_eq!(status, 202, "{path}: {answer}");
-        self.until(&format!("{path} to finish"), Duration::from_secs(90), |s| {
-            let after = s["at_ms"].as_i64().is_some_and(|at| at > sent);
-            if after && s["busy"].is_null() { Ok(()) } else { Err(format!("busy: {}", s["busy"])) }
-        })
-        .await;
-    }
-
-    /// Stops the consumers (through the lab), the lab, anything left by pid, and removes the topic and database.
-    async fn finish(mut self) {
-        let sent = chrono::Utc::now().timestamp_millis();
-        if self.post("consumers/set", json!({"count": 0})).await.0 == 202 {
-            self.until("the consumers to stop", Duration::from_secs(90), |s| {
-                let n = s["fleet"].as_array().map_or(0, Vec::len);
-                let after = s["at_ms"].as_i64().is_some_and(|at| at > sent);
-                if after && s["busy"].is_null() && n == 0 { Ok(()) } else { Err(format!("{n} running")) }
-            })
-            .await;
-        }
-        stop_lab(&mut self.child);
-        kill_left_over(&self.dir.join("consumers"));
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", &self.stack.bootstrap).create().expect("admin");
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        let dlq = format!("{}-dlq", self.topic);
-        let _ = admin.delete_groups(&[&self.topic], &options).await;
-        let _ = admin.delete_topics(&[&self.topic, &dlq], &options).await;
-        self.stack.drop_database(&self.database, Duration::from_secs(30)).await.expect("drop the test database");
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A test that fails half-way still stops what it started, by pid.
-impl Drop for Served {
-    fn drop(&mut self) {
-        stop_lab(&mut self.child);
-        kill_left_over(&self.dir.join("consumers"));
-    }
-}
-
-/// Starts `lab serve --bind 127.0.0.1:0 ARGS` with `LOCAL_DIR=dir`; returns it, its base URL and its token.
-fn spawn_lab(args: &[&str], dir: &Path) -> (Child, String, String) {
-    let log = std::fs::File::create(dir.join("lab.log")).expect("lab log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(args)
-        .env("LOCAL_DIR", dir)
-        .env("ROOT_DIR", root())
-        .env_remove("LAB_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("start lab serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30)).expect("lab serve prints its URL within 30 s");
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_owned();
-    let (base, token) = url.split_once("/?token=").expect("http://ADDR/?token=TOKEN");
-    assert!(token.len() >= 16, "a real token: {token}");
-    (child, base.to_owned(), token.to_owned())
-}
-
-async fn post(http: &reqwest::Client, url: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-    let mut request = http.post(url).header("content-type", "application/json").body(body.to_string());
-    if let Some(token) = token {
-        request = request.header("x-lab-token", token);
-    }
-    let response = request.send().await.expect("POST");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-/// SIGTERM by pid, then SIGKILL after 20 s.
-fn stop_lab(child: &mut Child) {
-    if !matches!(child.try_wait(), Ok(None)) {
-        return;
-    }
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: kill(2) with the pid of our own child, not yet reaped.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// SIGKILLs any consumer whose pid file is still in `dir` (a test that failed half-way).
-fn kill_left_over(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "pid") {
-            let pid = std::fs::read_to_string(&path).ok().and_then(|p| p.trim().parse::<libc::pid_t>().ok());
-            let is_consumer = pid.is_some_and(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|c| c.split(|b| *b == 0).next().is_some_and(|p| p.ends_with(b"order-consumer")))
-            });
-            if let (Some(pid), true) = (pid, is_consumer) {
-                // SAFETY: kill(2) with a pid just checked to be an order-consumer this test started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-    }
-}
-
-fn members(s: &Value) -> Vec<(String, Vec<i64>)> {
-    s["members"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .map(|m| {
-                    let parts = m["partitions"].as_array().map(|p| p.iter().filter_map(Value::as_i64).collect());
-                    (m["client_id"].as_str().unwrap_or_default().to_owned(), parts.unwrap_or_default())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn owner_of(s: &Value, partition: i64) -> Option<String> {
-    members(s).into_iter().find(|(_, p)| p.contains(&partition)).map(|(id, _)| id)
-}
 
 #[tokio::test]
 async fn the_board_follows_the_group_through_scaling_a_kill_and_new_partitions() {
@@ -343,6 +120,14 @@ async fn controls_need_the_token_and_valid_inputs() {
     assert_eq!(status, 403, "no token: {answer}");
     let (status, _) = post(&lab.http, &url, Some("0123456789abcdef0123456789abcdef"), json!({})).await;
     assert_eq!(status, 403, "a wrong token");
+    for (path, body) in [
+        ("faults/postgres", json!({"seconds": 5})),
+        ("faults/broker", json!({})),
+        ("autoscaler/on", json!({"threshold": 10})),
+    ] {
+        let (status, answer) = post(&lab.http, &format!("{}/api/{path}", lab.base), None, body).await;
+        assert_eq!(status, 403, "{path} without the token: {answer}");
+    }
     let sent = chrono::Utc::now().timestamp_millis();
     let (status, _) = post(&lab.http, &format!("{url}?token={}", lab.token), None, json!({})).await;
     assert_eq!(status, 202, "the token as a query parameter, as in the printed URL");
@@ -364,6 +149,14 @@ async fn controls_need_the_token_and_valid_inputs() {
         ("members/stop", json!({"client_id": "$(reboot)"}), 400, "client id"),
         ("producer/start", json!({"rate": -5}), 400, "above 0"),
         ("producer/stop", json!({}), 400, "not running"),
+        ("faults/postgres", json!({"seconds": 0}), 400, "from 1 to 120, got 0"),
+        ("faults/postgres", json!({"seconds": 1000}), 400, "from 1 to 120, got 1000"),
+        ("faults/postgres", json!({"seconds": "10; reboot"}), 400, "whole number of seconds"),
+        ("faults/postgres", json!({}), 400, "needs {\"seconds\": N}"),
+        ("autoscaler/on", json!({"threshold": -1}), 400, "a lag threshold is a whole number"),
+        ("autoscaler/on", json!({"threshold": 0}), 400, "from 1 to 1000000, got 0"),
+        ("autoscaler/on", json!({}), 400, "needs {\"threshold\": T}"),
+        ("autoscaler/off", json!({}), 400, "not on"),
         ("reboot", json!({}), 404, "no control"),
     ] {
         let (got, answer) = lab.post(path, body.clone()).await;
@@ -413,81 +206,17 @@ async fn the_page_keeps_serving_and_says_the_broker_and_postgres_are_down() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Debian's ChromeDriver on a free port, stopped by pid when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    async fn start(log: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let child = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(log).expect("driver log"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (apt-get install chromium chromium-driver; .ci/run installs them)");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while reqwest::get(format!("{url}/status")).await.map(|r| r.status().is_success()).ok() != Some(true) {
-            assert!(Instant::now() < deadline, "chromedriver did not answer on {url} within 20 s");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Self { child, url }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        stop_lab(&mut self.child);
-    }
-}
-
-/// Polls `script` (which returns a value) in the page until `done` holds for it, up to `timeout`.
-async fn in_page(
-    browser: &fantoccini::Client,
-    what: &str,
-    timeout: Duration,
-    script: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let value = browser.execute(script, Vec::new()).await.expect("script");
-        if done(&value) {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}; the page shows {value}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 /// The page in headless Chromium, used as a person would: the board shows 3 owners; +1 twice shows 2 idle members;
 /// add partitions shows the new one owned; a killed member's partition is taken over; no JavaScript error; a
 /// screenshot is saved (target/lab-browser.png, or `LAB_SCREENSHOT`).
 #[tokio::test]
 async fn the_page_in_a_real_browser_drives_and_shows_the_group() {
-    use fantoccini::{ClientBuilder, Locator};
+    use fantoccini::Locator;
 
     let lab = Served::start("browser", 3).await;
     lab.control("consumers/set", json!({"count": 3})).await;
     let driver = Driver::start(&lab.dir.join("chromedriver.log")).await;
-    let profile = lab.dir.join("chromium-profile");
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                     "--disable-background-networking", "--window-size=1400,1100",
-                     format!("--user-data-dir={}", profile.display())],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser =
-        ClientBuilder::new(connector).capabilities(capabilities).connect(&driver.url).await.expect("a browser session");
+    let browser = open_browser(&driver, &lab.dir.join("chromium-profile")).await;
 
     let run = async {
         browser.goto(&format!("{}/?token={}", lab.base, lab.token)).await.expect("open the page");
@@ -564,4 +293,119 @@ async fn the_page_in_a_real_browser_drives_and_shows_the_group() {
         Err(_) => panic!("the browser scenario took over 8 minutes"),
     }
     lab.finish().await;
+}
+
+/// The autoscaler on with a threshold of 1 under a producer's load takes one consumer up to the partition count,
+/// through the fleet, and says why; off, it leaves the group as it is. Then an owner SIGKILLed while orders keep
+/// coming: its partition moves after the session timeout, and the page says how long it stalled.
+#[tokio::test]
+async fn under_load_the_autoscaler_grows_the_group_and_a_killed_owner_s_stall_is_said() {
+    let lab = Served::start_with("autoscale", 3, &["--autoscale-every", "1s"]).await;
+    lab.control("consumers/set", json!({"count": 1})).await;
+    lab.until("1 member owning the 3 partitions", Duration::from_secs(90), |s| {
+        let m = members(s);
+        if m.len() == 1 && m[0].1.len() == 3 { Ok(()) } else { Err(format!("{m:?}")) }
+    })
+    .await;
+    lab.control("producer/start", json!({"rate": 300})).await;
+
+    let (status, answer) = lab.post("autoscaler/on", json!({"threshold": 1})).await;
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer["accepted"].as_str().is_some_and(|a| a.contains("lag threshold 1 per consumer")), "{answer}");
+    lab.until("3 members, one partition each", Duration::from_secs(120), |s| {
+        let m = members(s);
+        if m.len() == 3 && m.iter().all(|(_, p)| p.len() == 1) { Ok(()) } else { Err(format!("{m:?}")) }
+    })
+    .await;
+    let decision = lab
+        .line("the autoscaler's first decision", Duration::from_secs(30), |l| l.starts_with("autoscaler: 1 -> "))
+        .await;
+    assert!(decision.contains("over threshold 1 × 1 consumer"), "{decision}");
+    let s = lab.state().await;
+    assert_eq!(s["autoscaler"]["on"], true, "{s}");
+    assert_eq!(s["autoscaler"]["lag_threshold"], 1, "{s}");
+
+    let (status, answer) = lab.post("autoscaler/off", json!({})).await;
+    assert_eq!(status, 202, "{answer}");
+    let s = lab
+        .until("the autoscaler off, 3 consumers known by client id", Duration::from_secs(60), |s| {
+            let fleet = s["fleet"].as_array().cloned().unwrap_or_default();
+            let known = fleet.iter().filter(|f| f["client_id"].is_string()).count();
+            let off = s["autoscaler"]["on"] == false && s["busy"].is_null();
+            if off && fleet.len() == 3 && known == 3 { Ok(()) } else { Err(format!("{} {fleet:?}", s["autoscaler"])) }
+        })
+        .await;
+
+    let victim = owner_of(&s, 0).expect("partition 0 has an owner");
+    let (status, answer) = lab.post("members/kill", json!({"client_id": victim})).await;
+    assert_eq!(status, 202, "{answer}");
+    lab.until("partition 0 with another member", Duration::from_secs(90), |s| match owner_of(s, 0) {
+        Some(owner) if owner != victim => Ok(()),
+        other => Err(format!("owner {other:?}")),
+    })
+    .await;
+    let stall =
+        lab.line("partition 0's stall", Duration::from_secs(60), |l| l.starts_with("partition 0 stalled")).await;
+    assert!(stall.ends_with("s around its move"), "{stall}");
+    lab.control("producer/stop", json!({})).await;
+    lab.finish().await;
+}
+
+/// The page open in Chromium while the lab stops (promptly, though a page holds its event stream) and starts again
+/// on the same address: the page says it is reconnecting, then shows the new lab's state without being reloaded.
+#[tokio::test]
+async fn the_page_reconnects_by_itself_after_the_lab_restarts() {
+    const TOKEN: &str = "reconnect-test-token-0123456789";
+    let dir = std::env::temp_dir().join(format!("lab-serve-reconnect-{}", std::process::id()));
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    std::fs::create_dir_all(&first).and_then(|()| std::fs::create_dir_all(&second)).expect("folders");
+    // Nothing listens on port 1: the lab serves without a stack, saying so.
+    let args = |topic: &'static str| {
+        ["--bootstrap-servers", "127.0.0.1:1", "--database-url", "postgres://u:p@127.0.0.1:1/none", "--token", TOKEN]
+            .into_iter()
+            .chain(["--topic", topic])
+            .collect::<Vec<&str>>()
+    };
+    let (mut lab, base, _) = spawn_lab(&args("before-restart"), &first);
+    let driver = Driver::start(&dir.join("chromedriver.log")).await;
+    let browser = open_browser(&driver, &dir.join("chromium-profile")).await;
+    let shows = "return [document.getElementById('conn').textContent, document.getElementById('what').textContent]";
+    let showing = |conn: &'static str, topic: &'static str| {
+        move |v: &Value| v[0] == conn && v[1].as_str().is_some_and(|w| w.contains(&format!("topic {topic} ")))
+    };
+
+    let run = async {
+        browser.goto(&format!("{base}/?token={TOKEN}")).await.expect("open the page");
+        in_page(&browser, "live", Duration::from_secs(30), shows, showing("live", "before-restart")).await;
+        let stopping = Instant::now();
+        stop_lab(&mut lab);
+        assert!(
+            stopping.elapsed() < Duration::from_secs(15),
+            "the lab stopped within 15 s with a page open (took {:?})",
+            stopping.elapsed()
+        );
+        assert!(lab.try_wait().ok().flatten().is_some_and(|s| s.success()), "the lab exited by itself, cleanly");
+        in_page(&browser, "reconnecting", Duration::from_secs(30), shows, |v| v[0] == "reconnecting…").await;
+        let bind = base.trim_start_matches("http://").to_owned();
+        let (again, base_again, _) = spawn_lab_at(&bind, &args("after-restart"), &second);
+        lab = again;
+        assert_eq!(base_again, base, "the same address");
+        in_page(&browser, "live again", Duration::from_secs(60), shows, showing("live", "after-restart")).await;
+        let errors = browser.execute("return window.labErrors", Vec::new()).await.expect("errors");
+        assert_eq!(errors, json!([]), "no JavaScript error");
+    };
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(180),
+        futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)),
+    )
+    .await;
+    let _ = browser.close().await;
+    drop(driver);
+    stop_lab(&mut lab);
+    let _ = std::fs::remove_dir_all(&dir);
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the reconnect scenario took over 3 minutes"),
+    }
 }

@@ -2,8 +2,11 @@
 //! [`Fleet::scale`](harness::consumers::fleet::Fleet::scale) and
 //! [`Fleet::kill`](harness::consumers::fleet::Fleet::kill) for consumers,
 //! [`Scripts::set_partitions`](harness::scripts::Scripts::set_partitions) (Kafka's `kafka-topics`) for partitions,
-//! [`ProducerProcess`] for the producer. One control runs at a time; a control that takes time (stopping a
-//! consumer waits for it to commit and leave) runs in the background and says when it is done.
+//! [`ProducerProcess`] for the producer, [`super::faults`] (`scripts/stack.sh` or `docker compose stop` / `start`)
+//! for Postgres and the broker, [`super::autoscale`] (`order-autoscaler`'s own rule) for the autoscaler. One control
+//! runs at a time; a control that takes time (stopping a consumer waits for it to commit and leave, an outage lasts
+//! its seconds) runs in the background and says when it is done. The autoscaler's on and off take effect at once;
+//! its decisions run as controls.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +14,7 @@ use harness::consumers::fleet::Fleet;
 use harness::producer::ProducerProcess;
 
 use super::Lab;
+use super::faults::{self, MAX_OUTAGE_S, Service};
 use super::observe::ProducerState;
 
 /// A request refused, and why, as the page shows it.
@@ -22,7 +26,7 @@ pub struct Refused {
 }
 
 impl Refused {
-    fn bad(message: impl Into<String>) -> Self {
+    pub(super) fn bad(message: impl Into<String>) -> Self {
         Self { status: 400, message: message.into() }
     }
 }
@@ -42,6 +46,8 @@ pub struct Controls {
     producer: tokio::sync::Mutex<Producer>,
     /// What the page shows of the producer, kept beside it so that a look never waits for a producer stopping.
     shown: Mutex<ProducerState>,
+    /// A service this lab stopped and has not started again.
+    stopped: Mutex<Option<Service>>,
 }
 
 /// A control, as the routes parse it.
@@ -58,6 +64,13 @@ pub enum Control {
     /// Start the producer at this rate, or change its rate (it is restarted).
     ProducerRate(f64),
     ProducerStop,
+    /// Stop Postgres for this many seconds (1 to [`MAX_OUTAGE_S`]), then start it again.
+    PostgresOutage(u64),
+    /// Stop the broker and start it again.
+    BrokerRestart,
+    /// The autoscaler on with this lag threshold.
+    AutoscalerOn(u64),
+    AutoscalerOff,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +98,38 @@ impl Controls {
                 acked: p.acked,
                 runs: p.runs,
             };
+        }
+    }
+
+    /// Marks the control `what` as the one running, or says which one is (409).
+    ///
+    /// # Errors
+    /// When another control is running.
+    pub(super) fn claim(&self, what: &str) -> Result<(), Refused> {
+        let Ok(mut busy) = self.busy.lock() else {
+            return Err(Refused { status: 409, message: "the controls are unavailable".into() });
+        };
+        if let Some(other) = busy.as_ref() {
+            return Err(Refused { status: 409, message: format!("another control is running ({other}); try again") });
+        }
+        *busy = Some(what.to_owned());
+        Ok(())
+    }
+
+    fn release(&self) {
+        if let Ok(mut busy) = self.busy.lock() {
+            *busy = None;
+        }
+    }
+
+    /// The service this lab stopped and has not started again.
+    pub(super) fn stopped_service(&self) -> Option<Service> {
+        self.stopped.lock().ok().and_then(|s| *s)
+    }
+
+    pub(super) fn set_stopped_service(&self, service: Option<Service>) {
+        if let Ok(mut stopped) = self.stopped.lock() {
+            *stopped = service;
         }
     }
 
@@ -159,30 +204,59 @@ pub async fn apply(lab: &Arc<Lab>, control: Control) -> Result<String, Refused> 
             }
             "producer stop".to_owned()
         }
-    };
-    {
-        let Ok(mut busy) = lab.controls.busy.lock() else {
-            return Err(Refused { status: 409, message: "the controls are unavailable".into() });
-        };
-        if let Some(other) = busy.as_ref() {
-            return Err(Refused { status: 409, message: format!("another control is running ({other}); try again") });
+        Control::PostgresOutage(seconds) => {
+            if !(1..=MAX_OUTAGE_S).contains(seconds) {
+                return Err(Refused::bad(outage_bounds(&seconds.to_string())));
+            }
+            refuse_if_down(lab, Service::Postgres)?;
+            format!("stop Postgres for {seconds} s")
         }
-        *busy = Some(what.clone());
-    }
+        Control::BrokerRestart => {
+            refuse_if_down(lab, Service::Broker)?;
+            "restart the broker".to_owned()
+        }
+        Control::AutoscalerOn(threshold) => {
+            let said = lab.autoscaler.turn_on(&lab.settings, *threshold)?;
+            lab.observed.say(format!("control: {said}"));
+            return Ok(said);
+        }
+        Control::AutoscalerOff => {
+            let said = lab.autoscaler.turn_off()?;
+            lab.observed.say(format!("control: {said}"));
+            return Ok(said);
+        }
+    };
+    lab.controls.claim(&what)?;
     lab.observed.say(format!("control: {what}"));
     let lab = lab.clone();
     let said = what.clone();
     tokio::spawn(async move {
         let outcome = run(&lab, control, running.len()).await;
-        if let Ok(mut busy) = lab.controls.busy.lock() {
-            *busy = None;
-        }
-        match outcome {
-            Ok(()) => lab.observed.say(format!("done: {said}")),
-            Err(e) => lab.observed.say(format!("failed: {said}: {e:#}")),
-        }
+        finish(&lab, &said, outcome);
     });
     Ok(what)
+}
+
+/// Ends the control `what` (claimed with [`Controls::claim`]): releases it and says it is done, or why it failed.
+pub(super) fn finish(lab: &Lab, what: &str, outcome: anyhow::Result<()>) {
+    lab.controls.release();
+    match outcome {
+        Ok(()) => lab.observed.say(format!("done: {what}")),
+        Err(e) => lab.observed.say(format!("failed: {what}: {e:#}")),
+    }
+}
+
+pub fn outage_bounds(got: &str) -> String {
+    format!("seconds: Postgres may be stopped for a whole number of seconds from 1 to {MAX_OUTAGE_S}, got {got}")
+}
+
+/// A service the page already sees down cannot be stopped again (409).
+fn refuse_if_down(lab: &Lab, service: Service) -> Result<(), Refused> {
+    let key = if service == Service::Postgres { "postgres" } else { "broker" };
+    if lab.observed.state.borrow().down.contains(&key) {
+        return Err(Refused { status: 409, message: format!("{} is already down", service.name()) });
+    }
+    Ok(())
 }
 
 /// `id` is a member of the group now, or (local) a consumer the fleet runs.
@@ -232,6 +306,10 @@ async fn run(lab: &Lab, control: Control, running: usize) -> anyhow::Result<()> 
             lab.controls.show(&p);
             Ok(())
         }
+        Control::PostgresOutage(seconds) => faults::postgres_outage(lab, seconds).await,
+        Control::BrokerRestart => faults::broker_restart(lab).await,
+        // Applied in `apply`, at once.
+        Control::AutoscalerOn(_) | Control::AutoscalerOff => Ok(()),
     }
 }
 

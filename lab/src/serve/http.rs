@@ -16,7 +16,9 @@ use futures::Stream;
 use serde::Deserialize;
 
 use super::Lab;
+use super::autoscale::{MAX_THRESHOLD, threshold_bounds};
 use super::controls::{self, Change, Control, Refused};
+use super::faults::MAX_OUTAGE_S;
 
 const PAGE: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/lab.js");
@@ -92,6 +94,11 @@ async fn events(State(lab): State<Arc<Lab>>) -> Sse<impl Stream<Item = Result<Ev
             }
         }
     });
+    // The lab stops: the stream ends, so that the server's graceful shutdown does not wait for an open page.
+    let mut stopping = lab.stopping.clone();
+    let live = futures::StreamExt::take_until(live, async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    });
     Sse::new(futures::StreamExt::chain(first, live)).keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
 }
 
@@ -164,17 +171,20 @@ fn status(r: &Refused) -> StatusCode {
     StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
-/// The body of a control: `{"count": N}`, `{"client_id": "..."}` or `{"rate": R}`.
+/// The body of a control: `{"count": N}`, `{"client_id": "..."}`, `{"rate": R}`, `{"seconds": S}` or
+/// `{"threshold": T}`.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Body {
     count: Option<serde_json::Value>,
     client_id: Option<String>,
     rate: Option<serde_json::Value>,
+    seconds: Option<serde_json::Value>,
+    threshold: Option<serde_json::Value>,
 }
 
 /// `POST /api/consumers/{add,remove,set}`, `/api/members/{stop,kill}`, `/api/partitions`,
-/// `/api/producer/{start,rate,stop}`.
+/// `/api/producer/{start,rate,stop}`, `/api/faults/{postgres,broker}`, `/api/autoscaler/{on,off}`.
 fn parse(control: &str, action: Option<&str>, body: &[u8]) -> Result<Control, Refused> {
     let bad = |m: String| Refused { status: 400, message: m };
     let body: Body = if body.iter().all(u8::is_ascii_whitespace) {
@@ -210,13 +220,26 @@ fn parse(control: &str, action: Option<&str>, body: &[u8]) -> Result<Control, Re
             Control::ProducerRate(value.as_f64().ok_or_else(|| bad(format!("rate must be a number, got {value}")))?)
         }
         ("producer", Some("stop")) => Control::ProducerStop,
+        ("faults", Some("postgres")) => {
+            let value = body.seconds.as_ref().ok_or_else(|| bad("faults/postgres needs {\"seconds\": N}".into()))?;
+            let seconds = value.as_u64().filter(|s| (1..=MAX_OUTAGE_S).contains(s));
+            Control::PostgresOutage(seconds.ok_or_else(|| bad(controls::outage_bounds(&value.to_string())))?)
+        }
+        ("faults", Some("broker")) => Control::BrokerRestart,
+        ("autoscaler", Some("on")) => {
+            let value = body.threshold.as_ref().ok_or_else(|| bad("autoscaler/on needs {\"threshold\": T}".into()))?;
+            let threshold = value.as_u64().filter(|t| (1..=MAX_THRESHOLD).contains(t));
+            Control::AutoscalerOn(threshold.ok_or_else(|| bad(threshold_bounds(&value.to_string())))?)
+        }
+        ("autoscaler", Some("off")) => Control::AutoscalerOff,
         _ => {
             let path = action.map_or_else(|| control.to_owned(), |a| format!("{control}/{a}"));
             return Err(Refused {
                 status: 404,
                 message: format!(
                     "no control /api/{path} (consumers/add, consumers/remove, consumers/set, members/stop, \
-                     members/kill, partitions, producer/start, producer/rate, producer/stop)"
+                     members/kill, partitions, producer/start, producer/rate, producer/stop, faults/postgres, \
+                     faults/broker, autoscaler/on, autoscaler/off)"
                 ),
             });
         }
@@ -240,6 +263,18 @@ mod tests {
         let e = parse("consumers", Some("set"), br#"{"cuont": 3}"#).unwrap_err();
         assert!(e.message.contains("unknown field"), "{}", e.message);
         assert_eq!(parse("reboot", None, b"").unwrap_err().status, 404);
+        assert_eq!(parse("faults", Some("postgres"), br#"{"seconds": 10}"#), Ok(Control::PostgresOutage(10)));
+        assert_eq!(parse("faults", Some("broker"), b""), Ok(Control::BrokerRestart));
+        for body in [&br#"{"seconds": 0}"#[..], br#"{"seconds": 1000}"#, br#"{"seconds": -3}"#, br#"{"seconds": 2.5}"#]
+        {
+            let e = parse("faults", Some("postgres"), body).unwrap_err();
+            assert!(e.status == 400 && e.message.contains("from 1 to 120"), "{}", e.message);
+        }
+        assert!(parse("faults", Some("postgres"), b"").unwrap_err().message.contains("needs"));
+        assert_eq!(parse("autoscaler", Some("on"), br#"{"threshold": 50}"#), Ok(Control::AutoscalerOn(50)));
+        let e = parse("autoscaler", Some("on"), br#"{"threshold": -1}"#).unwrap_err();
+        assert!(e.status == 400 && e.message.contains("lag threshold"), "{}", e.message);
+        assert_eq!(parse("autoscaler", Some("off"), b""), Ok(Control::AutoscalerOff));
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
     }
 }

@@ -8,6 +8,8 @@
 //! - [`observe`]: the state the page renders, sampled once a second, and the event lines ("partition 2 moved from
 //!   …-3f2a to …-9c1b").
 //! - [`controls`]: what a POST may do, each input checked before anything runs.
+//! - [`faults`]: Postgres stopped for some seconds, the broker restarted, as the fault suites do it.
+//! - [`autoscale`]: `order-autoscaler`'s rule on the page's offsets, applied through the fleet.
 //! - [`http`]: the routes, the token, the embedded page and the server-sent events.
 //!
 //! Safe by default: loopback unless told otherwise, and then only with a token; every control is a POST carrying
@@ -26,7 +28,9 @@ use harness::repo::Repo;
 use harness::scripts::Scripts;
 use harness::world::World;
 
+pub mod autoscale;
 pub mod controls;
+pub mod faults;
 pub mod http;
 pub mod observe;
 
@@ -69,6 +73,17 @@ pub struct ServeSettings {
     /// only when the group committed something since the last one (humantime).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
     pub count_every: Duration,
+    /// The local stack's folder, where `scripts/stack.sh` keeps Postgres' and Kafka's data and pids (its
+    /// `LOCAL_DIR`): the fault controls stop and start the services found there (default: `LOCAL_DIR`, else
+    /// `.local/` in the repository).
+    #[arg(long)]
+    pub stack_dir: Option<PathBuf>,
+    /// Time between two of the autoscaler's decisions while it is on (its pollingInterval; humantime).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
+    pub autoscale_every: Duration,
+    /// The autoscaler's scale-down window (the HPA's stabilizationWindowSeconds; humantime).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub autoscale_window: Duration,
 }
 
 /// Everything a request may touch, shared by the routes and the sampler.
@@ -86,8 +101,13 @@ pub struct Lab {
     pub world: Arc<World>,
     /// Where the producer's log and summary go.
     pub dir: PathBuf,
+    /// The local stack's folder (`scripts/stack.sh`'s `LOCAL_DIR`), for the faults.
+    pub stack_dir: PathBuf,
     pub observed: observe::Observed,
     pub controls: controls::Controls,
+    pub autoscaler: autoscale::Autoscaler,
+    /// Turns true when the lab stops: the event streams end, so that an open page does not hold the server.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A started lab: where it listens, its token, and how to stop it.
@@ -106,14 +126,15 @@ impl Running {
         format!("http://{}/?token={}", self.addr, self.token)
     }
 
-    /// Stops serving and sampling, and stops the producer the lab started (its summary read). The consumers keep
-    /// running, as `scripts/scale.sh` leaves them.
+    /// Stops serving and sampling, stops the producer the lab started (its summary read), and starts again a
+    /// service an outage of this lab's had stopped. The consumers keep running, as `scripts/scale.sh` leaves them.
     ///
     /// # Errors
     /// When the server failed.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
         self.lab.controls.stop_producer_now(&self.lab).await;
+        faults::end_now(&self.lab).await;
         let _ = self.sampler.await;
         self.server.await.context("the server task")?
     }
@@ -167,11 +188,13 @@ pub async fn start(settings: ServeSettings, repo: &Repo) -> anyhow::Result<Runni
     )?);
     let local = std::env::var_os("LOCAL_DIR").map_or_else(|| repo.root.join(".local"), PathBuf::from);
     let dir = local.join("lab");
+    let stack_dir = settings.stack_dir.clone().unwrap_or_else(|| local.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;
     let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let lab = Arc::new(Lab {
         settings,
         token: token.clone(),
@@ -180,10 +203,12 @@ pub async fn start(settings: ServeSettings, repo: &Repo) -> anyhow::Result<Runni
         compose,
         world,
         dir,
+        stack_dir,
         observed: observe::Observed::new(),
         controls: controls::Controls::default(),
+        autoscaler: autoscale::Autoscaler::default(),
+        stopping: stopped.clone(),
     });
-    let (stop, stopped) = tokio::sync::watch::channel(false);
     let sampler = tokio::spawn(observe::sample(lab.clone(), stopped.clone()));
     let app = http::router(lab.clone());
     let mut until = stopped;

@@ -49,6 +49,8 @@ pub struct State {
     pub reconciliation: Reconciliation,
     /// The control running now, if any.
     pub busy: Option<String>,
+    /// The autoscaler: on or off, its threshold, its last decision.
+    pub autoscaler: super::autoscale::AutoscalerState,
     /// A look that failed this second, in words.
     pub errors: Vec<String>,
 }
@@ -124,6 +126,9 @@ pub struct Reconciliation {
 pub struct Line {
     pub at_ms: i64,
     pub text: String,
+    /// A short label when the line is also a mark on the timeline (`autoscaler 1→3`, `Postgres down`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark: Option<String>,
 }
 
 /// The latest state, the lines so far, and their subscribers.
@@ -140,7 +145,15 @@ impl Observed {
 
     /// Says `text` to every page, and keeps it for pages that connect later.
     pub fn say(&self, text: impl Into<String>) {
-        let line = Line { at_ms: now_ms(), text: text.into() };
+        self.publish(Line { at_ms: now_ms(), text: text.into(), mark: None });
+    }
+
+    /// Says `text`, and marks it on the timeline with `label`.
+    pub fn mark(&self, text: impl Into<String>, label: impl Into<String>) {
+        self.publish(Line { at_ms: now_ms(), text: text.into(), mark: Some(label.into()) });
+    }
+
+    fn publish(&self, line: Line) {
         eprintln!("lab: {}", line.text);
         if let Ok(mut recent) = self.recent.lock() {
             if recent.len() >= LINES_KEPT {
@@ -213,7 +226,9 @@ pub async fn sample(lab: Arc<Lab>, mut stop: watch::Receiver<bool>) {
             _ = ticker.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let state = look(&lab, &mut counted, &mut previous).await;
+        let mut state = look(&lab, &mut counted, &mut previous).await;
+        super::autoscale::poll(&lab, &state).await;
+        state.autoscaler = lab.autoscaler.state();
         lab.observed.state.send_replace(state);
     }
 }
@@ -413,7 +428,7 @@ async fn measure_stalls(lab: &Lab, counted: &mut Counted) {
 }
 
 /// Whether the first bootstrap server accepts a connection within [`BROKER_PROBE`].
-async fn reachable(servers: &str) -> bool {
+pub(super) async fn reachable(servers: &str) -> bool {
     let first = servers.split(',').next().unwrap_or_default().to_owned();
     tokio::time::timeout(BROKER_PROBE, tokio::net::TcpStream::connect(first)).await.is_ok_and(|c| c.is_ok())
 }

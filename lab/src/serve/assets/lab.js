@@ -50,6 +50,10 @@
   $("p-set").addEventListener("click", function () { post("partitions", { count: number("p-count") }); });
   $("r-start").addEventListener("click", function () { post("producer/rate", { rate: number("r-rate") }); });
   $("r-stop").addEventListener("click", function () { post("producer/stop"); });
+  $("f-postgres").addEventListener("click", function () { post("faults/postgres", { seconds: number("f-seconds") }); });
+  $("f-broker").addEventListener("click", function () { post("faults/broker"); });
+  $("a-on").addEventListener("click", function () { post("autoscaler/on", { threshold: number("a-threshold") }); });
+  $("a-off").addEventListener("click", function () { post("autoscaler/off"); });
   $("board").addEventListener("click", function (e) {
     var b = e.target.closest("button[data-act]");
     if (b) post("members/" + b.dataset.act, { client_id: b.dataset.clientId });
@@ -135,6 +139,13 @@
     $("c-running").textContent = (s.fleet || []).length + " running";
     var p = s.producer;
     $("r-state").textContent = p.running ? "running at " + p.rate + "/s" : "stopped";
+    var a = s.autoscaler || {};
+    var text = a.on ? "on: threshold " + a.lag_threshold + " per consumer, every " + a.polling_interval_s + " s" : "off";
+    if (a.on && a.last) {
+      text += a.last.held ? "; held: " + a.last.held
+        : "; last: " + a.last.current + " → " + a.last.desired + " (lag " + a.last.lag + ", " + a.last.reason + ")";
+    }
+    $("a-state").textContent = text;
     if (document.activeElement !== $("p-count")) $("p-count").value = String(Math.max(1, s.partitions.length + 1));
   }
 
@@ -239,15 +250,19 @@
     var stalled = /^partition (\d+) stalled ([\d.]+) s/.exec(line.text);
     if (moved) marks.push({ t: (line.at_ms || Date.now()) / 1000, label: "p" + moved[1] });
     if (stalled) marks.push({ t: (line.at_ms || Date.now()) / 1000, label: "p" + stalled[1] + " stalled " + stalled[2] + " s" });
+    // Autoscaler decisions and faults carry their own label.
+    if (line.mark) marks.push({ t: (line.at_ms || Date.now()) / 1000, label: line.mark });
   }
 
   function connect() {
     var source = new EventSource("/api/events");
     source.addEventListener("open", function () { $("conn").textContent = "live"; $("conn").className = "pill ok"; });
     source.addEventListener("error", function () {
-      // EventSource reconnects by itself (the lab restarted, or the network blinked).
+      // EventSource reconnects by itself (the lab restarted, or the network blinked); should the browser give up
+      // (the stream closed for good), the page opens a new one.
       $("conn").textContent = "reconnecting…";
       $("conn").className = "pill down";
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
     });
     source.addEventListener("state", function (e) { onState(JSON.parse(e.data)); });
     source.addEventListener("line", function (e) { onLine(JSON.parse(e.data)); });

@@ -271,6 +271,18 @@ async fn the_page_in_a_real_browser_drives_and_shows_the_group() {
         let lines = browser.find(Locator::Id("lines")).await.expect("lines").text().await.expect("text");
         assert!(lines.contains("partition 0 moved from"), "the page says what moved: {lines}");
 
+        // The autoscaler's buttons: on with the threshold typed, then off.
+        let autoscaler = "return document.getElementById('a-state').textContent";
+        browser.find(Locator::Id("a-threshold")).await.expect("threshold").clear().await.expect("clear");
+        browser.find(Locator::Id("a-threshold")).await.expect("threshold").send_keys("250").await.expect("type");
+        browser.find(Locator::Id("a-on")).await.expect("on").click().await.expect("click on");
+        in_page(&browser, "the autoscaler on", Duration::from_secs(30), autoscaler, |v| {
+            v.as_str().is_some_and(|t| t.starts_with("on: threshold 250 per consumer"))
+        })
+        .await;
+        browser.find(Locator::Id("a-off")).await.expect("off").click().await.expect("click off");
+        in_page(&browser, "the autoscaler off", Duration::from_secs(30), autoscaler, |v| *v == json!("off")).await;
+
         let errors = browser.execute("return window.labErrors", Vec::new()).await.expect("errors");
         assert_eq!(errors, json!([]), "no JavaScript error");
         let png = browser.screenshot().await.expect("screenshot");

@@ -1,19 +1,28 @@
-//! Every figure that README.md and docs/*.md quote from a recorded run is found in that run's kept files.
+//! Every figure that README.md and docs/*.md quote from a recorded run is the value of a named field of that run's
+//! kept files.
 //!
 //! # The convention
 //!
 //! A figure quoted from a recorded run sits in a *figures scope*, opened by an HTML comment on a line of its own
 //! that names the kept files it comes from, relative to the Markdown file (a folder: every `.json`, `.md`, `.csv`
-//! and `.txt` file in it, recursively):
+//! and `.txt` file in it, recursively), and after `fields:` the fields of those files its figures come from:
 //!
 //! ```text
-//! <!-- figures: results/bench-20261125T203723Z/ results/experiment-20261125T173400Z/report.json -->
+//! <!-- figures: results/bench-20261125T203723Z/ benchmarks.json fields: median_rows_per_s p99_ms "wall time" -->
 //! ```
 //!
+//! A field is named by a JSON key or the dotted end of its path (`group1.p99_ms`), a CSV column, the key of a
+//! `key=value` pair in text (`one.median_rows_per_s=46382`, `in_flight=1000`), a column of a table in a text file
+//! (a Markdown or psql table under its `---` line, or columns aligned under an upper-case header, as Kafka's tools
+//! print them: `CURRENT-OFFSET`), or else a phrase in quotes that the line of text holding the value contains.
+//!
 //! The scope ends at the next heading of any level, the next `<!-- figures: … -->` or `<!-- /figures -->`. Inside
-//! it, every number in prose, lists and table cells must be *traced*: some number in the scope's files, rounded to
-//! as many decimals as the doc wrote, equals it (11.61 is traced by 11.6071, 27,164 by 27164); a figure in MiB or
-//! GiB is also traced by a field or column named `…_kib` (21388 KiB is 20.9 MiB).
+//! it, every number in prose, lists and table cells must be *traced*: a value of a named field, rounded to as many
+//! decimals as the doc wrote, equals it (11.61 is traced by 11.6071, 27,164 by 27164); a figure in MiB or GiB is also
+//! traced by a field named `…_kib` (21388 KiB is 20.9 MiB). A figure that only an unnamed field holds fails, and the
+//! finding says which field holds it; a named field that holds nothing, or that no figure of the scope comes from,
+//! fails too; a scope with figures and no `fields:` fails with the fields its figures come from. A scope whose
+//! figures are all in code blocks (which are not checked) needs no fields: it says where the output comes from.
 //!
 //! Never checked: fenced code, inline code, link targets, HTML comments, dates and timestamps (2026-11-25,
 //! 20261125T203723Z), versions (4.1.1, and a number right after a product's name: PostgreSQL 15.18), numbers that
@@ -416,7 +425,11 @@ fn mask_block(lines: &[&str]) -> (Vec<Vec<char>>, Vec<usize>) {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Marker {
-    Figures(Vec<String>),
+    /// The kept files, and the fields of them its figures come from.
+    Figures {
+        paths: Vec<String>,
+        names: Vec<String>,
+    },
     EndFigures,
     Settings,
     EndSettings,
@@ -424,11 +437,30 @@ enum Marker {
     EndNotMeasured,
 }
 
+/// The field names after `fields:`, separated by spaces; a phrase with spaces is quoted (`"wall time"`).
+fn field_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let (name, after) = match rest.strip_prefix('"') {
+            Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
+            None => rest.split_once(char::is_whitespace).unwrap_or((rest, "")),
+        };
+        names.push(name.to_owned());
+        rest = after.trim_start();
+    }
+    names
+}
+
 /// The marker a line holds on its own, if any.
 fn marker(line: &str) -> Option<Marker> {
     let inner = line.trim().strip_prefix("<!--")?.strip_suffix("-->")?.trim();
-    if let Some(paths) = inner.strip_prefix("figures:") {
-        return Some(Marker::Figures(paths.split_whitespace().map(str::to_owned).collect()));
+    if let Some(rest) = inner.strip_prefix("figures:") {
+        let (paths, names) = rest.split_once(" fields:").unwrap_or((rest, ""));
+        return Some(Marker::Figures {
+            paths: paths.split_whitespace().map(str::to_owned).collect(),
+            names: field_names(names),
+        });
     }
     match inner {
         "/figures" => Some(Marker::EndFigures),
@@ -531,91 +563,276 @@ enum Conversion {
     KibToGib,
 }
 
-/// Every number in a scope's files.
+/// One number of a kept file and the field it sits in.
+#[derive(Debug)]
+struct Entry {
+    value: f64,
+    /// As text wrote it, without thousands separators (`27164`, `0.40`); JSON numbers have none.
+    written: Option<String>,
+    /// Its field counts KiB (`…_kib`).
+    kib: bool,
+    /// The keys of its JSON path (array indices left out), its CSV column, or the key of a `key=value` line.
+    keys: Vec<String>,
+    /// The line of text or the CSV row that holds it, which a phrase names, and where in the line it starts.
+    line: Option<(usize, usize)>,
+    /// The kept file, as the scope's findings name it.
+    file: usize,
+}
+
+/// The header of a table in a kept text file, whose column names a number's field.
+#[derive(Debug)]
+enum Table {
+    /// A Markdown or psql table: the cells of the line above its `---|---` line.
+    Piped(Vec<String>),
+    /// Columns aligned by spaces under an upper-case header (`GROUP  TOPIC  PARTITION  LAG`): where each starts.
+    Aligned(Vec<(usize, String)>),
+}
+
+impl Table {
+    /// The table `line` opens: a separator under a piped header, or an upper-case aligned header itself.
+    fn header(previous: &str, line: &str) -> Option<Table> {
+        let t = line.trim();
+        let separator = t.contains('-')
+            && (t.contains('|') || t.contains('+'))
+            && t.chars().all(|c| matches!(c, '-' | '|' | '+' | ':' | ' '));
+        if separator && previous.contains('|') {
+            return Some(Table::Piped(Self::cells(previous)));
+        }
+        let tokens: Vec<(usize, &str)> = line
+            .char_indices()
+            .filter(|&(k, c)| !c.is_whitespace() && (k == 0 || line[..k].ends_with(char::is_whitespace)))
+            .map(|(k, _)| (k, line[k..].split_whitespace().next().unwrap_or_default()))
+            .collect();
+        let upper = |w: &str| {
+            w.chars().any(|c| c.is_ascii_uppercase())
+                && w.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '#'))
+        };
+        (tokens.len() >= 3 && tokens.iter().all(|(_, w)| upper(w))).then(|| {
+            Table::Aligned(tokens.into_iter().map(|(k, w)| (line[..k].chars().count(), w.to_owned())).collect())
+        })
+    }
+
+    fn cells(line: &str) -> Vec<String> {
+        let t = line.trim();
+        let t = t.strip_prefix('|').unwrap_or(t);
+        let t = t.strip_suffix('|').unwrap_or(t);
+        t.split('|').map(|c| c.trim().to_owned()).collect()
+    }
+
+    /// The column of the number that starts at `pos` (in characters) of a row.
+    fn column(&self, row: &str, pos: usize) -> Option<String> {
+        match self {
+            Table::Piped(header) => {
+                let bars = row.chars().take(pos).filter(|c| *c == '|').count();
+                let k = if row.trim_start().starts_with('|') { bars.checked_sub(1)? } else { bars };
+                header.get(k).filter(|h| !h.is_empty()).cloned()
+            }
+            Table::Aligned(starts) => starts.iter().rev().find(|(start, _)| *start <= pos).map(|(_, w)| w.clone()),
+        }
+    }
+}
+
+/// Every number in a scope's files, with its field.
 #[derive(Debug, Default)]
 struct Values {
-    /// Each value, and whether the field or column it came from counts KiB (`…_kib`).
-    numbers: Vec<(f64, bool)>,
-    /// The numbers of text as written, without thousands separators.
-    written: HashSet<String>,
-    /// The values rounded to a number of decimals, by conversion: filled as figures ask.
-    rounded: HashMap<(Conversion, usize), HashSet<String>>,
+    entries: Vec<Entry>,
+    lines: Vec<String>,
+    files: Vec<String>,
+}
+
+/// A field name of a figures scope matches an entry: a JSON key or the dotted end of its path (`consumer.p99_ms`),
+/// a CSV column, a `key=value` line's key, or a phrase the line of text (or CSV row) holds.
+fn names_entry(values: &Values, entry: &Entry, name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    let by_key = entry.keys.len() >= parts.len()
+        && entry.keys[entry.keys.len() - parts.len()..].iter().zip(&parts).all(|(k, p)| k == p);
+    by_key || entry.line.is_some_and(|(l, _)| values.lines[l].contains(name))
+}
+
+/// The numbers of a text as written: `(value, without separators, where it starts)`.
+fn text_numbers(text: &str) -> Vec<(f64, String, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let mut j = digits_end(&chars, i);
+        while at(&chars, j) == ','
+            && (1..=3).all(|k| at(&chars, j + k).is_ascii_digit())
+            && !at(&chars, j + 4).is_ascii_digit()
+        {
+            j += 4;
+        }
+        if at(&chars, j) == '.' && at(&chars, j + 1).is_ascii_digit() {
+            j = digits_end(&chars, j + 1);
+        }
+        let plain: String = chars[i..j].iter().filter(|c| **c != ',').collect();
+        if let Ok(value) = plain.parse::<f64>() {
+            found.push((value, plain, i));
+        }
+        i = j;
+    }
+    found
+}
+
+/// The key of a `key=value` pair whose value starts at `pos` (in characters): `in_flight=1000`.
+fn logfmt_key(line: &str, pos: usize) -> Option<String> {
+    let before: Vec<char> = line.chars().take(pos).collect();
+    let (&last, rest) = before.split_last()?;
+    let key: String = rest
+        .iter()
+        .rev()
+        .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '.'))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    (last == '=' && key.chars().any(char::is_alphabetic)).then_some(key)
+}
+
+/// What a suggestion calls the line of text that holds a number starting at `pos`: the words right before it (at
+/// most four, back to the previous number), or after it when there are none, or else the whole line.
+fn phrase(line: &str, pos: usize) -> String {
+    let trim: &[char] =
+        &['|', ':', '=', '-', '*', '#', '(', ')', ',', ';', '`', '"', '\'', '.', '/', '[', ']', '<', '>', ' '];
+    let chars: Vec<(usize, char)> = line.char_indices().collect();
+    let byte = |k: usize| chars.get(k).map_or(line.len(), |c| c.0);
+    // The words of `line[from..to]` that hold a letter, as byte ranges.
+    let words = |from: usize, to: usize| -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        let mut start = None;
+        for k in from..=to {
+            let end = k == to || chars[k].1.is_whitespace();
+            match (start, end) {
+                (None, false) => start = Some(k),
+                (Some(s), true) => {
+                    if chars[s..k].iter().any(|c| c.1.is_alphabetic()) {
+                        spans.push((byte(s), byte(k)));
+                    }
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        spans
+    };
+    let pos = pos.min(chars.len());
+    let start = (0..pos).rev().find(|&k| chars[k].1.is_ascii_digit()).map_or(0, |k| k + 1);
+    let before = words(start, pos);
+    let chosen: Vec<(usize, usize)> = if before.is_empty() {
+        let from = (pos..chars.len()).find(|&k| !chars[k].1.is_ascii_digit()).unwrap_or(chars.len());
+        let to = (from..chars.len()).find(|&k| chars[k].1.is_ascii_digit()).unwrap_or(chars.len());
+        words(from, to).into_iter().take(4).collect()
+    } else {
+        before[before.len().saturating_sub(4)..].to_vec()
+    };
+    let found = match (chosen.first(), chosen.last()) {
+        (Some(first), Some(last)) => line[first.0..last.1].trim_matches(trim),
+        _ => line.trim(),
+    };
+    let longest = |text: &str| -> String {
+        let piece = text.split('"').max_by_key(|p| p.trim_matches(trim).len()).unwrap_or_default();
+        let piece = piece.trim_matches(trim);
+        let end = piece.split_whitespace().take(5).last().and_then(|w| piece.find(w).map(|k| k + w.len()));
+        piece[..end.unwrap_or(piece.len())].to_owned()
+    };
+    match longest(found) {
+        f if f.is_empty() => longest(line),
+        f => f,
+    }
 }
 
 impl Values {
-    fn add_text(&mut self, text: &str, kib: bool) {
-        let chars: Vec<char> = text.chars().collect();
-        let mut i = 0;
-        while i < chars.len() {
-            if !chars[i].is_ascii_digit() {
-                i += 1;
-                continue;
-            }
-            let mut j = digits_end(&chars, i);
-            while at(&chars, j) == ','
-                && (1..=3).all(|k| at(&chars, j + k).is_ascii_digit())
-                && !at(&chars, j + 4).is_ascii_digit()
-            {
-                j += 4;
-            }
-            if at(&chars, j) == '.' && at(&chars, j + 1).is_ascii_digit() {
-                j = digits_end(&chars, j + 1);
-            }
-            let plain: String = chars[i..j].iter().filter(|c| **c != ',').collect();
-            if let Ok(value) = plain.parse::<f64>() {
-                self.numbers.push((value, kib));
-            }
-            self.written.insert(plain);
-            i = j;
+    fn add_text_line(&mut self, text: &str, keys: Vec<String>, kib: bool, file: usize, table: Option<&Table>) {
+        let line = self.lines.len();
+        self.lines.push(text.to_owned());
+        for (value, plain, pos) in text_numbers(text) {
+            let keys = match (logfmt_key(text, pos), table.and_then(|t| t.column(text, pos))) {
+                _ if !keys.is_empty() => keys.clone(),
+                (Some(key), _) => vec![key],
+                (None, Some(column)) => vec![column],
+                (None, None) => Vec::new(),
+            };
+            let entry = Entry { value, written: Some(plain), kib, keys, line: Some((line, pos)), file };
+            self.entries.push(entry);
         }
     }
 
-    fn add_json(&mut self, value: &serde_json::Value, key: &str) {
+    fn add_json(&mut self, value: &serde_json::Value, keys: &mut Vec<String>, file: usize) {
         match value {
             serde_json::Value::Number(n) => {
                 if let Some(x) = n.as_f64() {
-                    self.numbers.push((x, key.ends_with("_kib")));
+                    let kib = keys.last().is_some_and(|k| k.ends_with("_kib"));
+                    self.entries.push(Entry { value: x, written: None, kib, keys: keys.clone(), line: None, file });
                 }
             }
-            serde_json::Value::String(s) => self.add_text(s, false),
-            serde_json::Value::Array(items) => items.iter().for_each(|v| self.add_json(v, key)),
-            serde_json::Value::Object(fields) => fields.iter().for_each(|(k, v)| self.add_json(v, k)),
+            serde_json::Value::String(s) => {
+                for (value, plain, _) in text_numbers(s) {
+                    let entry = Entry { value, written: Some(plain), kib: false, keys: keys.clone(), line: None, file };
+                    self.entries.push(entry);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| self.add_json(v, keys, file)),
+            serde_json::Value::Object(fields) => {
+                for (k, v) in fields {
+                    keys.push(k.clone());
+                    self.add_json(v, keys, file);
+                    keys.pop();
+                }
+            }
             serde_json::Value::Bool(_) | serde_json::Value::Null => {}
         }
     }
 
-    fn add_csv(&mut self, text: &str) {
+    fn add_csv(&mut self, text: &str, file: usize) {
         let mut rows = text.lines();
-        let header: Vec<&str> = rows.next().map(|h| h.split(',').collect()).unwrap_or_default();
+        let header: Vec<String> =
+            rows.next().map(|h| h.split(',').map(|c| c.trim().to_owned()).collect()).unwrap_or_default();
         for row in rows {
+            let line = self.lines.len();
+            self.lines.push(row.to_owned());
             for (k, field) in row.split(',').enumerate() {
-                let kib = header.get(k).is_some_and(|h| h.trim().ends_with("_kib"));
-                match field.trim().parse::<f64>() {
-                    Ok(x) => {
-                        self.numbers.push((x, kib));
-                        self.written.insert(field.trim().to_owned());
-                    }
-                    Err(_) => self.add_text(field, false),
+                let column = header.get(k).cloned().unwrap_or_default();
+                let kib = column.ends_with("_kib");
+                for (value, plain, _) in text_numbers(field) {
+                    let keys = vec![column.clone()];
+                    self.entries.push(Entry { value, written: Some(plain), kib, keys, line: Some((line, 0)), file });
                 }
             }
         }
     }
 
     /// Reads one kept file; an error says why it cannot be read.
-    fn add_file(&mut self, path: &Path) -> Result<(), String> {
+    fn add_file(&mut self, path: &Path, shown: String) -> Result<(), String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+        let file = self.files.len();
+        self.files.push(shown);
         match path.extension().and_then(|e| e.to_str()) {
             Some("json") => {
                 let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
-                self.add_json(&value, "");
+                self.add_json(&value, &mut Vec::new(), file);
             }
-            Some("csv") => self.add_csv(&text),
+            Some("csv") => self.add_csv(&text, file),
             _ => {
+                let mut table: Option<Table> = None;
+                let mut previous = "";
                 for line in text.lines() {
+                    if line.trim().is_empty() {
+                        table = None;
+                    } else if let Some(t) = Table::header(previous, line) {
+                        table = Some(t);
+                    }
+                    previous = line;
                     // results.txt: `group1.consumer_rss_kib=21388`
                     match line.split_once('=') {
-                        Some((key, value)) if !key.contains(' ') => self.add_text(value, key.ends_with("_kib")),
-                        _ => self.add_text(line, false),
+                        Some((key, _)) if !key.contains(' ') && !key.is_empty() => {
+                            let keys = key.split('.').map(str::to_owned).collect();
+                            self.add_text_line(line, keys, key.ends_with("_kib"), file, None)
+                        }
+                        _ => self.add_text_line(line, Vec::new(), false, file, table.as_ref()),
                     }
                 }
             }
@@ -623,35 +840,144 @@ impl Values {
         Ok(())
     }
 
-    fn traced(&mut self, number: &Number) -> bool {
-        if self.written.contains(&number.plain) {
+    /// Whether `entry` traces `number`: its value as written, or rounded as the doc rounded it, converted from KiB
+    /// for a figure in MiB or GiB.
+    fn traces(entry: &Entry, number: &Number) -> bool {
+        if entry.written.as_deref() == Some(number.plain.as_str()) {
             return true;
         }
+        let d = number.decimals;
         let conversions: &[Conversion] = match number.unit.as_deref() {
             Some("MiB") => &[Conversion::None, Conversion::KibToMib],
             Some("GiB") => &[Conversion::None, Conversion::KibToGib],
             _ => &[Conversion::None],
         };
-        for &conversion in conversions {
-            let d = number.decimals;
-            let numbers = &self.numbers;
-            let set = self.rounded.entry((conversion, d)).or_insert_with(|| {
-                numbers
-                    .iter()
-                    .filter_map(|&(x, kib)| match conversion {
-                        Conversion::None => Some(x),
-                        Conversion::KibToMib => kib.then_some(x / 1024.0),
-                        Conversion::KibToGib => kib.then_some(x / 1024.0 / 1024.0),
-                    })
-                    .map(|x| format!("{:.d$}", x.abs()))
-                    .collect()
-            });
-            if set.contains(&number.plain) {
-                return true;
+        conversions.iter().any(|conversion| {
+            let x = match conversion {
+                Conversion::None => Some(entry.value),
+                Conversion::KibToMib => entry.kib.then_some(entry.value / 1024.0),
+                Conversion::KibToGib => entry.kib.then_some(entry.value / 1024.0 / 1024.0),
+            };
+            x.is_some_and(|x| format!("{:.d$}", x.abs()) == number.plain)
+        })
+    }
+
+    /// What a finding calls the field of an entry: the name a scope would give it.
+    fn label(&self, entry: &Entry) -> Option<String> {
+        match (entry.keys.last(), entry.line) {
+            (Some(key), _) => Some(key.clone()),
+            (None, Some((line, pos))) => Some(phrase(&self.lines[line], pos)),
+            (None, None) => None,
+        }
+    }
+
+    /// The fields, by the name a scope would give them, whose values trace `number`, and their files.
+    fn fields_tracing(&self, number: &Number) -> Vec<(String, &str)> {
+        let mut labels: Vec<(String, &str)> = self
+            .entries
+            .iter()
+            .filter(|e| Self::traces(e, number))
+            .filter_map(|e| self.label(e).map(|l| (l, self.files[e.file].as_str())))
+            .collect();
+        labels.sort();
+        labels.dedup();
+        labels
+    }
+}
+
+/// A figures scope: its kept files and the fields its figures come from.
+#[derive(Debug)]
+struct Scope {
+    paths: Vec<String>,
+    names: Vec<String>,
+    /// Where its marker stands.
+    at: String,
+    /// The entries of its files that a named field holds, and by which names.
+    eligible: Vec<(usize, Vec<usize>)>,
+    /// Which names traced a figure.
+    used: Vec<bool>,
+    /// The fields that trace each figure, kept when the scope names none, for the suggestion.
+    figures: Vec<Vec<String>>,
+}
+
+impl Scope {
+    fn new(values: &Values, paths: Vec<String>, names: Vec<String>, at: String) -> Scope {
+        let eligible = values
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(k, e)| {
+                let by: Vec<usize> = (0..names.len()).filter(|&n| names_entry(values, e, &names[n])).collect();
+                (!by.is_empty()).then_some((k, by))
+            })
+            .collect();
+        let used = vec![false; names.len()];
+        Scope { paths, names, at, eligible, used, figures: Vec::new() }
+    }
+
+    /// Whether one of the scope's named fields traces `number`; the names that do are marked used.
+    fn traced(&mut self, values: &Values, number: &Number) -> bool {
+        let mut found = false;
+        for (k, by) in &self.eligible {
+            if Values::traces(&values.entries[*k], number) {
+                found = true;
+                by.iter().for_each(|&n| self.used[n] = true);
             }
         }
-        false
+        found
     }
+
+    /// What is wrong with the scope as a whole, once its figures are read.
+    fn close(self, values: &Values, report: &mut Report) {
+        let at = &self.at;
+        if self.names.is_empty() && self.figures.is_empty() {
+            return; // it cites the source of what follows in code blocks, which is not checked
+        }
+        if self.names.is_empty() {
+            let fields = suggest(&self.figures);
+            let hint = if fields.is_empty() {
+                String::new()
+            } else {
+                format!(": its figures come from `fields: {}`", fields.join(" "))
+            };
+            report.findings.push(format!("{at}: the figures scope names no field{hint}"));
+            return;
+        }
+        for (n, name) in self.names.iter().enumerate() {
+            if !values.entries.iter().any(|e| names_entry(values, e, name)) {
+                report.findings.push(format!("{at}: the field {name} names nothing in {}", self.paths.join(" ")));
+            } else if !self.used[n] {
+                report.findings.push(format!("{at}: no figure of the scope comes from the field {name}"));
+            }
+        }
+    }
+}
+
+/// The fewest fields that trace every figure (greedily), for a scope that names none: what to write after
+/// `fields:`.
+fn suggest(figures: &[Vec<String>]) -> Vec<String> {
+    let mut left: Vec<&Vec<String>> = figures.iter().filter(|f| !f.is_empty()).collect();
+    let mut chosen = Vec::new();
+    while !left.is_empty() {
+        let mut counts: HashMap<&String, usize> = HashMap::new();
+        for f in &left {
+            for name in *f {
+                *counts.entry(name).or_default() += 1;
+            }
+        }
+        // The field that traces most figures; among equals a key (`median_rows_per_s`) before a phrase of text.
+        let key = |n: &str| n.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        let Some(best) = counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(key(a.0).cmp(&key(b.0))).then(b.0.cmp(a.0)))
+            .map(|(n, _)| n.clone())
+        else {
+            break;
+        };
+        left.retain(|f| !f.contains(&best));
+        chosen.push(best);
+    }
+    chosen.iter().map(|n| if n.contains(' ') { format!("\"{n}\"") } else { n.clone() }).collect()
 }
 
 /// The kept files a scope names: a folder stands for the readable files in it, recursively.
@@ -700,7 +1026,7 @@ fn scope_files(dir: &Path, paths: &[String]) -> (Vec<PathBuf>, Vec<String>) {
 struct Report {
     /// `file:line: what is wrong`, one per untraced figure, per line of unannotated measurements, per bad marker.
     findings: Vec<String>,
-    /// Figures found in their scope's files.
+    /// Figures found in their scope's named fields.
     traced: usize,
 }
 
@@ -708,6 +1034,59 @@ struct Report {
 enum Exempt {
     Settings,
     NotMeasured,
+}
+
+/// Reads the files a scope names once per Markdown file.
+fn load(dir: &Path, paths: &[String], at: &str, report: &mut Report) -> Values {
+    let (files, mut errors) = scope_files(dir, paths);
+    let mut values = Values::default();
+    for file in files {
+        let shown = file.strip_prefix(dir).unwrap_or(&file).display().to_string();
+        if let Err(e) = values.add_file(&file, shown) {
+            errors.push(format!("{}: {e}", file.display()));
+        }
+    }
+    report.findings.extend(errors.into_iter().map(|e| format!("{at}: {e}")));
+    values
+}
+
+/// Checks one figure of a scope.
+fn check_figure(scope: &mut Scope, values: &Values, number: &Number, at: &str, report: &mut Report) {
+    if scope.names.is_empty() {
+        let fields = values.fields_tracing(number);
+        if fields.is_empty() {
+            report.findings.push(format!(
+                "{at}: {} is in none of this scope's files ({}), even rounded to {} decimal(s)",
+                number.shown(),
+                scope.paths.join(" "),
+                number.decimals
+            ));
+        } else {
+            report.traced += 1;
+        }
+        let mut names: Vec<String> = fields.into_iter().map(|(name, _)| name).collect();
+        names.dedup();
+        scope.figures.push(names);
+        return;
+    }
+    if scope.traced(values, number) {
+        report.traced += 1;
+        return;
+    }
+    let elsewhere = values.fields_tracing(number);
+    let hint = if elsewhere.is_empty() {
+        String::new()
+    } else {
+        let held: Vec<String> = elsewhere.iter().map(|(name, file)| format!("{name} in {file}")).collect();
+        format!("; the scope does not name the field(s) that hold it: {}", held.join(", "))
+    };
+    report.findings.push(format!(
+        "{at}: {} is in none of this scope's fields ({}) of {}, even rounded to {} decimal(s){hint}",
+        number.shown(),
+        scope.names.join(" "),
+        scope.paths.join(" "),
+        number.decimals
+    ));
 }
 
 /// Checks one Markdown file; `name` is how findings name it.
@@ -722,11 +1101,18 @@ fn check_doc(path: &Path, name: &str) -> Report {
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut loaded: HashMap<Vec<String>, Values> = HashMap::new();
-    let mut figures: Option<Vec<String>> = None;
+    let mut scope: Option<Scope> = None;
     let mut exempt: Option<Exempt> = None;
+    let close = |scope: &mut Option<Scope>, loaded: &HashMap<Vec<String>, Values>, report: &mut Report| {
+        if let Some(s) = scope.take() {
+            if let Some(values) = loaded.get(&s.paths) {
+                s.close(values, report);
+            }
+        }
+    };
     for (index, line) in lines(&text).into_iter().enumerate() {
         let at = format!("{name}:{}", index + 1);
-        let close = |open: bool, what: &str, report: &mut Report| {
+        let unopened = |open: bool, what: &str, report: &mut Report| {
             if !open {
                 report.findings.push(format!("{at}: <!-- /{what} --> closes no {what} scope"));
             }
@@ -737,24 +1123,19 @@ fn check_doc(path: &Path, name: &str) -> Report {
                 report.findings.push(format!("{at}: a scope marker must stand on a line of its own"));
                 continue;
             }
-            Line::Marker(Marker::Figures(paths)) => {
+            Line::Marker(Marker::Figures { paths, names }) => {
+                close(&mut scope, &loaded, &mut report);
                 if !loaded.contains_key(&paths) {
-                    let (files, errors) = scope_files(dir, &paths);
-                    let mut values = Values::default();
-                    let mut errors: Vec<String> = errors;
-                    for file in files {
-                        if let Err(e) = values.add_file(&file) {
-                            errors.push(format!("{}: {e}", file.display()));
-                        }
-                    }
-                    report.findings.extend(errors.into_iter().map(|e| format!("{at}: {e}")));
+                    let values = load(dir, &paths, &at, &mut report);
                     loaded.insert(paths.clone(), values);
                 }
-                figures = Some(paths);
+                let values = &loaded[&paths];
+                scope = Some(Scope::new(values, paths, names, at));
                 continue;
             }
             Line::Marker(Marker::EndFigures) => {
-                close(figures.take().is_some(), "figures", &mut report);
+                unopened(scope.is_some(), "figures", &mut report);
+                close(&mut scope, &loaded, &mut report);
                 continue;
             }
             Line::Marker(Marker::Settings) | Line::Marker(Marker::NotMeasured) if exempt.is_some() => {
@@ -770,15 +1151,15 @@ fn check_doc(path: &Path, name: &str) -> Report {
                 continue;
             }
             Line::Marker(Marker::EndSettings) => {
-                close(exempt.take_if(|e| *e == Exempt::Settings).is_some(), "settings", &mut report);
+                unopened(exempt.take_if(|e| *e == Exempt::Settings).is_some(), "settings", &mut report);
                 continue;
             }
             Line::Marker(Marker::EndNotMeasured) => {
-                close(exempt.take_if(|e| *e == Exempt::NotMeasured).is_some(), "not measured", &mut report);
+                unopened(exempt.take_if(|e| *e == Exempt::NotMeasured).is_some(), "not measured", &mut report);
                 continue;
             }
             Line::Heading(text) => {
-                figures = None;
+                close(&mut scope, &loaded, &mut report);
                 exempt = None;
                 text
             }
@@ -788,19 +1169,11 @@ fn check_doc(path: &Path, name: &str) -> Report {
             continue;
         }
         let found: Vec<Number> = numbers(&text).into_iter().filter(|n| !n.is_small_integer()).collect();
-        match figures.as_ref().and_then(|paths| loaded.get_mut(paths).map(|values| (paths, values))) {
-            Some((paths, values)) => {
+        match scope.as_mut() {
+            Some(scope) => {
+                let values = &loaded[&scope.paths];
                 for number in &found {
-                    if values.traced(number) {
-                        report.traced += 1;
-                    } else {
-                        report.findings.push(format!(
-                            "{at}: {} is in none of this scope's files ({}), even rounded to {} decimal(s)",
-                            number.shown(),
-                            paths.join(" "),
-                            number.decimals
-                        ));
-                    }
+                    check_figure(scope, values, number, &at, &mut report);
                 }
             }
             None => {
@@ -811,6 +1184,7 @@ fn check_doc(path: &Path, name: &str) -> Report {
             }
         }
     }
+    close(&mut scope, &loaded, &mut report);
     report
 }
 
@@ -819,8 +1193,8 @@ fn root() -> PathBuf {
 }
 
 /// Says how to fix what `check_all` found.
-const HOW_TO_FIX: &str = "For each line below: put the figure in a figures scope naming the kept files it comes from \
-    (<!-- figures: PATH … --> on a line of its own), correct it to what those files hold, or remove it; wrap configured \
+const HOW_TO_FIX: &str = "For each line below: put the figure in a figures scope naming the kept files and the fields \
+    it comes from (<!-- figures: PATH … fields: NAME … --> on a line of its own), correct it to what those files hold, or remove it; wrap configured \
     values in <!-- settings --> … <!-- /settings --> and figures that are not this project's in <!-- not measured --> … \
     <!-- /not measured -->. The convention: doc-checks/tests/docs_figures.rs, docs/architecture.md.";
 
@@ -881,17 +1255,68 @@ const RUN: &str = r#"{"takeover_s": 11.6071, "rows": 27164, "ratio": 0.4077, "no
 
 #[test]
 fn a_traced_figure_passes_and_a_fabricated_one_fails() {
-    let doc =
-        "# Run\n\n<!-- figures: run.json -->\n\nThe takeover took 11.61 s; 27,164 rows were stored, then 27,165.\n";
+    let doc = "# Run\n\n<!-- figures: run.json fields: takeover_s rows -->\n\nThe takeover took 11.61 s; 27,164 rows were \
+         stored, then 27,165.\n";
     let report = check_fixture("fabricated", &[("run.json", RUN)], doc);
     assert_eq!(report.traced, 2);
     assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
-    assert!(report.findings[0].starts_with("doc.md:5: 27,165 is in none of this scope's files (run.json)"));
+    assert_eq!(
+        report.findings[0],
+        "doc.md:5: 27,165 is in none of this scope's fields (takeover_s rows) of run.json, even rounded to 0 decimal(s)"
+    );
+}
+
+#[test]
+fn a_figure_from_a_field_the_scope_does_not_name_fails_and_says_which_field_holds_it() {
+    // 0.41 is the ratio, not the takeover: a scope that names only the takeover cannot quote it.
+    let doc = "<!-- figures: run.json fields: takeover_s -->\nThe takeover took 11.61 s, 0.41 of the ceiling.\n";
+    let report = check_fixture("wrong-field", &[("run.json", RUN)], doc);
+    assert_eq!(report.traced, 1);
+    assert_eq!(
+        report.findings,
+        ["doc.md:2: 0.41 is in none of this scope's fields (takeover_s) of run.json, even rounded to 2 decimal(s); \
+          the scope does not name the field(s) that hold it: ratio in run.json"]
+    );
+}
+
+#[test]
+fn fields_are_json_paths_csv_columns_keys_table_columns_and_phrases() {
+    let files = [
+        ("run/bench.json", r#"{"group1": {"p99_ms": 12.5}, "group3": {"p99_ms": 30.1}}"#),
+        ("run/memory.csv", "label,rss_kib\nconsumer-1,21388\n"),
+        ("run/results.txt", "one.median_rows_per_s=46382\nwall time 38 min 25 s\n"),
+        ("run/group.txt", "GROUP  TOPIC  PARTITION  LAG\norders food   0          1234\n"),
+        ("run/counts.txt", " count | distinct\n-------+---------\n  7818 |     7822\n"),
+    ];
+    let doc = "<!-- figures: run/ fields: group1.p99_ms rss_kib median_rows_per_s \"wall time\" LAG count -->\n\
+               p99 12.5 ms; 20.9 MiB; 46,382 orders/s; 38 min; lag 1,234; 7,818 rows.\n\
+               Not from a named field: 30.1 ms (group3), 7,822 (distinct).\n";
+    let report = check_fixture("field-kinds", &files, doc);
+    assert_eq!(report.traced, 6, "{:?}", report.findings);
+    let wrong: Vec<&str> = report.findings.iter().filter_map(|f| f.split(" is in none").next()).collect();
+    assert_eq!(wrong, ["doc.md:3: 30.1 ms", "doc.md:3: 7,822"], "{:?}", report.findings);
+    assert!(report.findings[1].ends_with("hold it: distinct in run/counts.txt"), "{:?}", report.findings);
+}
+
+#[test]
+fn a_scope_without_fields_is_told_them_and_a_field_must_exist_and_be_used() {
+    let doc = "<!-- figures: run.json -->\n11.61 s and 27,164 rows.\n\n## Next\n\n\
+               <!-- figures: run.json fields: takeover_s ratio takeover_ms -->\n11.61 s.\n";
+    let report = check_fixture("no-fields", &[("run.json", RUN)], doc);
+    assert_eq!(
+        report.findings,
+        [
+            "doc.md:1: the figures scope names no field: its figures come from `fields: rows takeover_s`",
+            "doc.md:6: no figure of the scope comes from the field ratio",
+            "doc.md:6: the field takeover_ms names nothing in run.json",
+        ]
+    );
 }
 
 #[test]
 fn a_figure_is_traced_at_the_precision_the_doc_wrote() {
-    let doc = "<!-- figures: run.json -->\nTakeover 11.6 s, 11.61 s, 12 s; ratio 0.41, 0.4, 0.408; text 10.3 s.\n\
+    let doc = "<!-- figures: run.json fields: takeover_s ratio note -->\nTakeover 11.6 s, 11.61 s, 12 s; ratio 0.41, 0.4, \
+               0.408; text 10.3 s.\n\
                Wrong: 11.60 s, 0.407.\n";
     let report = check_fixture("rounding", &[("run.json", RUN)], doc);
     assert_eq!(report.traced, 7, "{:?}", report.findings);
@@ -899,18 +1324,18 @@ fn a_figure_is_traced_at_the_precision_the_doc_wrote() {
     assert_eq!(
         wrong,
         [
-            "11.60 s is in none of this scope's files (run.json), even rounded to 2 decimal(s)",
-            "0.407 is in none of this scope's files (run.json), even rounded to 3 decimal(s)"
+            "11.60 s is in none of this scope's fields (takeover_s ratio note) of run.json, even rounded to 2 decimal(s)",
+            "0.407 is in none of this scope's fields (takeover_s ratio note) of run.json, even rounded to 3 decimal(s)"
         ]
     );
 }
 
 #[test]
 fn code_links_dates_versions_words_and_small_integers_are_not_figures() {
-    let doc = "<!-- figures: run.json -->\n\
+    let doc = "<!-- figures: run.json fields: rows -->\n\
                Run `scripts/lab.sh bench --orders 12345`, see [the 999 run](results/bench-4242/x.json).\n\
                On 2026-11-25 (20261125T203723Z), Kafka 4.1.1, PostgreSQL 15.18, p99, KIP-848, uuid8, #665, \
-               `…5c994e5f`, 3 consumers, 10 s.\n\
+               `…5c994e5f`, 3 consumers, 10 s, 27,164 rows.\n\
                A span `across\nlines 7777` ends here. <!-- a comment 8888 -->\n\
                ```sh\necho 99999 ms\n```\n";
     let report = check_fixture("skipped", &[("run.json", RUN)], doc);
@@ -932,8 +1357,9 @@ fn an_unannotated_measurement_outside_a_scope_fails() {
 
 #[test]
 fn a_scope_ends_at_the_next_heading_and_a_settings_scope_suspends_it() {
-    let doc = "<!-- figures: run.json -->\n11.61 s\n<!-- settings -->\n45 s\n<!-- /settings -->\n27,164 rows\n\
-               ## Next\n11.61 s\n<!-- figures: run.json -->\n11.61 s\n<!-- /figures -->\n27,164 rows\n";
+    let doc = "<!-- figures: run.json fields: takeover_s rows -->\n11.61 s\n<!-- settings -->\n45 s\n<!-- /settings -->\n\
+               27,164 rows\n## Next\n11.61 s\n<!-- figures: run.json fields: takeover_s -->\n11.61 s\n<!-- /figures -->\n\
+               27,164 rows\n";
     let report = check_fixture("ends", &[("run.json", RUN)], doc);
     assert_eq!(report.traced, 3);
     let lines: Vec<&str> = report.findings.iter().map(|f| f.split(": ").next().unwrap_or_default()).collect();
@@ -947,8 +1373,8 @@ fn a_folder_is_read_recursively_and_kib_fields_trace_mib() {
         ("results/run/deeper/summary.txt", "wall time 38 min 25 s\nmachine.memory_kib=24684092\n"),
         ("results/run/chart.svg", "<svg>31337</svg>"),
     ];
-    let doc =
-        "<!-- figures: results/run/ -->\nPeak 20.9 MiB at 2.7 s; 24 GiB; 38 min 25 s; not 21.0 MiB; not 31,337.\n";
+    let doc = "<!-- figures: results/run/ fields: rss_kib elapsed_s memory_kib \"wall time\" -->\nPeak 20.9 MiB at 2.7 s; 24 GiB; \
+         38 min 25 s; not 21.0 MiB; not 31,337.\n";
     let report = check_fixture("folder", &files, doc);
     assert_eq!(report.traced, 5, "{:?}", report.findings);
     assert_eq!(report.findings.len(), 2, "{:?}", report.findings);

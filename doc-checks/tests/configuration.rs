@@ -2,7 +2,8 @@
 //! `order-consumer` and `order-autoscaler` as clap declares them (help, default, accepted values), the lab's tools
 //! by name (each prints its own options), and the variables and host ports of docker-compose.yml with their defaults.
 //! The test fails when the file and the code disagree; `UPDATE_DOCS=1 cargo test -p doc-checks --test configuration`
-//! writes it again.
+//! writes it again. A default that README.md or docs/ state next to the option's name (`` `BATCH_SIZE` (default
+//! 1000) ``, `` `BATCH_SIZE=1000` by default ``) must be one the code declares.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -167,4 +168,197 @@ fn compose_variables_are_read_with_their_defaults() {
         variables("${A:-1}:${B} ${C:?set C}"),
         [("A".to_owned(), Some("1".to_owned())), ("B".to_owned(), None), ("C".to_owned(), None)]
     );
+}
+
+/// The defaults the generated configuration states, by flag (`--batch-size`) and variable (`BATCH_SIZE`), with the
+/// lab's tools' flags from clap (the configuration lists the tools by name only). A name several commands share
+/// keeps every default it has.
+fn declared_defaults(configuration: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut add = |name: &str, default: &str| {
+        let list = out.entry(name.to_owned()).or_default();
+        if !list.iter().any(|d| d == default) {
+            list.push(default.to_owned());
+        }
+    };
+    for row in configuration.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(|c| c.trim().trim_matches('`')).collect();
+        match cells.as_slice() {
+            // | `--flag` | `ENV` | `default` | meaning |
+            [flag, env, default, _] if flag.starts_with("--") && *default != "–" => {
+                add(flag, default);
+                if *env != "–" {
+                    add(env, default);
+                }
+            }
+            // | `VAR` | `default` | read by |
+            [var, default, _] if !default.starts_with('–') => add(var, default),
+            _ => {}
+        }
+    }
+    let lab = <lab::cli::Command as CommandFactory>::command();
+    for tool in lab.get_subcommands() {
+        for arg in tool.get_arguments() {
+            let (Some(long), [default, ..]) = (arg.get_long(), arg.get_default_values()) else { continue };
+            add(&format!("--{long}"), &default.to_string_lossy());
+        }
+    }
+    out
+}
+
+/// A default as a comparable value: a duration in milliseconds (`10 s`, `10s`, `10000` for a `…_MS` or `…-ms`
+/// name), a number, or the text.
+fn normalise(name: &str, value: &str) -> String {
+    let v = value.trim().trim_matches('`').replace(',', "");
+    let words: Vec<&str> = v.split_whitespace().collect();
+    let (number, unit) = match words.as_slice() {
+        [n, u] => (*n, *u),
+        [one] => {
+            let split = one.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(one.len());
+            (&one[..split], &one[split..])
+        }
+        _ => return v,
+    };
+    let Ok(x) = number.parse::<f64>() else { return v };
+    let millis = name.ends_with("_MS") || name.ends_with("-ms");
+    let factor = match unit {
+        "ms" => 1.0,
+        "s" => 1000.0,
+        "min" => 60_000.0,
+        "" if millis => 1.0,
+        "" => return format!("{x}"),
+        _ => return v,
+    };
+    format!("{}ms", x * factor)
+}
+
+/// `(line, name, value)` for each default a Markdown text states in prose: `` `NAME` (default 10 s) ``,
+/// `` `--flag`, default `2s` ``, `` `NAME` at its default 10 s `` or `` `NAME=1000` by default ``. Fenced code is
+/// skipped.
+fn stated_defaults(text: &str) -> Vec<(usize, String, String)> {
+    let mut out = Vec::new();
+    let mut fenced = false;
+    for (index, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(open) = rest.find('`') {
+            let Some(close) = rest[open + 1..].find('`').map(|k| open + 1 + k) else { break };
+            let code = &rest[open + 1..close];
+            let after = &rest[close + 1..];
+            rest = after;
+            let (name, value) = code.split_once('=').map_or((code, None), |(n, v)| (n, Some(v)));
+            let is_name = name.len() > 2
+                && (name.starts_with("--") && name[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                    || name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'));
+            if !is_name {
+                continue;
+            }
+            if let Some(value) = value {
+                if after.starts_with(" by default") {
+                    out.push((index + 1, name.to_owned(), value.to_owned()));
+                }
+                continue;
+            }
+            // The same clause: up to 40 characters, no sentence or clause end, then "default".
+            let clause: String = after.chars().take(40).take_while(|c| !matches!(c, '.' | ';' | '`')).collect();
+            let Some(at) = clause.find("default ") else { continue };
+            if clause[..at].contains("defaults") {
+                continue;
+            }
+            let tail = &after[at + "default ".len()..];
+            let tail = tail.strip_prefix("is ").unwrap_or(tail);
+            let value = if let Some(code) = tail.strip_prefix('`') {
+                code.split('`').next().unwrap_or_default().to_owned()
+            } else {
+                let words: Vec<&str> = tail.split_whitespace().take(2).collect();
+                let first = words.first().map_or("", |w| w.trim_end_matches([',', ')', ';', ':', '.']));
+                match words.get(1).map(|w| w.trim_end_matches([',', ')', ';', ':', '.'])) {
+                    Some(unit @ ("ms" | "s" | "min")) => format!("{first} {unit}"),
+                    _ => first.to_owned(),
+                }
+            };
+            out.push((index + 1, name.to_owned(), value));
+        }
+    }
+    out
+}
+
+/// Each stated default of `docs` that the code's defaults for that name do not include, as `file:line: …`.
+fn wrong_defaults(docs: &[(String, String)], declared: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let mut findings = Vec::new();
+    for (file, text) in docs {
+        for (line, name, value) in stated_defaults(text) {
+            let Some(defaults) = declared.get(&name) else { continue };
+            let stated = normalise(&name, &value);
+            if !defaults.iter().any(|d| normalise(&name, d) == stated) {
+                findings.push(format!(
+                    "{file}:{line}: says {name} defaults to {value}; the code's default: {}",
+                    defaults.join(" or ")
+                ));
+            }
+        }
+    }
+    findings
+}
+
+/// README.md and docs/*.md but the generated file itself.
+fn prose_docs() -> Vec<(String, String)> {
+    let mut names = vec!["README.md".to_owned()];
+    let mut docs: Vec<String> = std::fs::read_dir(root().join("docs"))
+        .expect("docs/")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".md") && n != "configuration.md")
+        .map(|n| format!("docs/{n}"))
+        .collect();
+    docs.sort();
+    names.extend(docs);
+    names
+        .into_iter()
+        .map(|n| {
+            let text = std::fs::read_to_string(root().join(&n)).expect("a doc");
+            (n, text)
+        })
+        .collect()
+}
+
+#[test]
+fn defaults_the_docs_state_are_the_code_s() {
+    let declared = declared_defaults(&generated());
+    let docs = prose_docs();
+    let stated: usize = docs.iter().map(|(_, text)| stated_defaults(text).len()).sum();
+    let findings = wrong_defaults(&docs, &declared);
+    assert!(findings.is_empty(), "defaults in the docs that the code does not have:\n{}", findings.join("\n"));
+    assert!(stated >= 5, "only {stated} stated defaults found: is the reader still right?");
+}
+
+#[test]
+fn a_default_that_differs_from_the_code_fails() {
+    let declared = declared_defaults(
+        "| `--batch-size` | `BATCH_SIZE` | `1000` | rows per batch |\n\
+         | `--session-timeout-ms` | `SESSION_TIMEOUT_MS` | `10000` | … |\n\
+         | `--count-every` | – | `2s` | … |\n\
+         | `TOPIC_PARTITIONS` | `1` | kafka-init |\n",
+    );
+    let doc = "Batches: `BATCH_SIZE=1000` by default; the session timeout `SESSION_TIMEOUT_MS` at its default 10 s.\n\
+               Counted at most once per `--count-every` (default `2s`); `TOPIC_PARTITIONS`, default 1.\n\
+               Wrong: the default stays 500 for `BATCH_SIZE` is not a claim, but `BATCH_SIZE` (default 500) is;\n\
+               `SESSION_TIMEOUT_MS`, default 45 s; `--count-every` (default `5s`); `BATCH_SIZE=500` by default.\n\
+               ```sh\nBATCH_SIZE=7 # `BATCH_SIZE` (default 7) in code is not read\n```\n";
+    let findings = wrong_defaults(&[("doc.md".to_owned(), doc.to_owned())], &declared);
+    assert_eq!(
+        findings,
+        [
+            "doc.md:3: says BATCH_SIZE defaults to 500; the code's default: 1000",
+            "doc.md:4: says SESSION_TIMEOUT_MS defaults to 45 s; the code's default: 10000",
+            "doc.md:4: says --count-every defaults to 5s; the code's default: 2s",
+            "doc.md:4: says BATCH_SIZE defaults to 500; the code's default: 1000",
+        ]
+    );
+    assert_eq!(stated_defaults(doc).len(), 8);
 }

@@ -82,7 +82,10 @@ fn kept_results_load_and_give_a_report() {
         let results = bench::load(&repo().join("docs/results").join(run).join("results.txt")).unwrap();
         let report = bench::markdown(&results, "bench.json").unwrap();
         let time = run.trim_start_matches("bench-");
-        assert!(report.starts_with("# Benchmarks\n\n<!-- figures: bench.json -->\n\nOne run of"), "{run}");
+        assert!(
+            report.starts_with("# Benchmarks\n\n<!-- figures: bench.json fields: memory_kib -->\n\nOne run of"),
+            "{run}"
+        );
         assert!(report.contains(&format!("(the whole file below was written by it, {time})")), "{run}");
         assert!(report.contains("| 1 consumer | "), "{run}: section 2's table");
         assert!(report.ends_with("its figures mean nothing.\n"), "{run}");

@@ -434,13 +434,13 @@ fn latency_figures(r: &Results) -> anyhow::Result<Option<Group>> {
 ///
 /// # Errors
 /// A group or value the report needs that the results do not have (named in the error).
-pub fn markdown(r: &Results, figures_file: &str) -> anyhow::Result<String> {
+pub fn markdown<'a>(r: &'a Results, figures_file: &'a str) -> anyhow::Result<String> {
     let f = derive(r)?;
     let settings = r.or_empty("settings");
     let mut report = Report {
         r,
         f: &f,
-        scope: format!("\n<!-- figures: {figures_file} -->\n"),
+        figures_file,
         orders: r.run("producer")?.int("producer_acked")?,
         rate: settings.get("latency_rate").map_or(Some(1000.0), number),
         wide_customers: settings.int_or("wide_customers", 1000)?,
@@ -465,8 +465,8 @@ pub fn markdown(r: &Results, figures_file: &str) -> anyhow::Result<String> {
 struct Report<'a> {
     r: &'a Results,
     f: &'a Results,
-    /// `<!-- figures: benchmarks.json -->` on a line of its own, under every heading.
-    scope: String,
+    /// The JSON every section's figures scope names (`<!-- figures: benchmarks.json fields: … -->`).
+    figures_file: &'a str,
     orders: i64,
     /// The steady rate of the latency runs (orders/s).
     rate: Option<f64>,
@@ -480,9 +480,11 @@ impl<'a> Report<'a> {
         self.lines.push(text.into());
     }
 
-    fn heading(&mut self, heading: &str) {
+    /// A heading and, on a line of its own under it, the figures scope of its section: the JSON and the fields of
+    /// it the section prints (`doc-checks/tests/docs_figures.rs` checks each figure against them).
+    fn heading(&mut self, heading: &str, fields: &[&str]) {
         self.w(heading);
-        self.w(self.scope.clone());
+        self.w(format!("\n<!-- figures: {} fields: {} -->\n", self.figures_file, fields.join(" ")));
     }
 
     /// `num(f[group][name], digits)`.
@@ -505,12 +507,13 @@ impl<'a> Report<'a> {
         let (m, time) = (self.r.run("machine")?, python_str(self.r.run("run")?.value("time")?));
         let memory = int((m.float("memory_kib")? / 1024.0).round_ties_even()).context("machine.memory_kib")?;
         let librdkafka = python_str(m.value("librdkafka")?);
-        self.heading("# Benchmarks");
+        self.heading("# Benchmarks", &["memory_kib"]);
         self.w(format!(
             "One run of `scripts/lab.sh bench` (the whole file below was written by it, {time}) on the local stack: {} \
              cores ({}), {memory} MiB, Kafka {}, PostgreSQL {}, librdkafka {}. Every process ran on this one \
              machine, so the broker, the database and the clients shared its cores. Absolute numbers vary between \
-             machines; the ratios, measured in the same run, are what to compare. Every figure is also in \
+             machines, and so do the ratios ([performance.md](performance.md) shows the same code's ratio to the \
+             ceiling move between two hosts of the same kind): compare a ratio only with one of the same run. Every figure is also in \
              `docs/benchmarks.json`, written by the same run: the measured ones as recorded, the ones this report \
              derives from them (ratios, orders per wall second, bytes per order, the targets) under `figures`.\n",
             m.int("cores")?,
@@ -554,7 +557,22 @@ impl<'a> Report<'a> {
         let eff_runs = tm.int("eff_runs")?;
         let eff_of = if eff_runs > 1 { format!(", median of {eff_runs} sets") } else { String::new() };
         let customers = thousands(self.wide_customers);
-        self.heading("## Against the targets");
+        self.heading(
+            "## Against the targets",
+            &[
+                "busy_over_ceiling",
+                "batch_sizes",
+                "max_ms",
+                "p99_ms",
+                "cpu_on_to_off",
+                "consumer_cpu_s",
+                "consumer_rss_kib",
+                "median_p50_ms",
+                "over_perftest",
+                "producer_rss_kib",
+                "rss_mib",
+            ],
+        );
         self.w("| measure | value | target | |\n|---|---|---|---|");
         let one = format!("1 consumer (first to last row) / Postgres ceiling ({one_of})");
         self.target(&one, tm.number("one_over_ceiling")?, 2, "", "one_over_ceiling", true)?;
@@ -614,7 +632,24 @@ impl<'a> Report<'a> {
         } else {
             "already in a staging table, "
         };
-        self.heading("## 1, 2. Postgres ceiling and the consumer group");
+        self.heading(
+            "## 1, 2. Postgres ceiling and the consumer group",
+            &[
+                "rows_per_s",
+                "over_ceiling",
+                "ceiling_rows_per_s",
+                "consumer_rss_kib",
+                "largest_partition_share",
+                "orders_per_wall_s",
+                "wall_s",
+                "batch_sizes",
+                "busy_rows_per_s",
+                "to_ceiling",
+                "ceiling_runs",
+                "efficiency_first_to_last",
+                "producer_acked",
+            ],
+        );
         self.w(format!(
             "{} orders. The ceiling: the same rows, {staged}upserted by the server itself with the consumer's \
              `INSERT … ON CONFLICT … WHERE` into the emptied table. The group: a topic of 3 partitions pre-filled \
@@ -743,7 +778,10 @@ impl<'a> Report<'a> {
     fn scaling(&mut self) -> anyhow::Result<()> {
         let (r, tm) = (self.r, self.measured()?);
         let delay = num(r.or_empty("settings").get("eff_delay_ms").map_or(Some(5.0), number), 0);
-        self.heading(&format!("\n## 3. Scaling with {delay} ms of simulated work per order"));
+        self.heading(
+            &format!("\n## 3. Scaling with {delay} ms of simulated work per order"),
+            &["efficiency_while_all_work", "busy_rows_per_s", "efficiency_first_to_last", "rows_per_s", "batch_sizes"],
+        );
         self.w(format!(
             "`PROCESSING_DELAY_MS={delay}`, `BATCH_SIZE=20`, a pre-filled topic of 3 partitions with orders of {} \
              customers (so the partitions are even and the figure is about consumers, not key skew). \"While all \
@@ -787,7 +825,10 @@ impl<'a> Report<'a> {
     /// Section 4: our producer against kafka-producer-perf-test.
     fn producer(&mut self) -> anyhow::Result<()> {
         let (r, producer) = (self.r, self.r.run("producer")?);
-        self.heading("\n## 4. Producer");
+        self.heading(
+            "\n## 4. Producer",
+            &["producer_rate", "rate", "producer_acked", "producer_rss_kib", "record_bytes"],
+        );
         self.w(format!(
             "{} records of {} bytes on average (our orders; kafka-producer-perf-test sent the same JSON, read back \
              from the topic, as its payload file), `acks=all`, idempotence on, `compression.type=lz4`, `linger.ms=5`, \
@@ -811,7 +852,20 @@ impl<'a> Report<'a> {
     /// Sections 5 and 6: latency and memory at the steady rate, each run, and once at a high rate.
     fn latency(&mut self) -> anyhow::Result<()> {
         let (r, rate) = (self.r, num(self.rate, 0));
-        self.heading("\n## 5, 6. Latency and memory at a steady rate");
+        self.heading(
+            "\n## 5, 6. Latency and memory at a steady rate",
+            &[
+                "p99_ms",
+                "consumer_rss_kib",
+                "max_ms",
+                "p50_ms",
+                "p95_ms",
+                "producer_rss_kib",
+                "producer_acked",
+                "batch_sizes",
+                "high_rate",
+            ],
+        );
         self.w(format!(
             "{} orders at {rate}/s, 3 consumers on 3 partitions, default settings, after a `CHECKPOINT` (so the writes \
              of the runs before do not land in this one). Latency = the row's `processed_at` (the database clock \
@@ -840,7 +894,10 @@ impl<'a> Report<'a> {
     /// Section 7: the group on topics of growing size.
     fn growth(&mut self) -> anyhow::Result<()> {
         let r = self.r;
-        self.heading("\n## 7. Growth");
+        self.heading(
+            "\n## 7. Growth",
+            &["busy_rows_per_s", "orders_per_wall_s", "rows_per_s", "producer_acked", "wall_s", "consumer_cpu_s"],
+        );
         self.w("3 consumers; each N on a topic of its own, filled by the producer just before, stored into an empty \
              database of its own; timed the three ways of section 2.\n");
         self.w(
@@ -897,7 +954,22 @@ impl<'a> Report<'a> {
             Some((k, _)) => r.run(k)?.int("producer_acked")?,
             None => 0,
         });
-        self.heading("\n## 8. Knobs");
+        self.heading(
+            "\n## 8. Knobs",
+            &[
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+                "batch_sizes",
+                "producer_rate",
+                "producer_acked",
+                "busy_rows_per_s",
+                "consumer_rss_kib",
+                "bytes_per_order",
+                "log_bytes",
+                "linger_ms",
+            ],
+        );
         self.w(format!(
             "Consumer batch size: throughput of 1 consumer on a pre-filled topic of {knob} orders (first to last row); \
              latency with 3 consumers, {latency_orders} orders at {rate}/s; one run of each per size.\n"
@@ -950,7 +1022,9 @@ impl<'a> Report<'a> {
              [performance.md](performance.md).");
         self.w(
             "\nReproduce: `scripts/stack.sh up && scripts/lab.sh bench` (nothing else should load the machine while it \
-             runs). `scripts/lab.sh bench --small` checks that the script works (CI runs it); its figures mean nothing.",
+             runs). It writes `results/bench-<UTC time>/` (`bench.json`, `bench.md`) and leaves this page alone; \
+             `--doc docs/benchmarks.md` rewrites it. `scripts/lab.sh bench --small` checks that the script works (CI \
+             runs it); its figures mean nothing.",
         );
     }
 }

@@ -40,9 +40,10 @@ pub struct BenchArgs {
     /// Only the latency runs: 10 at 1,000 orders/s and one at 10,000 (results/ only, not the doc).
     #[arg(long)]
     pub latency_only: bool,
-    /// Where to write the Markdown report (its JSON goes beside it).
-    #[arg(long, default_value = "docs/benchmarks.md")]
-    pub doc: PathBuf,
+    /// Also write the Markdown report here, its JSON beside it (`--doc docs/benchmarks.md` rewrites the docs' page);
+    /// without it a full run's report is `bench.md` in its results folder and no doc is touched.
+    #[arg(long)]
+    pub doc: Option<PathBuf>,
     /// Kafka, as reached from this machine.
     #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = shared::DEFAULT_BOOTSTRAP)]
     pub bootstrap_servers: String,
@@ -198,8 +199,12 @@ impl Bench {
         self.growth().await?;
         self.knobs().await?;
         self.drop_databases().await;
-        let doc = if args.small { None } else { Some(args.doc.as_path()) };
-        super::report::write(self.rec.path(), &out.join("bench.json"), doc)
+        let doc = match (&args.doc, args.small) {
+            (_, true) => None,
+            (Some(doc), false) => Some(doc.clone()),
+            (None, false) => Some(out.join("bench.md")),
+        };
+        super::report::write(self.rec.path(), &out.join("bench.json"), doc.as_deref())
     }
 
     /// (4) Our producer against `kafka-producer-perf-test` with the same records and settings, alternating;
@@ -809,10 +814,7 @@ mod tests {
     #[test]
     fn options_are_checked_before_anything_runs() {
         let defaults = parse(&[]).unwrap();
-        assert_eq!(
-            (defaults.orders, defaults.small, defaults.doc.as_path()),
-            (500_000, false, Path::new("docs/benchmarks.md"))
-        );
+        assert_eq!((defaults.orders, defaults.small, defaults.doc.as_deref()), (500_000, false, None));
         assert!(parse(&["--orders", "0"]).unwrap_err().contains("invalid value '0' for '--orders <ORDERS>'"));
         assert!(parse(&["--group-only", "--latency-only"]).unwrap_err().contains("cannot be used with"));
         assert!(parse(&["--now"]).unwrap_err().contains("unexpected argument '--now'"));

@@ -47,9 +47,10 @@ pub struct BenchSettings {
     #[arg(long)]
     pub results: Option<PathBuf>,
 
-    /// Do not rewrite docs/rebalancing.md and docs/rebalancing.json, even in a full run.
+    /// Also rewrite docs/rebalancing.md (its generated part) and docs/rebalancing.json: only in a full run, and
+    /// only when asked; the run's own results.md is written either way.
     #[arg(long)]
-    pub no_docs: bool,
+    pub write_docs: bool,
 
     /// Keep each configuration's database, topics and group for inspection.
     #[arg(long)]
@@ -91,6 +92,6 @@ impl BenchSettings {
 
     /// Whether this run rewrites the docs: a full run of every configuration.
     pub fn writes_docs(&self, selected: &[GroupConfig]) -> bool {
-        !self.quick && !self.no_docs && selected.len() == ALL.len()
+        !self.quick && self.write_docs && selected.len() == ALL.len()
     }
 }

@@ -333,6 +333,8 @@ async fn under_load_the_autoscaler_grows_the_group_and_a_killed_owner_s_stall_is
         .line("the autoscaler's first decision", Duration::from_secs(30), |l| l.starts_with("autoscaler: 1 -> "))
         .await;
     assert!(decision.contains("over threshold 1 × 1 consumer"), "{decision}");
+    let marks = lab.marks().await;
+    assert!(marks.iter().any(|m| m.starts_with("autoscaler 1→")), "the decision marked on the timeline: {marks:?}");
     let s = lab.state().await;
     assert_eq!(s["autoscaler"]["on"], true, "{s}");
     assert_eq!(s["autoscaler"]["lag_threshold"], 1, "{s}");

@@ -69,6 +69,8 @@ async fn postgres_stopped_for_some_seconds_is_said_down_then_up_and_nothing_is_l
     let back = lab.line("Postgres said back", Duration::from_secs(10), |l| l.starts_with("Postgres is back")).await;
     assert!(back.contains("scripts/stack.sh postgres-start") && back.contains("after it stopped"), "{back}");
     lab.line("the control done", Duration::from_secs(10), |l| l == "done: stop Postgres for 8 s").await;
+    let marks = lab.marks().await;
+    assert!(marks.contains(&"Postgres down".into()) && marks.contains(&"Postgres back".into()), "{marks:?}");
 
     lab.control("producer/stop", json!({})).await;
     let s = lab
@@ -107,6 +109,8 @@ async fn a_broker_restart_keeps_the_page_serving_says_the_broker_is_down_and_the
     let back = lab.line("the broker said back", Duration::from_secs(10), |l| l.starts_with("The broker is back")).await;
     assert!(back.contains("scripts/stack.sh kafka-start"), "{back}");
     lab.line("the control done", Duration::from_secs(10), |l| l == "done: restart the broker").await;
+    let marks = lab.marks().await;
+    assert!(marks.contains(&"broker down".into()) && marks.contains(&"broker back".into()), "{marks:?}");
     owners(&lab, 2, 3).await;
     lab.finish().await;
 }

@@ -112,7 +112,14 @@ impl Served {
 
     /// The lines said so far (the ones the lab keeps, as a page that connects now gets them first).
     pub async fn lines(&self) -> Vec<String> {
-        read_lines(&self.http, &self.base).await
+        let lines = read_lines(&self.http, &self.base).await;
+        lines.iter().map(|l| l["text"].as_str().unwrap_or_default().to_owned()).collect()
+    }
+
+    /// The timeline's marks among those lines (`autoscaler 1→3`, `Postgres down`).
+    pub async fn marks(&self) -> Vec<String> {
+        let lines = read_lines(&self.http, &self.base).await;
+        lines.iter().filter_map(|l| l["mark"].as_str().map(str::to_owned)).collect()
     }
 
     /// Waits (up to `timeout`) for a line that satisfies `check`; returns it.
@@ -207,8 +214,9 @@ pub fn spawn_lab_at(bind: &str, args: &[&str], dir: &Path) -> (Child, String, St
     (child, base.to_owned(), token.to_owned())
 }
 
-/// The kept lines from `GET /api/events`: the `line` events it sends before its first `state` event.
-pub async fn read_lines(http: &reqwest::Client, base: &str) -> Vec<String> {
+/// The kept lines from `GET /api/events` (as JSON: `at_ms`, `text`, `mark`): the `line` events it sends before its
+/// first `state` event.
+pub async fn read_lines(http: &reqwest::Client, base: &str) -> Vec<Value> {
     let mut response = http.get(format!("{base}/api/events")).send().await.expect("GET /api/events");
     let (mut text, mut lines) = (String::new(), Vec::new());
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -223,8 +231,7 @@ pub async fn read_lines(http: &reqwest::Client, base: &str) -> Vec<String> {
             match (name, data) {
                 (Some("state"), _) => return lines,
                 (Some("line"), Some(data)) => {
-                    let line: Value = serde_json::from_str(data).expect("a JSON line");
-                    lines.push(line["text"].as_str().unwrap_or_default().to_owned());
+                    lines.push(serde_json::from_str(data).expect("a JSON line"));
                 }
                 _ => {}
             }

@@ -31,7 +31,7 @@ SELECT customer_id, kafka_partition, kafka_offset, customer_seq, previous_seq
  WHERE customer_seq < previous_seq;
 
 -- The same across partitions: rows stored after a later-numbered row of their customer on another partition. After
--- a partition-count change this can be more than 0 rows (see docs/troubleshooting.md); experiment/src/measure.rs
+-- a partition-count change this can be more than 0 rows (see docs/troubleshooting.md); lab/src/measure.rs
 -- counts both.
 SELECT customer_id, kafka_partition, customer_seq, seq_stored_before
   FROM (SELECT customer_id, kafka_partition, customer_seq,

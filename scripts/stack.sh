@@ -372,7 +372,7 @@ create_database() {
 SELECT format('CREATE ROLE %I LOGIN CREATEDB', :'user')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
 ALTER ROLE :"user" PASSWORD :'pw';
--- Lets scripts/bench.sh flush dirty pages before a latency run, so a checkpoint does not land in the middle of it.
+-- Lets lab bench (harness/src/stack.rs) flush dirty pages before a latency run, so a checkpoint does not land in the middle of it.
 GRANT pg_checkpoint TO :"user";
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec

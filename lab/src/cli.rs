@@ -68,7 +68,7 @@ pub enum Command {
 #[derive(Debug, clap::Subcommand)]
 pub enum Measure {
     /// The longest stall after each event, as `key=value` lines (the format of `results.txt`):
-    /// `lab lab measure stalls --event step1=1764600000.25 --event step2=1764600030.5 --until 1764600090` prints, per
+    /// `lab measure stalls --event step1=1764600000.25 --event step2=1764600030.5 --until 1764600090` prints, per
     /// event, the longest stall that ended after it and before the next event (or `--until`), and began after the
     /// event before it: `step1.longest_stall_s=10.93`, `step1.stall_partition=0`.
     Stalls {

@@ -218,8 +218,8 @@ impl Drop for Process {
 }
 
 /// `command` as a shell line, its added variables first, with what may hold a secret hidden: a URL's password
-/// (`DATABASE_URL`, `MIGRATION_DATABASE_URL`), and the whole value of a password variable or of
-/// `KAFKA_PROPERTIES` (which may carry `sasl.password`).
+/// (`DATABASE_URL`, `MIGRATION_DATABASE_URL`), and the whole value of a password or token variable (`LAB_TOKEN`) or
+/// of `KAFKA_PROPERTIES` (which may carry `sasl.password`).
 pub(crate) fn shown(command: &Command) -> String {
     command
         .get_envs()
@@ -227,7 +227,7 @@ pub(crate) fn shown(command: &Command) -> String {
         .map(|(k, v)| {
             if k.ends_with("_URL") {
                 format!("{k}={}", shared::secret::redact_url(&v))
-            } else if k.contains("PASSWORD") || k == "KAFKA_PROPERTIES" {
+            } else if k.contains("PASSWORD") || k.contains("TOKEN") || k == "KAFKA_PROPERTIES" {
                 format!("{k}=***")
             } else {
                 format!("{k}={v}")
@@ -285,11 +285,13 @@ mod tests {
             .env("POSTGRES_APP_PASSWORD", "app-secret")
             .env("KAFKA_PROPERTIES", "sasl.password=kafka-secret")
             .env("BATCH_SIZE", "20")
+            .env("LAB_TOKEN", "token-secret")
             .env_remove("DATABASE_PASSWORD_FILE");
         let line = shown(&command);
         assert!(!line.contains("secret"), "{line}");
         assert!(line.contains("DATABASE_URL=postgres://orders_app:***@h:5432/db"), "{line}");
         assert!(line.contains("KAFKA_PROPERTIES=*** "), "{line}");
+        assert!(line.contains("LAB_TOKEN=*** "), "{line}");
         assert!(line.ends_with("order-consumer --flag"), "{line}");
     }
 

@@ -79,6 +79,68 @@ impl ProducerProcess {
     }
 }
 
+/// A producer run to its end ([`produce`]): its summary file as written, and how it exited.
+#[derive(Debug)]
+pub struct Produced {
+    /// The JSON of `--summary-file` (`rate`, `acked`, ...).
+    pub summary: serde_json::Value,
+    /// Its exit, with its peak memory and CPU time.
+    pub exit: crate::process::Exit,
+}
+
+/// Runs the release `order-producer` of `stack` until it has sent `count` orders to `topic` at `rate` orders/s (0:
+/// as fast as the broker takes them), seed 1, `extra` its further arguments; its log goes to `log` and its summary
+/// to `summary`. `name` says whose producer it is in messages (`the producer of group1`).
+///
+/// # Errors
+/// When it cannot start, runs over 30 min (it is then stopped), fails, or leaves no summary.
+pub async fn produce(
+    stack: &crate::stack::Stack,
+    name: &str,
+    topic: &str,
+    (count, rate): (u64, u64),
+    extra: &[String],
+    log: &Path,
+    summary: &Path,
+) -> anyhow::Result<Produced> {
+    let mut args: Vec<String> = [
+        "--topic",
+        topic,
+        "--count",
+        &count.to_string(),
+        "--rate",
+        &rate.to_string(),
+        "--seed",
+        "1",
+        "--progress-interval",
+        "60s",
+        "--summary-file",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.push(summary.display().to_string());
+    args.extend(extra.iter().cloned());
+    let env = [("KAFKA_BOOTSTRAP_SERVERS".to_owned(), stack.bootstrap.clone())];
+    let binary = stack.binary("order-producer");
+    let mut producer = Process::spawn(name, &binary, &args, &env, log)?;
+    let exit = match producer.wait(Duration::from_secs(30 * 60)).await? {
+        Some(exit) => exit,
+        None => {
+            producer.stop(Duration::from_secs(60)).await?;
+            anyhow::bail!("{name} still ran after 30 min; stopped (see {})", log.display());
+        }
+    };
+    if !exit.success() {
+        anyhow::bail!("{name} failed ({}); see {}", exit.describe(), log.display());
+    }
+    let text = std::fs::read_to_string(summary)
+        .with_context(|| format!("no producer summary at {} (see {})", summary.display(), log.display()))?;
+    let summary =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a producer summary", summary.display()))?;
+    Ok(Produced { summary, exit })
+}
+
 impl ProducerSummary {
     /// Reads the JSON file `order-producer --summary-file` writes (it is replaced whole, never half-written).
     ///

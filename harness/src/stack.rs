@@ -14,6 +14,9 @@ use shared::database::Database;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use crate::consumers::ConsumerEnv;
+use crate::consumers::members::Members;
+
 /// The broker and the database server of one run, and the folders it reads from.
 pub struct Stack {
     /// The repository: `target/release/` holds the binaries, `results/` what runs write.
@@ -115,6 +118,63 @@ impl Stack {
     /// As [`drop_database`].
     pub async fn drop_database(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
         drop_database(&self.pool, name, timeout).await
+    }
+
+    /// Deletes `topics` (a run's own, once measured: a topic of a million orders takes disk the next runs need).
+    /// Warns when the broker refuses.
+    pub async fn delete_topics(&self, topics: &[&str]) {
+        eprintln!("==> delete topic(s) {}", topics.join(", "));
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        match tokio::time::timeout(Duration::from_secs(15), self.admin.delete_topics(topics, &opts)).await {
+            Ok(Ok(results)) => {
+                for result in results {
+                    if let Err((topic, error)) = result {
+                        eprintln!("warning: cannot delete topic {topic}: {error}");
+                    }
+                }
+            }
+            Ok(Err(error)) => eprintln!("warning: cannot delete topics {topics:?}: {error}"),
+            Err(_) => eprintln!("warning: the broker did not answer the deletion of {topics:?} within 15 s"),
+        }
+    }
+
+    /// Drops every database whose name starts with `prefix` (a run's own, once every process that used them has
+    /// exited), each within `timeout`; a database that cannot be dropped is named in a warning.
+    pub async fn drop_databases_like(&self, prefix: &str, timeout: Duration) {
+        let databases = match self.databases_like(prefix).await {
+            Ok(databases) => databases,
+            Err(error) => return eprintln!("warning: cannot list the databases {prefix}*: {error:#}"),
+        };
+        for database in databases {
+            if let Err(error) = self.drop_database(&database, timeout).await {
+                eprintln!("warning: {error:#}");
+            }
+        }
+    }
+
+    /// `n` release consumers of `topic` in group `group` storing into database `database` beside the stack's,
+    /// dead letters to `{topic}-dlq` (created first), each told `env` on top, their logs in `logs`; named
+    /// `{group}-c{slot}-i{incarnation}` ([`Members`]).
+    ///
+    /// # Errors
+    /// When the dead-letter topic cannot be created, the folder cannot be, or a consumer cannot be started.
+    pub async fn start_consumers(
+        &self,
+        group: &str,
+        n: usize,
+        topic: &str,
+        database: &str,
+        logs: PathBuf,
+        env: &ConsumerEnv,
+    ) -> anyhow::Result<Members> {
+        self.create_topic(&format!("{topic}-dlq"), 1).await?;
+        let shared = ConsumerEnv::new(&self.bootstrap, topic, group, &self.url_of(database));
+        std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+        let mut members = Members::new(&crate::repo::Repo { root: self.root.clone() }, shared, logs, group, false);
+        for slot in 1..=n {
+            members.start_with(slot, env)?;
+        }
+        Ok(members)
     }
 
     /// The databases whose names start with `prefix`.

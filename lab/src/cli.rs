@@ -86,6 +86,12 @@ pub enum Measure {
     /// unless orders went to the dead-letter topic). Costs the database nothing while the consumers write: one
     /// count at the end.
     WaitStored(WaitStored),
+    /// The scaling lab measured on the local stack (nothing else should load the machine): the pipeline's
+    /// throughput with `lab serve` open (one reader on its event stream) and closed, in pairs whose order alternates,
+    /// and how long after a +1 click or a SIGKILL the lab shows the new assignment, beside the coordinator itself.
+    /// Writes results/lab-page-<time>/ (results.txt, results.json, report.md); a missed target is reported there,
+    /// not an error.
+    LabPage(crate::serve::bench::LabPageArgs),
     /// Waits until at least `--at-least` members of the group own partitions, as the group coordinator says
     /// (classic and KIP-848 groups alike), and prints each member with its partitions.
     Owners {
@@ -210,6 +216,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(settings) => crate::serve::run(settings, &repo).await?,
         Command::Measure(Measure::Stalls { database, events, until }) => stalls(&database, &events, until).await?,
         Command::Measure(Measure::WaitStored(w)) => wait_stored(&w).await?,
+        Command::Measure(Measure::LabPage(args)) => {
+            let out = crate::serve::bench::run(args, &repo).await?;
+            println!("lab-page measurement written to {}", out.display());
+        }
         Command::Measure(Measure::Owners { bootstrap_servers, topic, group, at_least, timeout }) => {
             let client: rdkafka::consumer::BaseConsumer =
                 rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap_servers).create()?;

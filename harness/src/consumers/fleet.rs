@@ -54,6 +54,12 @@ impl Fleet {
     /// The local stack's consumers, in `LOCAL_DIR` (default `.local/` in the repository).
     pub fn local(repo: &Repo, env: ConsumerEnv) -> Self {
         let local = std::env::var_os("LOCAL_DIR").map_or_else(|| repo.root.join(".local"), PathBuf::from);
+        Self::local_in(repo, &local, env)
+    }
+
+    /// The local consumers tracked in `local` (a `LOCAL_DIR` of its own: `consumers/` and `prometheus/targets/`
+    /// under it), as a `lab serve` started with that `LOCAL_DIR` tracks them.
+    pub fn local_in(repo: &Repo, local: &Path, env: ConsumerEnv) -> Self {
         Self::Local(Box::new(Local {
             dir: local.join("consumers"),
             binary: repo.binary("order-consumer"),

@@ -428,7 +428,8 @@ impl Bench {
         Ok(topic)
     }
 
-    /// Runs the release producer to the end; records its rate, acknowledged orders and peak RSS.
+    /// Runs the release producer to the end ([`harness::producer::produce`]); records its rate, acknowledged
+    /// orders and peak RSS.
     async fn produce(
         &mut self,
         label: &str,
@@ -438,44 +439,15 @@ impl Bench {
         extra: &[String],
     ) -> anyhow::Result<()> {
         let summary = self.work.join(format!("{label}-producer-summary.json"));
-        let mut args: Vec<String> = [
-            "--topic",
-            topic,
-            "--count",
-            &count.to_string(),
-            "--rate",
-            &rate.to_string(),
-            "--seed",
-            "1",
-            "--progress-interval",
-            "60s",
-            "--summary-file",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        args.push(summary.display().to_string());
-        args.extend(extra.iter().cloned());
-        let env = [("KAFKA_BOOTSTRAP_SERVERS".to_owned(), self.stack.bootstrap.clone())];
         let log = self.work.join(format!("{label}-producer.log"));
-        let binary = self.stack.binary("order-producer");
-        let mut producer =
-            harness::process::Process::spawn(format!("the producer of {label}"), &binary, &args, &env, &log)?;
-        let exit =
-            producer.wait(Duration::from_secs(30 * 60)).await?.context("the producer still runs after 30 min")?;
-        if !exit.success() {
-            bail!("the producer of {label} failed ({}); see {}", exit.describe(), log.display());
-        }
-        let json: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&summary)
-                .with_context(|| format!("no producer summary at {}", summary.display()))?,
-        )
-        .with_context(|| format!("{} is not a producer summary", summary.display()))?;
+        let name = format!("the producer of {label}");
+        let produced =
+            harness::producer::produce(&self.stack, &name, topic, (count, rate), extra, &log, &summary).await?;
         for (key, field) in [("producer_rate", "rate"), ("producer_acked", "acked")] {
-            let value = json.get(field).with_context(|| format!("{} has no {field}", summary.display()))?;
+            let value = produced.summary.get(field).with_context(|| format!("{} has no {field}", summary.display()))?;
             self.rec.record(&format!("{label}.{key}"), value)?;
         }
-        self.rec.record(&format!("{label}.producer_rss_kib"), exit.peak_rss_kib)
+        self.rec.record(&format!("{label}.producer_rss_kib"), produced.exit.peak_rss_kib)
     }
 
     /// Reads up to 10,000 records of `topic` from the beginning into `payloads.txt` (one per line, for
@@ -685,7 +657,7 @@ impl Bench {
         Ok(())
     }
 
-    /// Starts `n` release consumers in group `label` (their dead-letter topic created first).
+    /// Starts `n` release consumers in group `label` ([`Stack::start_consumers`]).
     async fn start_consumers(
         &self,
         label: &str,
@@ -694,16 +666,8 @@ impl Bench {
         database: &str,
         env: &ConsumerEnv,
     ) -> anyhow::Result<Members> {
-        let dlq = format!("{topic}-dlq");
-        self.stack.create_topic(&dlq, 1).await?;
-        let shared = ConsumerEnv::new(&self.stack.bootstrap, topic, label, &self.stack.url_of(database));
         let logs = self.work.join(format!("{label}-consumers"));
-        std::fs::create_dir_all(&logs)?;
-        let mut members = Members::new(&Repo { root: self.stack.root.clone() }, shared, logs, label, false);
-        for slot in 1..=n {
-            members.start_with(slot, env)?;
-        }
-        Ok(members)
+        self.stack.start_consumers(label, n, topic, database, logs, env).await
     }
 
     /// Stops the consumers (SIGTERM, SIGKILL after 30 s) and waits until every one has exited, so their sessions
@@ -731,15 +695,7 @@ impl Bench {
         if let Some(ceiling) = self.ceiling.take() {
             ceiling.pool.close().await;
         }
-        let databases = match self.stack.databases_like(&format!("bench_{}_", self.id)).await {
-            Ok(databases) => databases,
-            Err(error) => return eprintln!("warning: cannot list the benchmark's databases: {error:#}"),
-        };
-        for database in databases {
-            if let Err(error) = self.stack.drop_database(&database, Duration::from_secs(30)).await {
-                eprintln!("warning: {error:#}");
-            }
-        }
+        self.stack.drop_databases_like(&format!("bench_{}_", self.id), Duration::from_secs(30)).await;
     }
 
     /// Writes the lines recorded so far that start with one of `prefixes` to `out/name`, and prints them.

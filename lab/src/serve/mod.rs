@@ -11,6 +11,7 @@
 //! - [`faults`]: Postgres stopped for some seconds, the broker restarted, as the fault suites do it.
 //! - [`autoscale`]: `order-autoscaler`'s rule on the page's offsets, applied through the fleet.
 //! - [`http`]: the routes, the token, the embedded page and the server-sent events.
+//! - [`bench`]: what the lab costs the pipeline and how fast it shows a change (`lab measure lab-page`).
 //!
 //! Safe by default: loopback unless told otherwise, and then only with a token; every control is a POST carrying
 //! the per-run token; no request reaches a shell (scripts get whole numbers as arguments, never text).
@@ -29,6 +30,7 @@ use harness::scripts::Scripts;
 use harness::world::World;
 
 pub mod autoscale;
+pub mod bench;
 pub mod controls;
 pub mod faults;
 pub mod http;

@@ -109,7 +109,8 @@ pub async fn run(args: LabPageArgs, repo: &Repo) -> anyhow::Result<PathBuf> {
     };
     let outcome = bench.all(&stamp).await;
     bench.stack.drop_databases_like(&format!("labpage_{}_", bench.id), Duration::from_secs(30)).await;
-    let written = report::write(&bench, &out);
+    let measured = report::Measured { rec: &bench.rec, cost: &bench.cost, tries: &bench.tries };
+    let written = report::write(&measured, &out);
     outcome?;
     written?;
     Ok(out)

@@ -116,6 +116,7 @@ impl Bench {
                 group: topic,
                 database_url: &url,
                 session_timeout: None,
+                count_every: self.args.lab_count_every,
             };
             let local = self.work.join(format!("{label}-lab"));
             let page =

@@ -63,6 +63,7 @@ impl Bench {
             group: &topic,
             database_url: &url,
             session_timeout: Some(self.args.session_timeout),
+            count_every: None,
         };
         let local = self.work.join("latency-lab");
         let page = Page::start(&self.repo.root, &target, &local, &self.work.join("latency-lab.log")).await?;

@@ -58,6 +58,10 @@ pub struct LabPageArgs {
     /// so it sets the group's own time for a kill, not the page's.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "6s")]
     pub session_timeout: Duration,
+    /// The open runs' `lab serve --count-every` (humantime; default: the lab's own): how often the lab may count
+    /// the rows while the group commits, to tell the count's share of the cost from the rest of its looks.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub lab_count_every: Option<Duration>,
     /// Only the throughput pairs.
     #[arg(long, conflicts_with = "latency_only")]
     pub cost_only: bool,
@@ -132,6 +136,9 @@ impl Bench {
         self.rec.record("settings.rate", a.rate)?;
         self.rec.record("settings.session_timeout_s", a.session_timeout.as_secs_f64())?;
         self.rec.record("settings.group_poll_ms", latency::GROUP_POLL.as_millis())?;
+        if let Some(every) = a.lab_count_every {
+            self.rec.record("settings.lab_count_every_s", every.as_secs_f64())?;
+        }
         if !a.latency_only {
             self.costs().await?;
         }

@@ -34,6 +34,8 @@ pub struct Target<'a> {
     pub database_url: &'a str,
     /// The session timeout of the consumers the lab starts.
     pub session_timeout: Option<Duration>,
+    /// The lab's `--count-every`, when not its default.
+    pub count_every: Option<Duration>,
 }
 
 /// A running `lab serve` (this binary), with `LOCAL_DIR` of the run's own.
@@ -71,6 +73,9 @@ impl Page {
             .env("DATABASE_URL", target.database_url);
         if let Some(timeout) = target.session_timeout {
             command.args(["--session-timeout", &format!("{}ms", timeout.as_millis())]);
+        }
+        if let Some(every) = target.count_every {
+            command.args(["--count-every", &format!("{}ms", every.as_millis())]);
         }
         let mut process = Process::start("lab serve", command, log)?;
         let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().context("an HTTP client")?;

@@ -71,9 +71,9 @@ pub struct ServeSettings {
     /// The highest producer rate a control may set, orders per second.
     #[arg(long, default_value_t = 20_000.0)]
     pub max_rate: f64,
-    /// The least time between two exact row counts (`SELECT processed_by, COUNT(*) … GROUP BY`); a count runs
-    /// only when the group committed something since the last one (humantime).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    /// The least time between two exact row counts (`SELECT processed_by, COUNT(*) … GROUP BY`) while the group
+    /// keeps committing; when its offsets stand still after moving, the rows are counted at once (humantime).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub count_every: Duration,
     /// The local stack's folder, where `scripts/stack.sh` keeps Postgres' and Kafka's data and pids (its
     /// `LOCAL_DIR`): the fault controls stop and start the services found there (default: `LOCAL_DIR`, else

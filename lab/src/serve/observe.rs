@@ -2,10 +2,13 @@
 //! ([`harness::group`] through [`World::group`]), committed and log-end offsets and dead letters from the broker, the
 //! rows from Postgres; and the event lines that say what changed.
 //!
-//! Rows are exact and cheap: `SELECT processed_by, COUNT(*) FROM orders GROUP BY processed_by` (one scan gives every
-//! member's rows and the total) runs only when the group's committed offsets moved since the last count, and at
-//! most once per `--count-every`. The consumers commit an offset only after its rows are committed, so once the
-//! offsets stop moving the last count is exact; while nothing is consumed the table is not read at all. Duplicate
+//! Rows are exact where it matters and cheap while orders flow: `SELECT processed_by, COUNT(*) FROM orders GROUP BY
+//! processed_by` (one scan gives every member's rows and the total) runs when the group's committed offsets stood
+//! still for a look after moving (the consumers commit an offset only after its rows are committed, so that count
+//! is exact), and while they keep moving at most once per `--count-every`; while nothing is consumed the table is
+//! not read at all. Between counts, each member's rate is its partitions' committed offsets per second (the
+//! broker's figures, read each second anyway): a scan of a growing table every second would cost the pipeline
+//! more than the page is allowed (docs/lab.md, "What it costs"). Duplicate
 //! `order_id`s are 0 by the table's primary key, which is checked once (`pg_constraint`), not counted.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -64,6 +67,8 @@ pub struct MemberState {
     pub idle: bool,
     /// Rows in `orders` it stored (`processed_by`), as of the last count.
     pub rows: i64,
+    /// Records committed per second on the partitions it owns, since the look before.
+    pub committed_per_s: f64,
 }
 
 /// One partition of the topic.
@@ -194,6 +199,8 @@ struct Counted {
     at_ms: i64,
     after_committed: Option<Vec<i64>>,
     at: Option<Instant>,
+    /// The committed offsets of the look before, and when it was.
+    seen: Option<(Vec<i64>, Instant)>,
     has_primary_key: Option<bool>,
     /// Partitions that moved, when, awaiting their stall's measure.
     pending: Vec<(i32, chrono::DateTime<chrono::Utc>, Instant)>,
@@ -279,6 +286,7 @@ async fn look(lab: &Lab, counted: &mut Counted, previous: &mut Option<GroupView>
                             partitions: m.partitions.clone(),
                             idle: m.partitions.is_empty(),
                             rows: 0,
+                            committed_per_s: 0.0,
                         })
                         .collect();
                     state.partitions = b
@@ -304,7 +312,24 @@ async fn look(lab: &Lab, counted: &mut Counted, previous: &mut Option<GroupView>
         }
     }
     let committed: Vec<i64> = state.partitions.iter().map(|p| p.committed).collect();
-    match count_rows(lab, counted, &committed, broker_up).await {
+    let still = counted.seen.as_ref().is_some_and(|(before, _)| before == &committed);
+    if let Some((before, at)) = counted.seen.as_ref().filter(|(before, _)| before.len() == committed.len()) {
+        let dt = at.elapsed().as_secs_f64().max(0.001);
+        for m in &mut state.members {
+            let records: i64 = m
+                .partitions
+                .iter()
+                .filter_map(|&p| usize::try_from(p).ok())
+                .filter_map(|p| Some(committed.get(p)?.max(&0) - before.get(p)?.max(&0)))
+                .map(|d| d.max(0))
+                .sum();
+            m.committed_per_s = records as f64 / dt;
+        }
+    }
+    if broker_up && !committed.is_empty() {
+        counted.seen = Some((committed.clone(), Instant::now()));
+    }
+    match count_rows(lab, counted, &committed, broker_up, still).await {
         Ok(()) => {}
         Err(e) => {
             state.down.push("postgres");
@@ -353,9 +378,16 @@ fn from_broker(world: &World) -> FromBroker {
     FromBroker { view, partitions, dead_letters: world.dead_letters().ok(), error }
 }
 
-/// Counts the rows again when the committed offsets moved since the last count and `--count-every` has passed;
-/// otherwise only checks that Postgres answers.
-async fn count_rows(lab: &Lab, counted: &mut Counted, committed: &[i64], broker_up: bool) -> anyhow::Result<()> {
+/// Counts the rows again when the committed offsets moved since the last count and now stand `still` (the count is
+/// then exact), or while they keep moving once `--count-every` has passed; otherwise only checks that Postgres
+/// answers.
+async fn count_rows(
+    lab: &Lab,
+    counted: &mut Counted,
+    committed: &[i64],
+    broker_up: bool,
+    still: bool,
+) -> anyhow::Result<()> {
     let pool = &lab.world.pool;
     let ping = tokio::time::timeout(POSTGRES_TIMEOUT, sqlx::query("SELECT 1").execute(pool)).await;
     match ping {
@@ -380,7 +412,7 @@ async fn count_rows(lab: &Lab, counted: &mut Counted, committed: &[i64], broker_
         counted.has_primary_key = pk;
     }
     let moved = !broker_up || counted.after_committed.as_deref() != Some(committed);
-    let due = counted.at.is_none_or(|at| at.elapsed() >= lab.settings.count_every);
+    let due = still || counted.at.is_none_or(|at| at.elapsed() >= lab.settings.count_every);
     if moved && due {
         let by_member = tokio::time::timeout(Duration::from_secs(30), lab.world.rows_by_consumer(None, None))
             .await

@@ -9,7 +9,6 @@
   var movedAt = {};           // partition -> time it last changed owner (ms)
   var history = [];           // [{t, rowsPerS: {member: r}, lag: {p: n}, members, owners, partitions}]
   var marks = [];             // [{t, text}] rebalances, for the timeline
-  var lastCount = null;       // {at, rows: {member: n}}
   var charts = {};
 
   function short(id) {
@@ -153,17 +152,7 @@
     var point = { t: s.at_ms / 1000, rowsPerS: {}, lag: {}, members: s.members.length,
       owners: s.members.filter(function (m) { return !m.idle; }).length, partitions: s.partitions.length };
     s.partitions.forEach(function (p) { point.lag[p.partition] = p.lag; });
-    var at = s.reconciliation.rows_counted_at_ms;
-    var rows = {};
-    s.members.forEach(function (m) { rows[m.client_id] = m.rows; });
-    if (lastCount && at && at !== lastCount.at) {
-      var dt = (at - lastCount.at) / 1000;
-      Object.keys(rows).forEach(function (id) {
-        point.rowsPerS[id] = Math.max(0, (rows[id] - (lastCount.rows[id] || 0)) / dt);
-      });
-      point.counted = true;
-    }
-    if (at && (!lastCount || at !== lastCount.at)) lastCount = { at: at, rows: rows };
+    s.members.forEach(function (m) { point.rowsPerS[m.client_id] = m.committed_per_s; });
     history.push(point);
     while (history.length && history[0].t < point.t - WINDOW_S) history.shift();
     while (marks.length && marks[0].t < point.t - WINDOW_S) marks.shift();
@@ -218,8 +207,8 @@
       Object.keys(p.rowsPerS).forEach(function (m) { members[m] = true; });
       Object.keys(p.lag).forEach(function (q) { partitions[q] = true; });
     });
-    chart("chart-rows", "rows stored per second, per member", Object.keys(members).sort(), short,
-      function (p, k) { return p.counted ? (p.rowsPerS[k] || 0) : null; });
+    chart("chart-rows", "orders committed per second, per member", Object.keys(members).sort(), short,
+      function (p, k) { return k in p.rowsPerS ? p.rowsPerS[k] : null; });
     chart("chart-lag", "lag per partition (log end − committed)", Object.keys(partitions).sort(function (a, b) { return a - b; }),
       function (k) { return "partition " + k; }, function (p, k) { return k in p.lag ? p.lag[k] : null; });
     chart("chart-members", "members, owners, partitions", ["members", "owners", "partitions"],

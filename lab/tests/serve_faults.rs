@@ -73,17 +73,8 @@ async fn postgres_stopped_for_some_seconds_is_said_down_then_up_and_nothing_is_l
     assert!(marks.contains(&"Postgres down".into()) && marks.contains(&"Postgres back".into()), "{marks:?}");
 
     lab.control("producer/stop", json!({})).await;
-    let s = lab
-        .until("acked = rows + dead letters, drained", Duration::from_secs(120), |s| {
-            let r = &s["reconciliation"];
-            if r["equal"] == true { Ok(()) } else { Err(r.to_string()) }
-        })
-        .await;
-    let r = &s["reconciliation"];
-    let acked = r["acked"].as_i64().expect("acked");
-    assert!(acked > 1_000, "the producer ran through the outage: {r}");
-    assert_eq!(r["rows"].as_i64().unwrap_or(-1) + r["dead_letters"].as_i64().unwrap_or(-1), acked, "{r}");
-    assert_eq!(r["duplicates"], 0, "{r}");
+    // The producer ran through the outage: more than a thousand orders.
+    lab.reconciled(Duration::from_secs(120), 1_000).await;
     lab.finish().await;
 }
 

@@ -110,6 +110,25 @@ impl Served {
         }
     }
 
+    /// Waits (up to `timeout`) for the page's reconciliation to be equal after the producer stopped, and checks what
+    /// a user reads there: more than `at_least` orders acked, acked = rows + dead letters, no duplicate `order_id`,
+    /// every partition committed to its log end. Returns the state.
+    pub async fn reconciled(&self, timeout: Duration, at_least: i64) -> Value {
+        let s = self
+            .until("acked = rows + dead letters, drained", timeout, |s| {
+                let r = &s["reconciliation"];
+                if r["equal"] == true { Ok(()) } else { Err(r.to_string()) }
+            })
+            .await;
+        let r = &s["reconciliation"];
+        let acked = r["acked"].as_i64().expect("acked");
+        assert!(acked > at_least, "the producer ran: {r}");
+        assert_eq!(r["rows"].as_i64().unwrap_or(-1) + r["dead_letters"].as_i64().unwrap_or(-1), acked, "{r}");
+        assert_eq!(r["duplicates"], 0, "{r}");
+        assert_eq!(r["committed"], r["log_end"], "{r}");
+        s
+    }
+
     /// The lines said so far (the ones the lab keeps, as a page that connects now gets them first).
     pub async fn lines(&self) -> Vec<String> {
         let lines = read_lines(&self.http, &self.base).await;
@@ -347,7 +366,7 @@ pub async fn open_browser(driver: &Driver, profile: &Path) -> fantoccini::Client
         json!({
             "binary": "/usr/bin/chromium",
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                     "--disable-background-networking", "--window-size=1400,1100",
+                     "--disable-background-networking", "--window-size=1400,1800",
                      format!("--user-data-dir={}", profile.display())],
         }),
     );

@@ -106,6 +106,28 @@ fn json_event<T: serde::Serialize>(name: &str, value: &T) -> Event {
     Event::default().event(name).data(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()))
 }
 
+/// One event of the stream as a reader gets it: its name (`state`, `line`) and its data, the `data:` lines joined by
+/// line breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEvent {
+    pub name: Option<String>,
+    pub data: String,
+}
+
+/// Takes the whole events (each ended by a blank line) off the front of `buffer`, which holds what a reader of
+/// `GET /api/events` received so far; what is left is the start of the next one. Keep-alive comments come out as
+/// events with no name.
+pub fn take_events(buffer: &mut String) -> Vec<StreamEvent> {
+    let mut events = Vec::new();
+    while let Some(end) = buffer.find("\n\n") {
+        let event: String = buffer.drain(..end + 2).collect();
+        let name = event.lines().find_map(|l| l.strip_prefix("event:")).map(|n| n.trim().to_owned());
+        let data: Vec<&str> = event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim).collect();
+        events.push(StreamEvent { name, data: data.join("\n") });
+    }
+    events
+}
+
 #[derive(Deserialize)]
 struct TokenQuery {
     token: Option<String>,
@@ -249,6 +271,24 @@ fn parse(control: &str, action: Option<&str>, body: &[u8]) -> Result<Control, Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stream_is_read_back_event_by_event() {
+        let mut buffer =
+            String::from("event: line\ndata: {\"text\":\"a\"}\n\n: keep-alive\n\nevent: state\ndata: {\"at");
+        let events = take_events(&mut buffer);
+        assert_eq!(
+            events,
+            [
+                StreamEvent { name: Some("line".into()), data: r#"{"text":"a"}"#.into() },
+                StreamEvent { name: None, data: String::new() },
+            ]
+        );
+        assert_eq!(buffer, "event: state\ndata: {\"at", "the unfinished event stays");
+        buffer.push_str("_ms\":1}\n\n");
+        assert_eq!(take_events(&mut buffer)[0].data, r#"{"at_ms":1}"#);
+        assert!(buffer.is_empty());
+    }
 
     #[test]
     fn controls_parse_and_bad_inputs_say_why() {

@@ -243,15 +243,10 @@ pub async fn read_lines(http: &reqwest::Client, base: &str) -> Vec<Value> {
         let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk()).await;
         let Ok(Ok(Some(chunk))) = chunk else { break };
         text.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = text.find("\n\n") {
-            let event: String = text.drain(..end + 2).collect();
-            let name = event.lines().find_map(|l| l.strip_prefix("event:")).map(str::trim);
-            let data = event.lines().find_map(|l| l.strip_prefix("data:")).map(str::trim);
-            match (name, data) {
-                (Some("state"), _) => return lines,
-                (Some("line"), Some(data)) => {
-                    lines.push(serde_json::from_str(data).expect("a JSON line"));
-                }
+        for event in lab::serve::http::take_events(&mut text) {
+            match event.name.as_deref() {
+                Some("state") => return lines,
+                Some("line") => lines.push(serde_json::from_str(&event.data).expect("a JSON line")),
                 _ => {}
             }
         }

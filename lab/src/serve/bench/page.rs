@@ -15,6 +15,8 @@ use harness::world::World;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::serve::http::take_events;
+
 /// How long `lab serve` may take to answer its first request.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a request to the lab may take.
@@ -245,14 +247,11 @@ async fn read_stream(
             Err(_) => return Some(format!("nothing on the event stream for {SILENCE:?}")),
         };
         text.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = text.find("\n\n") {
-            let event: String = text.drain(..end + 2).collect();
-            let name = event.lines().find_map(|l| l.strip_prefix("event:")).map(str::trim);
-            if name != Some("state") {
+        for event in take_events(&mut text) {
+            if event.name.as_deref() != Some("state") {
                 continue;
             }
-            let data: Vec<&str> = event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim).collect();
-            if let Ok(state) = serde_json::from_str::<Value>(&data.join("\n")) {
+            if let Ok(state) = serde_json::from_str::<Value>(&event.data) {
                 let at = Instant::now();
                 count.fetch_add(1, Ordering::Relaxed);
                 latest.send_replace(Some(Seen { at, state }));

@@ -28,6 +28,11 @@ impl Repo {
         self.root.join("target/release").join(name)
     }
 
+    /// The local stack's folder: `LOCAL_DIR` (the scripts export it), else `.local/` in the repository.
+    pub fn local(&self) -> PathBuf {
+        std::env::var_os("LOCAL_DIR").map_or_else(|| self.root.join(".local"), PathBuf::from)
+    }
+
     /// `results/<kind>-<UTC time>`: where a run writes unless told otherwise.
     pub fn results(&self, kind: &str) -> PathBuf {
         self.root.join("results").join(format!("{kind}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")))

@@ -112,7 +112,8 @@ pub enum Measure {
 #[derive(Debug, clap::Subcommand)]
 pub enum Report {
     /// The benchmark's `bench.json` (the results as recorded and the figures derived from them) and, with
-    /// `--doc`, its Markdown report with the same JSON beside it.
+    /// `--doc`, its Markdown report with the same JSON beside it. A `--peer-only` run's are its JSON and its
+    /// report (the peer's section alone; beside the JSON without `--doc`).
     Bench {
         /// The benchmark's `results.txt`, or a kept `bench.json` whose report to write again.
         #[arg(long)]

@@ -53,8 +53,7 @@ pub struct Local {
 impl Fleet {
     /// The local stack's consumers, in `LOCAL_DIR` (default `.local/` in the repository).
     pub fn local(repo: &Repo, env: ConsumerEnv) -> Self {
-        let local = std::env::var_os("LOCAL_DIR").map_or_else(|| repo.root.join(".local"), PathBuf::from);
-        Self::local_in(repo, &local, env)
+        Self::local_in(repo, &repo.local(), env)
     }
 
     /// The local consumers tracked in `local` (a `LOCAL_DIR` of its own: `consumers/` and `prometheus/targets/`

@@ -357,12 +357,23 @@ pub fn derive(r: &Results) -> anyhow::Result<Results> {
         let bytes_per_order = ratio(c.number("log_bytes")?, c.number("producer_acked")?);
         f.insert(k.into(), object([("bytes_per_order", exact(bytes_per_order))]));
     }
+    // Kafka Connect's JDBC sink (runs kept before it was measured have no such group).
+    if let Some(peer) = peer_figures(r)? {
+        f.insert("peer".into(), peer);
+    }
     let numbers = |prefix| keyed(r, prefix).into_iter().map(|(_, n)| n).collect::<Vec<_>>();
     f.insert(
         "settings".into(),
         object([("batch_sizes", json!(numbers("batch"))), ("linger_ms", json!(numbers("linger")))]),
     );
     Ok(f)
+}
+
+/// The figures derived for the peer (section 9), when the results have them.
+fn peer_figures(r: &Results) -> anyhow::Result<Option<Group>> {
+    let Some(peer) = r.group("peer") else { return Ok(None) };
+    let bytes = ratio(peer.number("record_bytes")?, r.run("producer")?.number("record_bytes")?);
+    Ok(Some(object([("record_bytes_over_ours", exact(bytes)), ("target_over_tuned", json!(5.0))])))
 }
 
 /// The figures held against the targets: medians of repeated runs where the run has them (older runs: one each).
@@ -456,8 +467,63 @@ pub fn markdown<'a>(r: &'a Results, figures_file: &'a str) -> anyhow::Result<Str
     report.latency()?;
     report.growth()?;
     report.knobs()?;
+    report.peer()?;
     report.closing();
     Ok(report.lines.join("\n") + "\n")
+}
+
+/// The report of a `--peer-only` run: the machine and section 9 alone, its figures scopes naming `figures_file`.
+///
+/// # Errors
+/// A group or value the section needs that the results do not have (named in the error).
+pub fn peer_markdown<'a>(r: &'a Results, figures_file: &'a str) -> anyhow::Result<String> {
+    let mut f = Results::default();
+    f.insert("peer".into(), peer_figures(r)?.context("the results have no peer figures")?);
+    let mut report = Report {
+        r,
+        f: &f,
+        figures_file,
+        orders: r.run("producer")?.int("producer_acked")?,
+        rate: None,
+        wide_customers: 0,
+        lines: Vec::new(),
+    };
+    let (m, time) = (r.run("machine")?, python_str(r.run("run")?.value("time")?));
+    report.heading("# The pipeline against Kafka Connect's JDBC sink", &["memory_kib"]);
+    report.w(format!(
+        "One run of `scripts/lab.sh bench --peer-only` (written by it, {time}) on the local stack: {} cores ({}), {} \
+         KiB of memory, Kafka {}, PostgreSQL {}; the broker, the database, the consumers and the Connect worker \
+         shared the cores. It is section 9 of the benchmark alone, after the producer's runs that filled the topic.",
+        m.int("cores")?,
+        python_str(m.value("cpu")?),
+        m.int("memory_kib")?,
+        python_str(m.value("kafka")?),
+        python_str(m.value("postgres")?),
+    ));
+    report.peer()?;
+    Ok(report.lines.join("\n") + "\n")
+}
+
+/// Writes a `--peer-only` run's JSON (the results and the peer's derived figures) to `json` and its report to
+/// `doc`.
+///
+/// # Errors
+/// As [`peer_markdown`], or a file that cannot be written.
+pub fn write_peer(r: &Results, json: &Path, doc: &Path) -> anyhow::Result<()> {
+    let name = json.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let markdown = peer_markdown(r, &name)?;
+    let mut figures = Results::default();
+    figures.insert("peer".into(), peer_figures(r)?.context("the results have no peer figures")?);
+    // As `bench.json`: the results' groups, and the derived figures under `figures`.
+    let mut value = serde_json::to_value(r)?;
+    if let Some(groups) = value.as_object_mut() {
+        groups.insert("figures".into(), serde_json::to_value(figures)?);
+    }
+    let text = serde_json::to_string_pretty(&value)?;
+    for (path, text) in [(doc, markdown), (json, text)] {
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// The report being written: the results, the figures derived from them, and the lines so far (each a paragraph,
@@ -1017,6 +1083,88 @@ impl<'a> Report<'a> {
         Ok(())
     }
 
+    /// Section 9: the peer a user would pick instead, Kafka Connect's JDBC sink, against 1 and 3 consumers.
+    fn peer(&mut self) -> anyhow::Result<()> {
+        let (r, machine) = (self.r, self.r.run("machine")?);
+        let Some(peer) = r.group("peer") else { return Ok(()) };
+        let figures = self.f.run("peer")?;
+        self.heading(
+            "\n## 9. Against Kafka Connect's JDBC sink",
+            &[
+                "record_bytes",
+                "record_bytes_over_ours",
+                "copy_rows_per_s",
+                "tuned_batch",
+                "one_ours_rows_per_s",
+                "one_default_rows_per_s",
+                "one_tuned_rows_per_s",
+                "one_over_default",
+                "one_over_tuned",
+                "three_ours_rows_per_s",
+                "three_default_rows_per_s",
+                "three_tuned_rows_per_s",
+                "three_over_default",
+                "three_over_tuned",
+                "target_over_tuned",
+                "worker_rss_kib",
+                "rows_per_s",
+                "ours_over",
+            ],
+        );
+        let (runs, tuned) = (peer.int("runs")?, peer.int("tuned_batch")?);
+        let connector = python_str(peer.value("connector")?);
+        let version = connector.split(':').nth(2).unwrap_or(&connector).to_owned();
+        self.w(format!(
+            "The tool a user would pick instead for this job: Kafka Connect {} (standalone, one worker) with \
+             Debezium's JDBC sink connector {version} (`{connector}` from Maven Central) in upsert mode \
+             (`insert.mode=upsert`, the primary key `order_id` from the value), into the same `orders` table, a fresh \
+             database per run. The connector needs records that carry their schema, so the {} orders were first \
+             copied, same key and partition, as Kafka Connect's JSON with the schema inline \
+             (`value.converter.schemas.enable=true`): {} bytes a record against our {} ({}×), copied at {} records/s, \
+             which the peer's time does not include. Both sides are timed alike, rows ÷ (last − first \
+             `processed_at`), on a topic filled before they start. The defaults are the connector's (`batch.size` \
+             500) and the worker's (`max.poll.records` 500) with `tasks.max` 1 or 3; tuned raises `batch.size` and \
+             the task's `max.poll.records` to {} and sets the PostgreSQL driver's `reWriteBatchedInserts=true`, as \
+             the connector's and the driver's docs advise. Each set ran ours, the defaults and \
+             tuned one after the other (the order reversed every other set); a ratio is ours over the peer in the same \
+             set, and the median of {runs} set{} counts.\n",
+            python_str(machine.value("kafka")?),
+            thousands(self.orders),
+            peer.int("record_bytes")?,
+            r.run("producer")?.int("record_bytes")?,
+            figures.num("record_bytes_over_ours", 1)?,
+            peer.num("copy_rows_per_s", 0)?,
+            thousands(tuned),
+            plural(runs),
+        ));
+        let target = figures.number("target_over_tuned")?;
+        self.w(
+            "| | order-consumer | peer, defaults | peer, tuned | ours ÷ defaults | ours ÷ tuned | target: ours ÷ tuned |\n\
+             |---|---|---|---|---|---|---|",
+        );
+        for (name, what) in [("one", "1 consumer / 1 task"), ("three", "3 consumers / 3 tasks")] {
+            let rate = |kind: &str| peer.num(&format!("{name}_{kind}_rows_per_s"), 0);
+            let over_tuned = peer.number(&format!("{name}_over_tuned"))?;
+            self.w(format!(
+                "| {what} | {} | {} | {} | {} | {} | ≥ {}: {} |",
+                rate("ours")?,
+                rate("default")?,
+                rate("tuned")?,
+                peer.num(&format!("{name}_over_default"), 2)?,
+                num(over_tuned, 2),
+                num(target, 0),
+                verdict(over_tuned, target, true),
+            ));
+        }
+        self.w(format!(
+            "\nOrders/s, medians of the sets. Every run's figures (`peer<consumers><kind><set>`: `rows_per_s`, \
+             `ours_over`) are in the JSON. The Connect worker's peak RSS: {} MiB (a JVM started as \
+             `connect-standalone.sh` starts it, `-Xmx2G`).",
+            peer.mib("worker_rss_kib")?
+        ));
+        Ok(())
+    }
+
     fn closing(&mut self) {
         self.w("\nWhere the time goes, profiled, and why a target is missed where one is: \
              [performance.md](performance.md).");
@@ -1090,6 +1238,13 @@ pub fn write_report(r: &Results, doc: &Path) -> anyhow::Result<PathBuf> {
 /// As [`load`], [`write_json`] and [`write_report`].
 pub fn write(results: &Path, json: &Path, doc: Option<&Path>) -> anyhow::Result<()> {
     let r = load(results)?;
+    if r.group("ceiling").is_none() && r.group("peer").is_some() {
+        // A `--peer-only` run: its report is section 9 alone.
+        let doc = doc.map_or_else(|| json.with_extension("md"), Path::to_owned);
+        write_peer(&r, json, &doc)?;
+        println!("wrote {} and {}", json.display(), doc.display());
+        return Ok(());
+    }
     write_json(&r, json)?;
     println!("wrote {}", json.display());
     match doc {
@@ -1156,6 +1311,30 @@ mod tests {
         assert!(error.contains("group1.wall_s"), "{error}");
         let error = format!("{:#}", derive(&parse("ceiling.rows_per_s=5\n")).unwrap_err());
         assert!(error.contains("group producer"), "{error}");
+    }
+
+    #[test]
+    fn a_peer_only_run_is_reported_by_its_section_alone_as_kept() {
+        let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results/peer-20261207T135924Z");
+        let dir = std::env::temp_dir().join(format!("peer-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (json, doc) = (dir.join("peer.json"), dir.join("peer.md"));
+        write(&kept.join("results.txt"), &json, Some(&doc)).unwrap();
+        let report = std::fs::read_to_string(&doc).unwrap();
+        assert!(report.contains("| 1 consumer / 1 task | 88,015 | 14,394 | 21,187 | 6.07 | 4.12 | ≥ 5: **missed** |"));
+        assert!(
+            report.contains("| 3 consumers / 3 tasks | 87,000 | 23,148 | 32,993 | 3.63 | 2.66 | ≥ 5: **missed** |")
+        );
+        assert_eq!(report, std::fs::read_to_string(kept.join("peer.md")).unwrap(), "the kept report is today's");
+        let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(figures["figures"]["peer"]["target_over_tuned"], 5.0);
+        assert_eq!(figures["peer"]["one_over_tuned"], 4.12);
+        // A full report of the same results cannot be written: they have no ceiling.
+        assert!(
+            format!("{:#}", markdown(&load(&kept.join("results.txt")).unwrap(), "x.json").unwrap_err())
+                .contains("ceiling")
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

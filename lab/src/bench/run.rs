@@ -2,7 +2,8 @@
 //! (1) the Postgres ceiling, (2) the consumer group end to end with 1, 2, 3 consumers (and 1 with its offsets stored
 //! in Postgres, `OFFSET_STORE=postgres`; and the cost of metrics), (3) scaling with simulated work, (4) our producer
 //! against `kafka-producer-perf-test`, (5) latency at a steady rate, (6) peak memory, (7) growth with N, (8) the
-//! knobs: batch size, linger, compression. Every figure goes to `results.txt` as it is measured
+//! knobs: batch size, linger, compression, (9) the peer a user would pick instead, Kafka Connect's JDBC sink
+//! ([`super::peer`]), against 1 and 3 consumers. Every figure goes to `results.txt` as it is measured
 //! ([`crate::recorded::Recorder`]); the report ([`super::report`]) is written from that file at the end.
 //!
 //! Every run has a topic, group and database of its own (`bench-<id>-…`, `bench_<id>_…`); the databases are dropped
@@ -18,6 +19,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use shared::database::Database;
 use sqlx::PgPool;
 
+use super::peer;
 use crate::recorded::Recorder;
 use harness::consumers::ConsumerEnv;
 use harness::consumers::members::Members;
@@ -35,8 +37,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub small: bool,
     /// Only the producer and the consumer group with 1, 2, 3 consumers (results/ only, not the doc).
-    #[arg(long, conflicts_with = "latency_only")]
+    #[arg(long, conflicts_with_all = ["latency_only", "peer_only"])]
     pub group_only: bool,
+    /// Only the producer and the peer: Kafka Connect's JDBC sink against 1 and 3 consumers (results/ only, not the
+    /// doc).
+    #[arg(long, conflicts_with = "latency_only")]
+    pub peer_only: bool,
     /// Only the latency runs: 10 at 1,000 orders/s and one at 10,000 (results/ only, not the doc).
     #[arg(long)]
     pub latency_only: bool,
@@ -188,6 +194,14 @@ impl Bench {
             return self.excerpt(out, "latency-only.txt", &["latency", "highrate"]);
         }
         let main = self.producers().await?;
+        if args.peer_only {
+            self.peer(&main).await?;
+            self.excerpt(out, "peer-only.txt", &["producer", "perftest", "peer"])?;
+            let results = super::report::load(&out.join("results.txt"))?;
+            super::report::write_peer(&results, &out.join("peer.json"), &out.join("peer.md"))?;
+            eprintln!("==> peer only: {}", out.join("peer.md").display());
+            return Ok(());
+        }
         self.groups(&main).await?;
         if args.group_only {
             eprintln!("==> group only: producer and consumer group figures");
@@ -198,6 +212,7 @@ impl Bench {
         self.latency_runs().await?;
         self.growth().await?;
         self.knobs().await?;
+        self.peer(&main).await?;
         self.drop_databases().await;
         let doc = match (&args.doc, args.small) {
             (_, true) => None,
@@ -419,6 +434,130 @@ impl Bench {
         Ok(())
     }
 
+    /// (9) The peer: the orders of `main` copied as Kafka Connect's JSON, then, in sets, 1 consumer, Kafka Connect's
+    /// JDBC sink with 1 task at its defaults and tuned, then the same with 3 consumers and 3 tasks; the order of
+    /// each set's runs alternates from set to set, so that a drift favours neither. Records each run, ours ÷ peer
+    /// within each set, and the medians.
+    async fn peer(&mut self, main: &str) -> anyhow::Result<()> {
+        let p = self.plan.clone();
+        let plugins = peer::fetch_plugin(&Repo { root: self.stack.root.clone() }.local()).await?;
+        let target = format!("bench-{}-connect", self.id);
+        self.stack.create_topic(&target, 3).await?;
+        eprintln!("==> (9) the peer: {} orders copied to {target} as Kafka Connect's JSON with its schema", p.orders);
+        let (bootstrap, source, to) = (self.stack.bootstrap.clone(), main.to_owned(), target.clone());
+        let copied = tokio::task::spawn_blocking(move || peer::copy_as_connect_json(&bootstrap, &source, &to, 3))
+            .await
+            .context("the copy to Kafka Connect's JSON panicked")??;
+        if copied.records != p.orders {
+            bail!("copied {} records of {main}, expected {}", copied.records, p.orders);
+        }
+        self.rec.record("peer.connector", peer::CONNECTOR_ARTIFACT)?;
+        self.rec.record("peer.tuned_batch", peer::TUNED_BATCH)?;
+        self.rec.record("peer.record_bytes", copied.record_bytes)?;
+        self.rec.record("peer.copy_rows_per_s", format!("{:.0}", copied.records as f64 / copied.seconds))?;
+        let worker = peer::Worker::start(&self.stack, &plugins, &self.work).await?;
+        let outcome = self.peer_sets(&worker, main, &target).await;
+        let exit = worker.stop().await;
+        outcome?;
+        self.rec.record("peer.worker_rss_kib", exit?.peak_rss_kib)?;
+        for (c, name) in [(1, "one"), (3, "three")] {
+            for kind in ["ours", "default", "tuned"] {
+                let rates = (1..=p.target_runs)
+                    .map(|i| self.value(&format!("peer{c}{kind}{i}.rows_per_s")))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                self.rec.record(&format!("peer.{name}_{kind}_rows_per_s"), median(&rates)?)?;
+            }
+            for kind in ["default", "tuned"] {
+                let ratios = (1..=p.target_runs)
+                    .map(|i| self.value(&format!("peer{c}{kind}{i}.ours_over")))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                self.rec.record(&format!("peer.{name}_over_{kind}"), median(&ratios)?)?;
+            }
+        }
+        self.rec.record("peer.runs", p.target_runs)
+    }
+
+    /// The sets of [`Bench::peer`].
+    async fn peer_sets(&mut self, worker: &peer::Worker, main: &str, target: &str) -> anyhow::Result<()> {
+        let p = self.plan.clone();
+        for i in 1..=p.target_runs {
+            for c in [1, 3] {
+                let mut set = vec![
+                    ("ours", None),
+                    ("default", Some(peer::Settings { tasks: c, batch: None })),
+                    ("tuned", Some(peer::Settings { tasks: c, batch: Some(peer::TUNED_BATCH) })),
+                ];
+                if i % 2 == 0 {
+                    set.reverse();
+                }
+                for (kind, settings) in set {
+                    let label = format!("peer{c}{kind}{i}");
+                    match settings {
+                        None => {
+                            eprintln!("==> (9) {label}: {c} order-consumer(s), set {i} of {}", p.target_runs);
+                            let pool = self.group_run(&label, c, main, p.orders, &ConsumerEnv::default()).await?;
+                            pool.close().await;
+                        }
+                        Some(settings) => self.peer_run(worker, &label, target, settings).await?,
+                    }
+                }
+                let ours = self.number(&format!("peer{c}ours{i}.rows_per_s"))?;
+                for kind in ["default", "tuned"] {
+                    let theirs = self.number(&format!("peer{c}{kind}{i}.rows_per_s"))?;
+                    self.rec.record(&format!("peer{c}{kind}{i}.ours_over"), format!("{:.2}", ours / theirs))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One connector of the peer, into a fresh database, until every order of `topic` is a row and its group has
+    /// committed to the end; a failed task ends the run with the worker's trace. Records the same figures as
+    /// [`Bench::group_run`].
+    async fn peer_run(
+        &mut self,
+        worker: &peer::Worker,
+        label: &str,
+        topic: &str,
+        settings: peer::Settings,
+    ) -> anyhow::Result<()> {
+        let expected = i64::try_from(self.plan.orders)?;
+        let database = self.database(label);
+        let pool = self.stack.create_database(&database).await?;
+        let url = self.stack.url_of(&database);
+        migrate(&self.stack.root, &database, &url).await?;
+        self.stack.checkpoint().await;
+        let name = format!("bench-{}-{label}", self.id);
+        let what = settings
+            .batch
+            .map_or_else(|| "the connector's defaults".to_owned(), |b| format!("batch.size and max.poll.records {b}"));
+        eprintln!("==> (9) {label}: Kafka Connect's JDBC sink, {} task(s), {what}", settings.tasks);
+        let started = Instant::now();
+        worker.create(&name, settings.connector_config(topic, &url)?).await?;
+        let world = World::new(&self.stack.bootstrap, topic, "", &format!("connect-{name}"), &url)?;
+        let failed = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if let Err(error) = worker.healthy(&name).await {
+                    break error;
+                }
+            }
+        };
+        let stored = tokio::select! {
+            stored = world.wait_stored(expected, Duration::from_secs(30 * 60)) => stored.map(drop),
+            error = failed => Err(error),
+        };
+        let wall = started.elapsed();
+        world.pool.close().await;
+        let deleted = worker.delete(&name).await;
+        stored?;
+        deleted?;
+        self.rec.record(&format!("{label}.wall_s"), format!("{:.2}", wall.as_secs_f64()))?;
+        self.stored_figures(label, &pool).await?;
+        pool.close().await;
+        Ok(())
+    }
+
     /// Creates topic `bench-<id>-<name>` (3 partitions) and fills it with `count` orders as run `label` (the
     /// producer's figures recorded under it, `extra` its further arguments); returns the topic.
     async fn filled_topic(&mut self, name: &str, label: &str, count: u64, extra: &[String]) -> anyhow::Result<String> {
@@ -545,6 +684,13 @@ impl Bench {
         self.stop_consumers(label, &mut members).await?;
         stored?;
         self.rec.record(&format!("{label}.wall_s"), format!("{:.2}", wall.as_secs_f64()))?;
+        self.stored_figures(label, &pool).await?;
+        Ok(pool)
+    }
+
+    /// The figures of the rows a run stored: the rate between the first and the last row, the sum of each writer's
+    /// own rate (`processed_by`) and the largest partition's share.
+    async fn stored_figures(&mut self, label: &str, pool: &PgPool) -> anyhow::Result<()> {
         let figures = [
             (
                 "rows_per_s",
@@ -560,10 +706,10 @@ impl Bench {
             ),
         ];
         for (name, sql) in figures {
-            let value: Option<String> = sqlx::query_scalar(sql).fetch_one(&pool).await?;
+            let value: Option<String> = sqlx::query_scalar(sql).fetch_one(pool).await?;
             self.rec.record(&format!("{label}.{name}"), value.unwrap_or_default())?;
         }
-        Ok(pool)
+        Ok(())
     }
 
     /// The ceiling, then [`Bench::group_run`] right after it; records the run's rate over that ceiling. The
@@ -728,10 +874,27 @@ fn number(value: &str) -> f64 {
     value.parse().unwrap_or(f64::NAN)
 }
 
+/// Makes `orders` in `database` (at `url`) as the product does, with `order-consumer --migrate-only`: the peer's
+/// connector writes into the table it finds (`schema.evolution=none`).
+async fn migrate(root: &Path, database: &str, url: &str) -> anyhow::Result<()> {
+    let binary = Repo { root: root.to_owned() }.binary("order-consumer");
+    eprintln!("$ DATABASE_URL=<{database}> {} --migrate-only", binary.display());
+    let status = tokio::process::Command::new(&binary)
+        .arg("--migrate-only")
+        .env("DATABASE_URL", url)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .await
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if !status.success() {
+        bail!("order-consumer --migrate-only on {database}: {status}");
+    }
+    Ok(())
+}
+
 /// Bytes of `topic`'s log segments on the local broker's disk (`.local/kafka/data/<topic>-<partition>/*.log`).
 fn log_bytes(root: &Path, topic: &str) -> anyhow::Result<u64> {
-    let local = std::env::var("LOCAL_DIR").map_or_else(|_| root.join(".local"), PathBuf::from);
-    let data = local.join("kafka/data");
+    let data = Repo { root: root.to_owned() }.local().join("kafka/data");
     let prefix = format!("{topic}-");
     let mut bytes = 0;
     for dir in std::fs::read_dir(&data).with_context(|| format!("cannot read {}", data.display()))? {
@@ -773,6 +936,7 @@ mod tests {
         assert_eq!((defaults.orders, defaults.small, defaults.doc.as_deref()), (500_000, false, None));
         assert!(parse(&["--orders", "0"]).unwrap_err().contains("invalid value '0' for '--orders <ORDERS>'"));
         assert!(parse(&["--group-only", "--latency-only"]).unwrap_err().contains("cannot be used with"));
+        assert!(parse(&["--peer-only", "--group-only"]).unwrap_err().contains("cannot be used with"));
         assert!(parse(&["--now"]).unwrap_err().contains("unexpected argument '--now'"));
     }
 

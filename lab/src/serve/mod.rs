@@ -188,7 +188,7 @@ pub async fn start(settings: ServeSettings, repo: &Repo) -> anyhow::Result<Runni
         &settings.group,
         &database_url,
     )?);
-    let local = std::env::var_os("LOCAL_DIR").map_or_else(|| repo.root.join(".local"), PathBuf::from);
+    let local = repo.local();
     let dir = local.join("lab");
     let stack_dir = settings.stack_dir.clone().unwrap_or_else(|| local.clone());
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -23,6 +23,7 @@ use super::peer;
 use crate::recorded::Recorder;
 use harness::consumers::ConsumerEnv;
 use harness::consumers::members::Members;
+use harness::process::Process;
 use harness::repo::Repo;
 use harness::stack::Stack;
 use harness::world::World;
@@ -525,12 +526,13 @@ impl Bench {
         let database = self.database(label);
         let pool = self.stack.create_database(&database).await?;
         let url = self.stack.url_of(&database);
-        migrate(&self.stack.root, &database, &url).await?;
+        self.migrate(label, &url).await?;
         self.stack.checkpoint().await;
         let name = format!("bench-{}-{label}", self.id);
-        let what = settings
-            .batch
-            .map_or_else(|| "the connector's defaults".to_owned(), |b| format!("batch.size and max.poll.records {b}"));
+        let what = settings.batch.map_or_else(
+            || "the connector's defaults".to_owned(),
+            |b| format!("batch.size and max.poll.records {b}, reWriteBatchedInserts"),
+        );
         eprintln!("==> (9) {label}: Kafka Connect's JDBC sink, {} task(s), {what}", settings.tasks);
         let started = Instant::now();
         worker.create(&name, settings.connector_config(topic, &url)?).await?;
@@ -556,6 +558,25 @@ impl Bench {
         self.stored_figures(label, &pool).await?;
         pool.close().await;
         Ok(())
+    }
+
+    /// Makes `orders` in the database at `url` for run `label` as the product does, with `order-consumer
+    /// --migrate-only` (built by [`ConsumerEnv`], started as every consumer is): the peer's connector writes into
+    /// the table it finds (`schema.evolution=none`).
+    async fn migrate(&self, label: &str, url: &str) -> anyhow::Result<()> {
+        let env = ConsumerEnv { database_url: Some(url.to_owned()), ..ConsumerEnv::default() };
+        let mut command = env.command(&self.stack.binary("order-consumer"));
+        command.arg("--migrate-only");
+        let log = self.work.join(format!("{label}-migrate.log"));
+        let mut process = Process::start("order-consumer --migrate-only", command, &log)?;
+        match process.wait(Duration::from_secs(60)).await? {
+            Some(exit) if exit.success() => Ok(()),
+            Some(exit) => bail!("order-consumer --migrate-only ended with {}; see {}", exit.describe(), log.display()),
+            None => {
+                process.kill().await?;
+                bail!("order-consumer --migrate-only did not end within a minute; see {}", log.display())
+            }
+        }
     }
 
     /// Creates topic `bench-<id>-<name>` (3 partitions) and fills it with `count` orders as run `label` (the
@@ -872,24 +893,6 @@ fn median(values: &[String]) -> anyhow::Result<String> {
 
 fn number(value: &str) -> f64 {
     value.parse().unwrap_or(f64::NAN)
-}
-
-/// Makes `orders` in `database` (at `url`) as the product does, with `order-consumer --migrate-only`: the peer's
-/// connector writes into the table it finds (`schema.evolution=none`).
-async fn migrate(root: &Path, database: &str, url: &str) -> anyhow::Result<()> {
-    let binary = Repo { root: root.to_owned() }.binary("order-consumer");
-    eprintln!("$ DATABASE_URL=<{database}> {} --migrate-only", binary.display());
-    let status = tokio::process::Command::new(&binary)
-        .arg("--migrate-only")
-        .env("DATABASE_URL", url)
-        .stdin(std::process::Stdio::null())
-        .status()
-        .await
-        .with_context(|| format!("cannot run {}", binary.display()))?;
-    if !status.success() {
-        bail!("order-consumer --migrate-only on {database}: {status}");
-    }
-    Ok(())
 }
 
 /// Bytes of `topic`'s log segments on the local broker's disk (`.local/kafka/data/<topic>-<partition>/*.log`).

@@ -9,7 +9,7 @@ use common::{Scenario, TIMEOUT};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
 /// Grows the topic to 3 partitions and writes `n` orders straight to each new partition, before the group's
 /// next metadata refresh can tell it about them.
@@ -20,6 +20,15 @@ async fn grow_and_write_to_new_partitions(s: &Scenario, n: u64) {
     let result = admin.create_partitions(&[NewPartitions::new(&s.topic, 3)], &opts).await.unwrap();
     result[0].as_ref().expect("partitions added");
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", common::bootstrap()).create().unwrap();
+    // The broker may still describe the old partition count for a moment; a record sent to a partition the
+    // producer's metadata lacks fails at once (Local: Unknown partition).
+    common::eventually("the producer's metadata to list 3 partitions", TIMEOUT, || async {
+        let metadata =
+            producer.client().fetch_metadata(Some(&s.topic), Duration::from_secs(5)).map_err(|e| e.to_string())?;
+        let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len());
+        if partitions == 3 { Ok(()) } else { Err(format!("{partitions} partition(s)")) }
+    })
+    .await;
     let mut generator = order_producer::generator::OrderGenerator::new(100, Some(31), false);
     for partition in [1, 2] {
         for _ in 0..n {

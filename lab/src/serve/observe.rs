@@ -28,6 +28,11 @@ pub const TICK: Duration = Duration::from_secs(1);
 const POSTGRES_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the broker may take to accept a connection before it is called down.
 const BROKER_PROBE: Duration = Duration::from_millis(500);
+/// How long one sample waits for the broker's answers (the group, offsets, dead letters) before it is published
+/// without them; the look goes on and a later sample uses it.
+const BROKER_WAIT: Duration = Duration::from_secs(2);
+/// How long a broker that accepts connections may leave a look unanswered before the page calls it down.
+const BROKER_SILENT: Duration = Duration::from_secs(5);
 /// Event lines kept for a page that connects late.
 const LINES_KEPT: usize = 100;
 
@@ -226,6 +231,7 @@ struct FromBroker {
 pub async fn sample(lab: Arc<Lab>, mut stop: watch::Receiver<bool>) {
     let mut counted = Counted::default();
     let mut previous: Option<GroupView> = None;
+    let mut asking = Asking::default();
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -233,14 +239,65 @@ pub async fn sample(lab: Arc<Lab>, mut stop: watch::Receiver<bool>) {
             _ = ticker.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let mut state = look(&lab, &mut counted, &mut previous).await;
+        let Some(broker) = asking.broker(&lab).await else { continue };
+        let mut state = look(&lab, broker, &mut counted, &mut previous).await;
         super::autoscale::poll(&lab, &state).await;
         state.autoscaler = lab.autoscaler.state();
         lab.observed.state.send_replace(state);
     }
 }
 
-async fn look(lab: &Lab, counted: &mut Counted, previous: &mut Option<GroupView>) -> State {
+/// What one sample learnt of the broker.
+enum Broker {
+    Answered(FromBroker),
+    /// Refused the connection, or accepted it and left a look unanswered for [`BROKER_SILENT`].
+    Down(Option<String>),
+}
+
+/// The broker's blocking look (each of its calls may wait seconds while the broker stops), kept across samples so that a slow look never holds the page: the connection probe runs every sample,
+/// and one look at a time is in flight.
+#[derive(Default)]
+struct Asking {
+    look: Option<(tokio::task::JoinHandle<FromBroker>, Instant)>,
+    /// The broker refused a connection after the look in flight began: its answer is from before, and dropped.
+    stale: bool,
+}
+
+impl Asking {
+    /// The broker's answer for this sample; `None` when a look is in flight within [`BROKER_SILENT`] (the sample is
+    /// skipped and the page keeps showing the last one).
+    async fn broker(&mut self, lab: &Lab) -> Option<Broker> {
+        if !reachable(&lab.settings.bootstrap_servers).await {
+            self.stale = self.look.is_some();
+            return Some(Broker::Down(None));
+        }
+        let (mut handle, began) = match self.look.take() {
+            Some(look) => look,
+            None => {
+                let world = lab.world.clone();
+                self.stale = false;
+                (tokio::task::spawn_blocking(move || from_broker(&world)), Instant::now())
+            }
+        };
+        match tokio::time::timeout(BROKER_WAIT, &mut handle).await {
+            // A look from before the broker went away: ask again at the next sample.
+            Ok(Ok(_)) if std::mem::take(&mut self.stale) => None,
+            Ok(Ok(answer)) => Some(Broker::Answered(answer)),
+            Ok(Err(e)) => Some(Broker::Down(Some(format!("the look at the broker failed: {e}")))),
+            Err(_) => {
+                self.look = Some((handle, began));
+                (began.elapsed() >= BROKER_SILENT).then(|| {
+                    Broker::Down(Some(format!(
+                        "the broker accepts connections but has not answered for {:.0} s",
+                        began.elapsed().as_secs_f64()
+                    )))
+                })
+            }
+        }
+    }
+}
+
+async fn look(lab: &Lab, broker: Broker, counted: &mut Counted, previous: &mut Option<GroupView>) -> State {
     let s = &lab.settings;
     let mut state = State {
         at_ms: now_ms(),
@@ -251,16 +308,13 @@ async fn look(lab: &Lab, counted: &mut Counted, previous: &mut Option<GroupView>
         producer: lab.controls.producer_state(),
         ..State::default()
     };
-    let broker_up = reachable(&s.bootstrap_servers).await;
-    let broker = if broker_up {
-        let world = lab.world.clone();
-        tokio::task::spawn_blocking(move || from_broker(&world)).await.ok()
-    } else {
-        None
-    };
+    let broker_up = matches!(broker, Broker::Answered(_));
     match broker {
-        None => state.down.push("broker"),
-        Some(b) => {
+        Broker::Down(why) => {
+            state.down.push("broker");
+            state.errors.extend(why);
+        }
+        Broker::Answered(b) => {
             if let Some(e) = b.error {
                 state.errors.push(e);
             }

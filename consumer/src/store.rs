@@ -41,25 +41,37 @@ pub fn classify(error: sqlx::Error) -> StoreError {
     if rejected { StoreError::Rejected(error) } else { StoreError::Transient(error) }
 }
 
-/// One row per array element. The arrays are unnested in the select list, not in `FROM`: there Postgres turns
-/// `UNNEST(a, b, …)` into a function scan that first copies every row into a tuplestore; in the select list the
-/// arrays are read in step (they have the same length) and each row goes straight to the insert. In interleaved
-/// trials one consumer stored more orders per second this way in 6 of 7 pairs, and Postgres spent less CPU per row
-/// (docs/performance.md, run G).
-const UPSERT: &str = r#"
-INSERT INTO orders (order_id, customer_id, customer_name, restaurant, items, total_amount, status, created_at,
-                    customer_seq, version, kafka_partition, kafka_offset, produced_at, processed_by)
-SELECT UNNEST($1::uuid[]), UNNEST($2::text[]), UNNEST($3::text[]), UNNEST($4::text[]), UNNEST($5::text[])::jsonb,
-       UNNEST($6::numeric[]), UNNEST($7::text[]), UNNEST($8::timestamptz[]), UNNEST($9::int8[]), UNNEST($10::int4[]),
-       UNNEST($11::int4[]), UNNEST($12::int8[]), UNNEST($13::timestamptz[]), $14
-ON CONFLICT (order_id) DO UPDATE SET
+/// What an upsert does with an order already stored: keeps the newest version.
+macro_rules! keep_newest {
+    () => {
+        "ON CONFLICT (order_id) DO UPDATE SET
     customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name, restaurant = EXCLUDED.restaurant,
     items = EXCLUDED.items, total_amount = EXCLUDED.total_amount, status = EXCLUDED.status,
     created_at = EXCLUDED.created_at, customer_seq = EXCLUDED.customer_seq, version = EXCLUDED.version,
     kafka_partition = EXCLUDED.kafka_partition, kafka_offset = EXCLUDED.kafka_offset,
     produced_at = EXCLUDED.produced_at, processed_by = EXCLUDED.processed_by, processed_at = clock_timestamp()
 WHERE orders.version < EXCLUDED.version
-"#;
+"
+    };
+}
+
+/// [`UPSERT`]'s conflict clause, for a statement that upserts orders from elsewhere (the benchmark's ceiling).
+pub const KEEP_NEWEST: &str = keep_newest!();
+
+/// One row per array element. The arrays are unnested in the select list, not in `FROM`: there Postgres turns
+/// `UNNEST(a, b, …)` into a function scan that first copies every row into a tuplestore; in the select list the
+/// arrays are read in step (they have the same length) and each row goes straight to the insert. In interleaved
+/// trials one consumer stored more orders per second this way in 6 of 7 pairs, and Postgres spent less CPU per row
+/// (docs/performance.md, run G).
+const UPSERT: &str = concat!(
+    "INSERT INTO orders (order_id, customer_id, customer_name, restaurant, items, total_amount, status, created_at,
+                    customer_seq, version, kafka_partition, kafka_offset, produced_at, processed_by)
+SELECT UNNEST($1::uuid[]), UNNEST($2::text[]), UNNEST($3::text[]), UNNEST($4::text[]), UNNEST($5::text[])::jsonb,
+       UNNEST($6::numeric[]), UNNEST($7::text[]), UNNEST($8::timestamptz[]), UNNEST($9::int8[]), UNNEST($10::int4[]),
+       UNNEST($11::int4[]), UNNEST($12::int8[]), UNNEST($13::timestamptz[]), $14
+",
+    keep_newest!()
+);
 
 /// Column arrays for one [`UPSERT`]. Text columns borrow from the batch's orders: building them copies no
 /// string, only `items` is written out (as JSON text, which Postgres casts to `jsonb`).

@@ -3,7 +3,8 @@
 //! in Postgres, `OFFSET_STORE=postgres`; and the cost of metrics), (3) scaling with simulated work, (4) our producer
 //! against `kafka-producer-perf-test`, (5) latency at a steady rate, (6) peak memory, (7) growth with N, (8) the
 //! knobs: batch size, linger, compression, (9) the peer a user would pick instead, Kafka Connect's JDBC sink
-//! ([`super::peer`]), against 1 and 3 consumers. Every figure goes to `results.txt` as it is measured
+//! ([`super::peer`]), against 1 and 3 consumers, (10) the consumer's write path against the others Postgres offers
+//! ([`super::write_paths`]). Every figure goes to `results.txt` as it is measured
 //! ([`crate::recorded::Recorder`]); the report ([`super::report`]) is written from that file at the end.
 //!
 //! Every run has a topic, group and database of its own (`bench-<id>-…`, `bench_<id>_…`); the databases are dropped
@@ -44,6 +45,10 @@ pub struct BenchArgs {
     /// doc).
     #[arg(long, conflicts_with = "latency_only")]
     pub peer_only: bool,
+    /// Only the consumer's write path against the others Postgres offers, the database alone, each run paired with
+    /// a ceiling run (results/ only, not the doc).
+    #[arg(long, conflicts_with_all = ["latency_only", "peer_only", "group_only"])]
+    pub write_paths: bool,
     /// Only the latency runs: 10 at 1,000 orders/s and one at 10,000 (results/ only, not the doc).
     #[arg(long)]
     pub latency_only: bool,
@@ -85,6 +90,8 @@ struct Plan {
     /// and their median counts: 3 consumers on the even topic this many times, 1 consumer in its default runs
     /// (the group run and the metrics-on runs). Scaling efficiency is the median of this many sets of 1, 2, 3.
     target_runs: u32,
+    /// Rounds of the write paths, each path once a round after a ceiling run of its own.
+    write_path_rounds: u32,
 }
 
 impl Plan {
@@ -108,6 +115,7 @@ impl Plan {
             producer_runs: 3,
             metrics_cost_runs: 4,
             target_runs: 3,
+            write_path_rounds: 5,
         };
         if !small {
             return full;
@@ -127,6 +135,7 @@ impl Plan {
             producer_runs: 1,
             metrics_cost_runs: 1,
             target_runs: 1,
+            write_path_rounds: 1,
             ..full
         }
     }
@@ -190,6 +199,10 @@ impl Bench {
         self.rec.record("settings.wide_customers", p.wide_customers)?;
         self.rec.record("settings.high_rate", p.high_rate)?;
 
+        if args.write_paths {
+            self.write_paths().await?;
+            return self.excerpt(out, "write-paths.txt", &["machine", "paths"]);
+        }
         if args.latency_only {
             self.latency_runs().await?;
             return self.excerpt(out, "latency-only.txt", &["latency", "highrate"]);
@@ -214,6 +227,7 @@ impl Bench {
         self.growth().await?;
         self.knobs().await?;
         self.peer(&main).await?;
+        self.write_paths().await?;
         self.drop_databases().await;
         let doc = match (&args.doc, args.small) {
             (_, true) => None,
@@ -751,6 +765,18 @@ impl Bench {
         self.rec.record(&format!("{label}.to_ceiling"), format!("{ratio:.4}"))
     }
 
+    /// (10) The consumer's write path against the others Postgres offers, the database alone, in a database of its
+    /// own ([`super::write_paths`]).
+    async fn write_paths(&mut self) -> anyhow::Result<()> {
+        let name = self.database("paths");
+        let pool = self.stack.create_database(&name).await?;
+        self.migrate("paths", &self.stack.url_of(&name)).await?;
+        let (orders, rounds) = (self.plan.orders, self.plan.write_path_rounds);
+        let measured = super::write_paths::measure(&self.stack, &pool, &mut self.rec, orders, rounds).await;
+        pool.close().await;
+        measured
+    }
+
     /// Empties the staged database's table, then upserts the staged rows into it in one statement: the consumer's
     /// upsert done by the server itself. Records the rows per second.
     async fn ceiling_run(&mut self, label: &str) -> anyhow::Result<()> {
@@ -758,19 +784,10 @@ impl Bench {
         sqlx::query("TRUNCATE orders").execute(&ceiling.pool).await?;
         self.stack.checkpoint().await;
         let started = Instant::now();
-        sqlx::query(
-            "INSERT INTO orders SELECT * FROM staging ON CONFLICT (order_id) DO UPDATE SET
-               customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name,
-               restaurant = EXCLUDED.restaurant, items = EXCLUDED.items, total_amount = EXCLUDED.total_amount,
-               status = EXCLUDED.status, created_at = EXCLUDED.created_at, customer_seq = EXCLUDED.customer_seq,
-               version = EXCLUDED.version, kafka_partition = EXCLUDED.kafka_partition,
-               kafka_offset = EXCLUDED.kafka_offset, produced_at = EXCLUDED.produced_at,
-               processed_by = EXCLUDED.processed_by, processed_at = clock_timestamp()
-             WHERE orders.version < EXCLUDED.version",
-        )
-        .execute(&ceiling.pool)
-        .await
-        .context("the ceiling's upsert")?;
+        sqlx::query(&format!("INSERT INTO orders SELECT * FROM staging {}", order_consumer::store::KEEP_NEWEST))
+            .execute(&ceiling.pool)
+            .await
+            .context("the ceiling's upsert")?;
         let rate = format!("{:.0}", self.plan.orders as f64 / started.elapsed().as_secs_f64());
         ceiling.rates.push(rate.clone());
         self.rec.record(&format!("{label}.ceiling_rows_per_s"), rate)

@@ -48,7 +48,8 @@ const SAME_AS_STAGED: &str =
 
 /// Measures every path `rounds` times on `orders` orders in the migrated database `pool` names; records
 /// `paths.<path>.round<r>.{rows_per_s, wall_us_per_row, postgres_us_per_row, client_us_per_row, to_ceiling,
-/// ceiling_rows_per_s, ceiling_postgres_us_per_row}` and each path's medians `paths.<path>.median_*`.
+/// ceiling_rows_per_s, ceiling_postgres_us_per_row}`, each path's medians `paths.<path>.median_*`, and
+/// `paths.jsonb_parse_us_per_row`.
 ///
 /// # Errors
 /// When Postgres refuses a statement, or a path stores other than every order.
@@ -105,8 +106,32 @@ pub async fn measure(stack: &Stack, pool: &PgPool, rec: &mut Recorder, orders: u
             }
         }
     }
+    let parse = jsonb_parse_us_per_row(&mut conn, orders).await?;
+    rec.record("paths.jsonb_parse_us_per_row", format!("{parse:.2}"))?;
     conn.close().await?;
     Ok(())
+}
+
+/// What parsing the items' JSON into `jsonb` costs the server a row, which every path pays and the ceiling does
+/// not (it reads `jsonb` already parsed): the staged items read as text and parsed, less the same read without the
+/// parse; the median of 5 tries of each.
+async fn jsonb_parse_us_per_row(conn: &mut PgConnection, orders: u64) -> anyhow::Result<f64> {
+    const PARSED: &str = "SELECT COUNT(*) FROM staging WHERE items::text::jsonb IS NOT NULL";
+    const TEXT: &str = "SELECT COUNT(*) FROM staging WHERE items::text IS NOT NULL";
+    let mut differences = Vec::new();
+    for _ in 0..5 {
+        let mut took = [0.0; 2];
+        for (i, statement) in [PARSED, TEXT].into_iter().enumerate() {
+            let started = Instant::now();
+            let counted: i64 = sqlx::query_scalar(statement).fetch_one(&mut *conn).await?;
+            took[i] = started.elapsed().as_secs_f64();
+            if u64::try_from(counted) != Ok(orders) {
+                bail!("{counted} staged rows of {orders}");
+            }
+        }
+        differences.push((took[0] - took[1]) * 1e6 / orders as f64);
+    }
+    median(differences).context("no tries")
 }
 
 /// One path's write of every entry, in batches of [`BATCH`].

@@ -347,8 +347,7 @@ pub fn derive(r: &Results) -> anyhow::Result<Results> {
         figures.insert("over_group1".into(), exact(over_group1));
         f.insert("pgoffsets1".into(), figures);
     }
-    let producer = ratio(r.run("producer")?.number("producer_rate")?, r.run("perftest")?.number("rate")?);
-    f.insert("producer".into(), object([("over_perftest", exact(producer))]));
+    f.insert("producer".into(), producer_figures(r)?);
     for (k, n) in keyed(r, "grow") {
         f.insert(k.into(), timed(r.run(k)?, n, ceiling)?);
     }
@@ -370,6 +369,12 @@ pub fn derive(r: &Results) -> anyhow::Result<Results> {
 }
 
 /// The figures derived for the peer (section 9), when the results have them.
+/// Our producer's median rate over `kafka-producer-perf-test`'s, both on the same records in the same run.
+fn producer_figures(r: &Results) -> anyhow::Result<Group> {
+    let producer = ratio(r.run("producer")?.number("producer_rate")?, r.run("perftest")?.number("rate")?);
+    Ok(object([("over_perftest", exact(producer))]))
+}
+
 fn peer_figures(r: &Results) -> anyhow::Result<Option<Group>> {
     let Some(peer) = r.group("peer") else { return Ok(None) };
     let bytes = ratio(peer.number("record_bytes")?, r.run("producer")?.number("record_bytes")?);
@@ -514,6 +519,8 @@ pub fn write_peer(r: &Results, json: &Path, doc: &Path) -> anyhow::Result<()> {
     let markdown = peer_markdown(r, &name)?;
     let mut figures = Results::default();
     figures.insert("peer".into(), peer_figures(r)?.context("the results have no peer figures")?);
+    // The producer's runs filled the peer's topic, alternating with kafka-producer-perf-test's.
+    figures.insert("producer".into(), producer_figures(r)?);
     // As `bench.json`: the results' groups, and the derived figures under `figures`.
     let mut value = serde_json::to_value(r)?;
     if let Some(groups) = value.as_object_mut() {

@@ -24,6 +24,7 @@ use sqlx::postgres::PgArgumentBuffer;
 use sqlx::{Connection, Encode, PgConnection, PgPool, Postgres};
 
 use crate::recorded::Recorder;
+use crate::serve::bench::median;
 use harness::stack::Stack;
 
 /// Rows per batch: the consumer's default `BATCH_SIZE`.
@@ -100,7 +101,7 @@ pub async fn measure(stack: &Stack, pool: &PgPool, rec: &mut Recorder, orders: u
         ] {
             let values: Vec<f64> =
                 (1..=rounds).filter_map(|r| rec.number(&format!("paths.{path}.round{r}.{figure}"))).collect();
-            if let Some(m) = median(values) {
+            if let Some(m) = median(&values) {
                 let m = if figure == "to_ceiling" { format!("{m:.4}") } else { format!("{m:.2}") };
                 rec.record(&format!("paths.{path}.median_{figure}"), m)?;
             }
@@ -131,7 +132,7 @@ async fn jsonb_parse_us_per_row(conn: &mut PgConnection, orders: u64) -> anyhow:
         }
         differences.push((took[0] - took[1]) * 1e6 / orders as f64);
     }
-    median(differences).context("no tries")
+    median(&differences).context("no tries")
 }
 
 /// One path's write of every entry, in batches of [`BATCH`].
@@ -308,14 +309,4 @@ fn cpu_ticks(pid: &str) -> Option<u64> {
 
 fn us(value: Option<f64>) -> String {
     value.map_or_else(|| "unknown".to_owned(), |v| format!("{v:.2}"))
-}
-
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
-    }
 }

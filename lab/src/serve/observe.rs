@@ -254,8 +254,9 @@ enum Broker {
     Down(Option<String>),
 }
 
-/// The broker's blocking look (each of its calls may wait seconds while the broker stops), kept across samples so that a slow look never holds the page: the connection probe runs every sample,
-/// and one look at a time is in flight.
+/// The broker's blocking look (each of its calls may wait seconds while the broker stops), kept across samples so
+/// that a slow look never holds the page: the connection probe runs every sample, and one look at a time is in
+/// flight.
 #[derive(Default)]
 struct Asking {
     look: Option<(tokio::task::JoinHandle<FromBroker>, Instant)>,

@@ -9,8 +9,8 @@
 //! The paths: `unnest`, the consumer's own ([`order_consumer::store::upsert`]: 13 arrays, one statement, its own
 //! commit); `copy`, the batch in binary `COPY` into a temporary table and one `INSERT … SELECT … ON CONFLICT` from it
 //! ([`copy_upsert`]); `unnest_5_per_commit`, the consumer's statement with five batches to a commit. The consumer
-//! keeps the one that won here (docs/performance.md, run K); the others stay in this file only, so that another
-//! host can measure them again.
+//! keeps its own: no other was faster beyond the spread of the rounds (docs/performance.md, run K); the others stay
+//! in this file only, so that another host can measure them again.
 
 use std::time::Instant;
 

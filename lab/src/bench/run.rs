@@ -784,10 +784,7 @@ impl Bench {
         sqlx::query("TRUNCATE orders").execute(&ceiling.pool).await?;
         self.stack.checkpoint().await;
         let started = Instant::now();
-        sqlx::query(&format!("INSERT INTO orders SELECT * FROM staging {}", order_consumer::store::KEEP_NEWEST))
-            .execute(&ceiling.pool)
-            .await
-            .context("the ceiling's upsert")?;
+        sqlx::query(&super::write_paths::ceiling()).execute(&ceiling.pool).await.context("the ceiling's upsert")?;
         let rate = format!("{:.0}", self.plan.orders as f64 / started.elapsed().as_secs_f64());
         ceiling.rates.push(rate.clone());
         self.rec.record(&format!("{label}.ceiling_rows_per_s"), rate)

@@ -33,8 +33,9 @@ const BATCH: usize = 1_000;
 const BATCHES_PER_COMMIT: usize = 5;
 const PATHS: [&str; 3] = ["unnest", "copy", "unnest_5_per_commit"];
 const PROCESSED_BY: &str = "bench-write-paths";
-/// The ceiling's statement, as `lab bench` runs it: the staged rows upserted again by the server.
-fn ceiling() -> String {
+/// The ceiling's statement (this section's and the bench's `ceiling_run`): the staged rows upserted again by the
+/// server, with the consumer's conflict clause.
+pub(super) fn ceiling() -> String {
     format!("INSERT INTO orders SELECT * FROM staging {KEEP_NEWEST}")
 }
 
@@ -59,9 +60,7 @@ pub async fn measure(stack: &Stack, pool: &PgPool, rec: &mut Recorder, orders: u
     let refs: Vec<&Entry> = entries.iter().collect();
     let mut conn = pool.acquire().await?.detach();
     eprintln!("==> (10) write paths: staging {orders} orders for the ceiling");
-    for batch in refs.chunks(BATCH) {
-        store::upsert(&mut conn, batch, PROCESSED_BY).await?;
-    }
+    write(&mut conn, "unnest", &refs).await?;
     sqlx::query("CREATE TABLE staging AS SELECT * FROM orders").execute(&mut conn).await?;
     sqlx::query(CREATE_INCOMING).execute(&mut conn).await?;
     let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut conn).await?;

@@ -498,12 +498,13 @@ pub fn peer_markdown<'a>(r: &'a Results, figures_file: &'a str) -> anyhow::Resul
     report.w(format!(
         "One run of `scripts/lab.sh bench --peer-only` (written by it, {time}) on the local stack: {} cores ({}), {} \
          KiB of memory, Kafka {}, PostgreSQL {}; the broker, the database, the consumers and the Connect worker \
-         shared the cores. It is section 9 of the benchmark alone, after the producer's runs that filled the topic.",
+         shared the cores. It is section 9 of the benchmark alone, after the producer's runs that filled the topic{}.",
         m.int("cores")?,
         python_str(m.value("cpu")?),
         m.int("memory_kib")?,
         python_str(m.value("kafka")?),
         python_str(m.value("postgres")?),
+        if r.group("ceiling").is_some() { " and the staging of the ceiling's rows (section 1)" } else { "" },
     ));
     report.peer()?;
     Ok(report.lines.join("\n") + "\n")
@@ -1095,6 +1096,10 @@ impl<'a> Report<'a> {
         let (r, machine) = (self.r, self.r.run("machine")?);
         let Some(peer) = r.group("peer") else { return Ok(()) };
         let figures = self.f.run("peer")?;
+        // Runs before the peer's runs of ours were paired with the ceiling have no ratio to it.
+        let paired = peer.get("one_ours_to_ceiling").is_some();
+        let ceiling_fields: &[&str] =
+            if paired { &["one_ours_to_ceiling", "three_ours_to_ceiling", "one_ceiling_rows_per_s"] } else { &[] };
         self.heading(
             "\n## 9. Against Kafka Connect's JDBC sink",
             &[
@@ -1116,7 +1121,10 @@ impl<'a> Report<'a> {
                 "worker_rss_kib",
                 "rows_per_s",
                 "ours_over",
-            ],
+            ]
+            .into_iter()
+            .chain(ceiling_fields.iter().copied())
+            .collect::<Vec<_>>(),
         );
         let (runs, tuned) = (peer.int("runs")?, peer.int("tuned_batch")?);
         let connector = python_str(peer.value("connector")?);
@@ -1169,6 +1177,18 @@ impl<'a> Report<'a> {
              `connect-standalone.sh` starts it, `-Xmx2G`).",
             peer.mib("worker_rss_kib")?
         ));
+        if paired {
+            self.w(format!(
+                "\nEach run of ours came right after a run of the ceiling, section 1's (the same orders' rows \
+                 upserted by the server alone; a median of {} orders/s in the runs before 1 consumer). Ours ÷ the \
+                 ceiling right before, the median of the sets, was {} with 1 consumer and {} with 3: this sitting's \
+                 measure of how close the pipeline came to Postgres' own limit (`peer<consumers>ours<set>`: \
+                 `ceiling_rows_per_s`, `to_ceiling`).",
+                peer.num("one_ceiling_rows_per_s", 0)?,
+                peer.num("one_ours_to_ceiling", 2)?,
+                peer.num("three_ours_to_ceiling", 2)?,
+            ));
+        }
         Ok(())
     }
 
@@ -1245,8 +1265,9 @@ pub fn write_report(r: &Results, doc: &Path) -> anyhow::Result<PathBuf> {
 /// As [`load`], [`write_json`] and [`write_report`].
 pub fn write(results: &Path, json: &Path, doc: Option<&Path>) -> anyhow::Result<()> {
     let r = load(results)?;
-    if r.group("ceiling").is_none() && r.group("peer").is_some() {
-        // A `--peer-only` run: its report is section 9 alone.
+    if r.group("group1").is_none() && r.group("peer").is_some() {
+        // A `--peer-only` run (the peer, and the ceiling's runs paired with ours, without the group's runs): its
+        // report is section 9 alone.
         let doc = doc.map_or_else(|| json.with_extension("md"), Path::to_owned);
         write_peer(&r, json, &doc)?;
         println!("wrote {} and {}", json.display(), doc.display());
@@ -1341,6 +1362,25 @@ mod tests {
             format!("{:#}", markdown(&load(&kept.join("results.txt")).unwrap(), "x.json").unwrap_err())
                 .contains("ceiling")
         );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_peer_only_run_with_its_ceiling_reports_ours_against_the_ceiling_of_the_same_sets_as_kept() {
+        let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results/peer-20261207T190132Z");
+        let dir = std::env::temp_dir().join(format!("peer-ceiling-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (json, doc) = (dir.join("peer.json"), dir.join("peer.md"));
+        write(&kept.join("results.txt"), &json, Some(&doc)).unwrap();
+        let report = std::fs::read_to_string(&doc).unwrap();
+        assert!(report.contains("| 1 consumer / 1 task | 90,795 | 15,737 | 22,532 | 5.77 | 4.10 | ≥ 5: **missed** |"));
+        assert!(report.contains("a median of 159,061 orders/s in the runs before 1 consumer"), "{report}");
+        assert!(report.contains("was 0.57 with 1 consumer and 0.55 with 3"), "{report}");
+        assert!(report.contains("fields: record_bytes") && report.contains("one_ours_to_ceiling"), "{report}");
+        assert_eq!(report, std::fs::read_to_string(kept.join("peer.md")).unwrap(), "the kept report is today's");
+        let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(figures["peer"]["one_ours_to_ceiling"], 0.5654);
+        assert_eq!(figures["ceiling"]["runs"], 6.0);
         std::fs::remove_dir_all(&dir).ok();
     }
 

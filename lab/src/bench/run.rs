@@ -209,7 +209,10 @@ impl Bench {
         }
         let main = self.producers().await?;
         if args.peer_only {
+            // The peer's sets pair each run of ours with a ceiling run, as sections 1 and 2 do.
+            self.stage_ceiling(&main).await?;
             self.peer(&main).await?;
+            self.record_ceiling().await?;
             self.excerpt(out, "peer-only.txt", &["producer", "perftest", "peer"])?;
             let results = super::report::load(&out.join("results.txt"))?;
             super::report::write_peer(&results, &out.join("peer.json"), &out.join("peer.md"))?;
@@ -277,13 +280,31 @@ impl Bench {
         Ok(main)
     }
 
+    /// (1) The ceiling's rows: the orders of `main` stored once by 1 consumer, then staged in their database for
+    /// [`Bench::ceiling_run`].
+    async fn stage_ceiling(&mut self, main: &str) -> anyhow::Result<()> {
+        let orders = self.plan.orders;
+        eprintln!("==> (1) Postgres ceiling: the rows of {orders} orders, stored once by 1 consumer, then staged");
+        let staging = self.group_run("staging", 1, main, orders, &ConsumerEnv::default()).await?;
+        sqlx::query("CREATE TABLE staging AS SELECT * FROM orders").execute(&staging).await?;
+        self.ceiling = Some(Ceiling { pool: staging, rates: Vec::new() });
+        Ok(())
+    }
+
+    /// (1) The ceiling's figures: the rows its last run left and the median of its runs so far.
+    async fn record_ceiling(&mut self) -> anyhow::Result<()> {
+        let ceiling = self.ceiling.as_ref().context("the ceiling was staged first")?;
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(&ceiling.pool).await?;
+        let (runs, rate) = (ceiling.rates.len(), median(&ceiling.rates)?);
+        self.rec.record("ceiling.rows", rows)?;
+        self.rec.record("ceiling.rows_per_s", rate)?;
+        self.rec.record("ceiling.runs", runs)
+    }
+
     /// (1) the ceiling and (2) the consumer group.
     async fn groups(&mut self, main: &str) -> anyhow::Result<()> {
         let p = self.plan.clone();
-        eprintln!("==> (1) Postgres ceiling: the rows of {} orders, stored once by 1 consumer, then staged", p.orders);
-        let staging = self.group_run("staging", 1, main, p.orders, &ConsumerEnv::default()).await?;
-        sqlx::query("CREATE TABLE staging AS SELECT * FROM orders").execute(&staging).await?;
-        self.ceiling = Some(Ceiling { pool: staging, rates: Vec::new() });
+        self.stage_ceiling(main).await?;
 
         eprintln!("==> (2) consumer group end to end: {} orders on 3 partitions, 1, 2 and 3 consumers", p.orders);
         self.paired_run("group1", 1, main, p.orders, &ConsumerEnv::default()).await?;
@@ -356,13 +377,7 @@ impl Bench {
         let ratios: Vec<String> = std::iter::once(self.value("group1.to_ceiling")?).chain(on_ratios).collect();
         self.rec.record("one.median_to_ceiling", median(&ratios)?)?;
         self.rec.record("one.runs", ratios.len())?;
-        let ceiling = self.ceiling.as_ref().context("the ceiling was staged first")?;
-        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders").fetch_one(&ceiling.pool).await?;
-        let (runs, rate) = (ceiling.rates.len(), median(&ceiling.rates)?);
-        self.rec.record("ceiling.rows", rows)?;
-        self.rec.record("ceiling.rows_per_s", rate)?;
-        self.rec.record("ceiling.runs", runs)?;
-        Ok(())
+        self.record_ceiling().await
     }
 
     /// (3) Scaling with simulated work per order: sets of 1, 2, 3 consumers.
@@ -451,8 +466,8 @@ impl Bench {
 
     /// (9) The peer: the orders of `main` copied as Kafka Connect's JSON, then, in sets, 1 consumer, Kafka Connect's
     /// JDBC sink with 1 task at its defaults and tuned, then the same with 3 consumers and 3 tasks; the order of
-    /// each set's runs alternates from set to set, so that a drift favours neither. Records each run, ours ÷ peer
-    /// within each set, and the medians.
+    /// each set's runs alternates from set to set, so that a drift favours neither, and each run of ours comes right
+    /// after a ceiling run. Records each run, ours ÷ peer and ours ÷ ceiling within each set, and the medians.
     async fn peer(&mut self, main: &str) -> anyhow::Result<()> {
         let p = self.plan.clone();
         let plugins = peer::fetch_plugin(&Repo { root: self.stack.root.clone() }.local()).await?;
@@ -488,6 +503,13 @@ impl Bench {
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 self.rec.record(&format!("peer.{name}_over_{kind}"), median(&ratios)?)?;
             }
+            for (field, run_field) in [("ceiling_rows_per_s", "ceiling_rows_per_s"), ("ours_to_ceiling", "to_ceiling")]
+            {
+                let values = (1..=p.target_runs)
+                    .map(|i| self.value(&format!("peer{c}ours{i}.{run_field}")))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                self.rec.record(&format!("peer.{name}_{field}"), median(&values)?)?;
+            }
         }
         self.rec.record("peer.runs", p.target_runs)
     }
@@ -510,8 +532,7 @@ impl Bench {
                     match settings {
                         None => {
                             eprintln!("==> (9) {label}: {c} order-consumer(s), set {i} of {}", p.target_runs);
-                            let pool = self.group_run(&label, c, main, p.orders, &ConsumerEnv::default()).await?;
-                            pool.close().await;
+                            self.paired_run(&label, c, main, p.orders, &ConsumerEnv::default()).await?;
                         }
                         Some(settings) => self.peer_run(worker, &label, target, settings).await?,
                     }

@@ -79,6 +79,7 @@ pub async fn measure(stack: &Stack, pool: &PgPool, rec: &mut Recorder, orders: u
                 Ok(())
             })
             .await?;
+            eprintln!("==> (10) the ceiling: {:.0} orders/s; now {path}", ceiling.rows_per_s);
             let run = timed(stack, &mut conn, backend, orders, async |conn| write(conn, path, &refs).await).await?;
             rec.record(&format!("{label}.ceiling_rows_per_s"), format!("{:.0}", ceiling.rows_per_s))?;
             rec.record(&format!("{label}.ceiling_postgres_us_per_row"), us(ceiling.postgres_us_per_row))?;
@@ -258,6 +259,7 @@ async fn timed(
     let started = Instant::now();
     run(&mut *conn).await?;
     let seconds = started.elapsed().as_secs_f64();
+    eprintln!("==> (10) stored in {seconds:.2} s; checking every row against the staged one");
     let spent = |before: Option<u64>, after: Option<u64>| before.zip(after).map(|(b, a)| a.saturating_sub(b));
     let cpu = spent(cpu_before, cpu_ticks(&backend.to_string()));
     let own = spent(own_before, cpu_ticks("self"));

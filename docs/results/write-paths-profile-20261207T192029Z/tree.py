@@ -15,18 +15,13 @@ def window_of(t):
         if s <= t < e: return k
 WHAT = [
     (('jsonb_in', 'jsonb_recv'), 'items parsed into jsonb'),
-    (('array_recv',), 'arrays received'),
-    (('array_unnest', 'ExecMakeFunctionResultSet'), 'arrays unnested'),
-    (('numeric_in', 'numeric_recv', 'timestamptz_recv', 'uuid_recv', 'int4recv', 'int8recv', 'textrecv', 'uuid_in', 'timestamptz_in', 'int4in', 'int8in', 'textin', 'varcharrecv', 'enum_in', 'enum_recv'), 'other values read'),
-    (('CopyReadBinaryAttribute', 'NextCopyFrom'), 'COPY rows read'),
-    (('_bt_check_unique', 'ExecCheckIndexConstraints', 'check_exclusion_or_unique_constraint'), 'primary-key conflict check'),
-    (('btinsert', '_bt_doinsert', 'index_insert', 'ExecInsertIndexTuples'), 'index insert'),
-    (('XLogInsert', 'XLogInsertRecord'), 'WAL records'),
-    (('heap_insert', 'heap_multi_insert', 'table_tuple_insert', 'heapam_tuple_insert'), 'heap insert'),
+    (('array_recv', 'array_unnest', 'ExecMakeFunctionResultSet'), 'arrays received and unnested'),
+    (('numeric_in', 'numeric_recv', 'timestamptz_recv', 'uuid_recv', 'int4recv', 'int8recv', 'textrecv', 'uuid_in', 'timestamptz_in', 'int4in', 'int8in', 'textin', 'varcharrecv', 'enum_in', 'enum_recv'), "the other columns' values read"),
+    (('CopyReadBinaryAttribute', 'NextCopyFrom'), 'rows read from COPY'),
+    (('_bt_check_unique', 'ExecCheckIndexConstraints', 'check_exclusion_or_unique_constraint', 'btinsert', '_bt_doinsert', 'index_insert', 'ExecInsertIndexTuples'), "index insert and the primary key's conflict check"),
+    (('XLogInsert', 'XLogInsertRecord', 'heap_insert', 'heap_multi_insert', 'table_tuple_insert', 'heapam_tuple_insert', 'SeqNext', 'heap_getnextslot', 'heapgettup_pagemode'), "heap insert, WAL records, the staging table's scan"),
     (('CommitTransaction', 'RecordTransactionCommit', 'XLogFlush', 'CommitTransactionCommand'), 'commit'),
-    (('exec_parse_message', 'exec_bind_message', 'pg_plan_queries', 'pg_analyze_and_rewrite_fixedparams', 'pg_parse_query', 'PortalStart', 'ExecutorStart', 'standard_ExecutorStart', 'ExecInitNode', 'PortalDrop', 'ExecutorEnd', 'standard_ExecutorEnd', 'exec_simple_query'), 'statement parse, plan, start and end'),
-    (('SeqNext', 'heap_getnextslot', 'heapgettup_pagemode'), 'staging table scanned'),
-    (('ExecTruncate', 'ExecuteTruncate'), 'truncate'),
+    (('exec_parse_message', 'exec_bind_message', 'pg_plan_queries', 'pg_analyze_and_rewrite_fixedparams', 'pg_parse_query', 'PortalStart', 'ExecutorStart', 'standard_ExecutorStart', 'ExecInitNode', 'PortalDrop', 'ExecutorEnd', 'standard_ExecutorEnd', 'exec_simple_query', 'ExecTruncate', 'ExecuteTruncate'), 'statement parse, plan, start and end; truncate'),
 ]
 def what(frames):
     for f in frames:

@@ -41,8 +41,8 @@ pub struct BenchArgs {
     /// Only the producer and the consumer group with 1, 2, 3 consumers (results/ only, not the doc).
     #[arg(long, conflicts_with_all = ["latency_only", "peer_only"])]
     pub group_only: bool,
-    /// Only the producer and the peer: Kafka Connect's JDBC sink against 1 and 3 consumers (results/ only, not the
-    /// doc).
+    /// Only the producer and the peer: Kafka Connect's JDBC sink against 1 and 3 consumers, each run of ours paired
+    /// with a ceiling run (results/ only, not the doc).
     #[arg(long, conflicts_with = "latency_only")]
     pub peer_only: bool,
     /// Only the consumer's write path against the others Postgres offers, the database alone, each run paired with

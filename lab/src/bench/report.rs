@@ -360,12 +360,39 @@ pub fn derive(r: &Results) -> anyhow::Result<Results> {
     if let Some(peer) = peer_figures(r)? {
         f.insert("peer".into(), peer);
     }
+    // The write paths (the same).
+    f.extend(paths_figures(r)?);
     let numbers = |prefix| keyed(r, prefix).into_iter().map(|(_, n)| n).collect::<Vec<_>>();
     f.insert(
         "settings".into(),
         object([("batch_sizes", json!(numbers("batch"))), ("linger_ms", json!(numbers("linger")))]),
     );
     Ok(f)
+}
+
+/// The write paths' figures (section 10), when the results have them: `paths` (the orders, batch and rounds of each
+/// run, the `jsonb` parse's cost a row) and a group `paths_<path>` a path with the medians of its rounds, under the
+/// names of its rounds' figures.
+fn paths_figures(r: &Results) -> anyhow::Result<Vec<(String, Group)>> {
+    let Some(paths) = r.group("paths") else { return Ok(Vec::new()) };
+    let jsonb = paths.get("jsonb_parse_us_per_row").cloned().unwrap_or(Value::Null);
+    let mut groups = vec![(
+        "paths".to_owned(),
+        object([
+            ("orders", paths.value("orders")?.clone()),
+            ("batch", paths.value("batch")?.clone()),
+            ("rounds", paths.value("rounds")?.clone()),
+            ("jsonb_parse_us_per_row", jsonb),
+        ]),
+    )];
+    for path in super::write_paths::PATHS {
+        let mut medians = Group::new();
+        for figure in super::write_paths::FIGURES {
+            medians.insert(figure.to_owned(), paths.value(&format!("{path}.median_{figure}"))?.clone());
+        }
+        groups.push((format!("paths_{path}"), medians));
+    }
+    Ok(groups)
 }
 
 /// The figures derived for the peer (section 9), when the results have them.
@@ -473,6 +500,7 @@ pub fn markdown<'a>(r: &'a Results, figures_file: &'a str) -> anyhow::Result<Str
     report.growth()?;
     report.knobs()?;
     report.peer()?;
+    report.write_paths()?;
     report.closing();
     Ok(report.lines.join("\n") + "\n")
 }
@@ -1192,6 +1220,51 @@ impl<'a> Report<'a> {
         Ok(())
     }
 
+    /// Section 10: the consumer's write path against the others Postgres offers, the database alone.
+    fn write_paths(&mut self) -> anyhow::Result<()> {
+        let Some(paths) = self.f.group("paths") else { return Ok(()) };
+        let mut fields = vec!["orders", "batch", "rounds", "jsonb_parse_us_per_row"];
+        fields.extend(super::write_paths::FIGURES);
+        self.heading("\n## 10. The write path alone, against the ceiling", &fields);
+        let rounds = paths.int("rounds")?;
+        self.w(format!(
+            "No broker and no decoding: one connection writes {} of the producer's orders in batches of {} by the \
+             consumer's statement (`unnest`), by binary `COPY` through a temporary table (`copy`) and by the \
+             consumer's statement five batches to a commit (`unnest_5_per_commit`), each run right after a ceiling \
+             run of its own, the paths' order rotating over {rounds} round{}; every run is checked to have stored \
+             every order as staged. Besides orders/s: the connection's backend CPU (`/proc/<pid>/stat`) and the \
+             bench's own, a row. Medians of the rounds:\n",
+            thousands(paths.int("orders")?),
+            thousands(paths.int("batch")?),
+            plural(rounds),
+        ));
+        self.w(
+            "| path | ÷ the ceiling right before | orders/s | wall µs a row | Postgres CPU µs a row | the bench's CPU µs \
+             a row | the ceiling's Postgres CPU µs a row |\n|---|---|---|---|---|---|---|",
+        );
+        for path in super::write_paths::PATHS {
+            let group = format!("paths_{path}");
+            let p = self.f.run(&group)?;
+            let row = [("to_ceiling", 4), ("rows_per_s", 0)]
+                .into_iter()
+                .chain(
+                    ["wall_us_per_row", "postgres_us_per_row", "client_us_per_row", "ceiling_postgres_us_per_row"]
+                        .map(|f| (f, 2)),
+                )
+                .map(|(field, digits)| p.num(field, digits))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            self.w(format!("| `{path}` | {} |", row.join(" | ")));
+        }
+        self.w(format!(
+            "\nParsing the items' JSON into `jsonb`, which every path pays and the ceiling does not, cost the server {} \
+             µs a row (the staged items read as text and parsed, less the same read alone). Every round's figures \
+             (`paths.<path>.round<r>`) are in the JSON; what they say: \
+             [performance.md](performance.md#run-k-the-write-path-alone-against-the-ceiling).",
+            paths.get_num("jsonb_parse_us_per_row", 2),
+        ));
+        Ok(())
+    }
+
     fn closing(&mut self) {
         self.w("\nWhere the time goes, profiled, and why a target is missed where one is: \
              [performance.md](performance.md).");
@@ -1382,6 +1455,27 @@ mod tests {
         assert_eq!(figures["peer"]["one_ours_to_ceiling"], 0.5654);
         assert_eq!(figures["ceiling"]["runs"], 6.0);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_whole_run_with_the_write_paths_reports_their_medians_in_section_10() {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        let mut r = load(&docs.join("benchmarks.json")).unwrap();
+        assert!(!markdown(&r, "x.json").unwrap().contains("## 10."), "run I measured no write paths");
+        let run_k = load(&docs.join("results/write-paths-20261207T171721Z/results.txt")).unwrap();
+        r.insert("paths".into(), run_k["paths"].clone());
+        let report = markdown(&r, "x.json").unwrap();
+        assert!(report.contains("## 10. The write path alone, against the ceiling"), "{report}");
+        assert!(report.contains("writes 500,000 of the producer's orders in batches of 1,000"), "{report}");
+        assert!(report.contains("| `unnest` | 0.5864 | 70,205 | 14.24 | 12.68 | 1.14 | 8.00 |"), "{report}");
+        assert!(
+            report.contains("| `unnest_5_per_commit` | 0.6058 | 73,039 | 13.69 | 12.18 | 1.14 | 7.88 |"),
+            "{report}"
+        );
+        assert!(report.contains("cost the server 0.87"), "{report}");
+        let f = derive(&r).unwrap();
+        assert_eq!(f["paths_copy"]["to_ceiling"], 0.5912);
+        assert_eq!(f["paths"]["rounds"], 5.0);
     }
 
     #[test]

@@ -31,7 +31,16 @@ use harness::stack::Stack;
 const BATCH: usize = 1_000;
 /// Batches per commit in the `unnest_5_per_commit` path.
 const BATCHES_PER_COMMIT: usize = 5;
-const PATHS: [&str; 3] = ["unnest", "copy", "unnest_5_per_commit"];
+pub(super) const PATHS: [&str; 3] = ["unnest", "copy", "unnest_5_per_commit"];
+/// The figures measured each round and reported as their medians (`paths.<path>.median_<figure>`).
+pub(super) const FIGURES: [&str; 6] = [
+    "to_ceiling",
+    "rows_per_s",
+    "wall_us_per_row",
+    "postgres_us_per_row",
+    "client_us_per_row",
+    "ceiling_postgres_us_per_row",
+];
 const PROCESSED_BY: &str = "bench-write-paths";
 /// The ceiling's statement (this section's and the bench's `ceiling_run`): the staged rows upserted again by the
 /// server, with the consumer's conflict clause.
@@ -91,14 +100,7 @@ pub async fn measure(stack: &Stack, pool: &PgPool, rec: &mut Recorder, orders: u
         }
     }
     for path in PATHS {
-        for figure in [
-            "to_ceiling",
-            "rows_per_s",
-            "wall_us_per_row",
-            "postgres_us_per_row",
-            "client_us_per_row",
-            "ceiling_postgres_us_per_row",
-        ] {
+        for figure in FIGURES {
             let values: Vec<f64> =
                 (1..=rounds).filter_map(|r| rec.number(&format!("paths.{path}.round{r}.{figure}"))).collect();
             if let Some(m) = median(&values) {

@@ -1414,20 +1414,29 @@ mod tests {
         assert!(error.contains("group producer"), "{error}");
     }
 
-    #[test]
-    fn a_peer_only_run_is_reported_by_its_section_alone_as_kept() {
-        let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results/peer-20261207T135924Z");
-        let dir = std::env::temp_dir().join(format!("peer-report-{}", std::process::id()));
+    /// The report and JSON of the kept `--peer-only` run `folder` (of docs/results/), written again from its
+    /// results; the report must be the kept one, byte for byte.
+    fn kept_peer_run(folder: &str) -> (std::path::PathBuf, String, Value) {
+        let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results").join(folder);
+        let dir = std::env::temp_dir().join(format!("{folder}-report-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (json, doc) = (dir.join("peer.json"), dir.join("peer.md"));
         write(&kept.join("results.txt"), &json, Some(&doc)).unwrap();
         let report = std::fs::read_to_string(&doc).unwrap();
+        assert_eq!(report, std::fs::read_to_string(kept.join("peer.md")).unwrap(), "the kept report is today's");
+        let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        (kept, report, figures)
+    }
+
+    #[test]
+    fn a_peer_only_run_is_reported_by_its_section_alone_as_kept() {
+        let (kept, report, figures) = kept_peer_run("peer-20261207T135924Z");
         assert!(report.contains("| 1 consumer / 1 task | 88,015 | 14,394 | 21,187 | 6.07 | 4.12 | ≥ 5: **missed** |"));
         assert!(
             report.contains("| 3 consumers / 3 tasks | 87,000 | 23,148 | 32,993 | 3.63 | 2.66 | ≥ 5: **missed** |")
         );
-        assert_eq!(report, std::fs::read_to_string(kept.join("peer.md")).unwrap(), "the kept report is today's");
-        let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert!(!report.contains("ceiling right before"), "run J had no ceiling runs");
         assert_eq!(figures["figures"]["peer"]["target_over_tuned"], 5.0);
         assert_eq!(figures["peer"]["one_over_tuned"], 4.12);
         // A full report of the same results cannot be written: they have no ceiling.
@@ -1435,26 +1444,17 @@ mod tests {
             format!("{:#}", markdown(&load(&kept.join("results.txt")).unwrap(), "x.json").unwrap_err())
                 .contains("ceiling")
         );
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
     fn a_peer_only_run_with_its_ceiling_reports_ours_against_the_ceiling_of_the_same_sets_as_kept() {
-        let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results/peer-20261207T190132Z");
-        let dir = std::env::temp_dir().join(format!("peer-ceiling-report-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (json, doc) = (dir.join("peer.json"), dir.join("peer.md"));
-        write(&kept.join("results.txt"), &json, Some(&doc)).unwrap();
-        let report = std::fs::read_to_string(&doc).unwrap();
+        let (_, report, figures) = kept_peer_run("peer-20261207T190132Z");
         assert!(report.contains("| 1 consumer / 1 task | 90,795 | 15,737 | 22,532 | 5.77 | 4.10 | ≥ 5: **missed** |"));
         assert!(report.contains("a median of 159,061 orders/s in the runs before 1 consumer"), "{report}");
         assert!(report.contains("was 0.57 with 1 consumer and 0.55 with 3"), "{report}");
         assert!(report.contains("fields: record_bytes") && report.contains("one_ours_to_ceiling"), "{report}");
-        assert_eq!(report, std::fs::read_to_string(kept.join("peer.md")).unwrap(), "the kept report is today's");
-        let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         assert_eq!(figures["peer"]["one_ours_to_ceiling"], 0.5654);
         assert_eq!(figures["ceiling"]["runs"], 6.0);
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

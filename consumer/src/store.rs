@@ -58,14 +58,26 @@ WHERE orders.version < EXCLUDED.version
 /// [`UPSERT`]'s conflict clause, for a statement that upserts orders from elsewhere (the benchmark's ceiling).
 pub const KEEP_NEWEST: &str = keep_newest!();
 
+/// The columns an upsert writes, in the order of its values.
+macro_rules! columns {
+    () => {
+        "order_id, customer_id, customer_name, restaurant, items, total_amount, status, created_at,
+                    customer_seq, version, kafka_partition, kafka_offset, produced_at, processed_by"
+    };
+}
+
+/// [`UPSERT`]'s columns, for a statement that writes the same rows another way (the benchmark's `COPY`).
+pub const COLUMNS: &str = columns!();
+
 /// One row per array element. The arrays are unnested in the select list, not in `FROM`: there Postgres turns
 /// `UNNEST(a, b, …)` into a function scan that first copies every row into a tuplestore; in the select list the
 /// arrays are read in step (they have the same length) and each row goes straight to the insert. In interleaved
 /// trials one consumer stored more orders per second this way in 6 of 7 pairs, and Postgres spent less CPU per row
 /// (docs/performance.md, run G).
 const UPSERT: &str = concat!(
-    "INSERT INTO orders (order_id, customer_id, customer_name, restaurant, items, total_amount, status, created_at,
-                    customer_seq, version, kafka_partition, kafka_offset, produced_at, processed_by)
+    "INSERT INTO orders (",
+    columns!(),
+    ")
 SELECT UNNEST($1::uuid[]), UNNEST($2::text[]), UNNEST($3::text[]), UNNEST($4::text[]), UNNEST($5::text[])::jsonb,
        UNNEST($6::numeric[]), UNNEST($7::text[]), UNNEST($8::timestamptz[]), UNNEST($9::int8[]), UNNEST($10::int4[]),
        UNNEST($11::int4[]), UNNEST($12::int8[]), UNNEST($13::timestamptz[]), $14

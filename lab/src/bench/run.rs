@@ -492,26 +492,23 @@ impl Bench {
         self.rec.record("peer.worker_rss_kib", exit?.peak_rss_kib)?;
         for (c, name) in [(1, "one"), (3, "three")] {
             for kind in ["ours", "default", "tuned"] {
-                let rates = (1..=p.target_runs)
-                    .map(|i| self.value(&format!("peer{c}{kind}{i}.rows_per_s")))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                self.rec.record(&format!("peer.{name}_{kind}_rows_per_s"), median(&rates)?)?;
+                self.record_set_median(c, kind, "rows_per_s", &format!("peer.{name}_{kind}_rows_per_s"))?;
             }
             for kind in ["default", "tuned"] {
-                let ratios = (1..=p.target_runs)
-                    .map(|i| self.value(&format!("peer{c}{kind}{i}.ours_over")))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                self.rec.record(&format!("peer.{name}_over_{kind}"), median(&ratios)?)?;
+                self.record_set_median(c, kind, "ours_over", &format!("peer.{name}_over_{kind}"))?;
             }
-            for (field, run_field) in [("ceiling_rows_per_s", "ceiling_rows_per_s"), ("ours_to_ceiling", "to_ceiling")]
-            {
-                let values = (1..=p.target_runs)
-                    .map(|i| self.value(&format!("peer{c}ours{i}.{run_field}")))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                self.rec.record(&format!("peer.{name}_{field}"), median(&values)?)?;
-            }
+            self.record_set_median(c, "ours", "ceiling_rows_per_s", &format!("peer.{name}_ceiling_rows_per_s"))?;
+            self.record_set_median(c, "ours", "to_ceiling", &format!("peer.{name}_ours_to_ceiling"))?;
         }
         self.rec.record("peer.runs", p.target_runs)
+    }
+
+    /// Records as `key` the median over the peer's sets of `peer<consumers><kind><set>.<field>`.
+    fn record_set_median(&mut self, consumers: usize, kind: &str, field: &str, key: &str) -> anyhow::Result<()> {
+        let values = (1..=self.plan.target_runs)
+            .map(|i| self.value(&format!("peer{consumers}{kind}{i}.{field}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        self.rec.record(key, median(&values)?)
     }
 
     /// The sets of [`Bench::peer`].

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use order_consumer::batch::{Entry, Outcome};
-use order_consumer::store::{self, KEEP_NEWEST};
+use order_consumer::store::{self, COLUMNS, KEEP_NEWEST};
 use order_producer::generator::OrderGenerator;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -167,21 +167,19 @@ async fn write(conn: &mut PgConnection, path: &str, entries: &[&Entry]) -> anyho
 /// The staging table of the `copy` path, one per connection (temporary tables are), emptied at every commit.
 const CREATE_INCOMING: &str =
     "CREATE TEMP TABLE IF NOT EXISTS orders_incoming (LIKE orders INCLUDING DEFAULTS) ON COMMIT DELETE ROWS";
-const COLUMNS: &str = "order_id, customer_id, customer_name, restaurant, items, total_amount, status, created_at, \
-    customer_seq, version, kafka_partition, kafka_offset, produced_at, processed_by";
 
 /// The `copy` path: `entries` in binary `COPY` into the connection's `orders_incoming` ([`CREATE_INCOMING`], run
 /// once before), then upserted from there into `orders` with the consumer's conflict clause, in one transaction.
-async fn copy_upsert(conn: &mut PgConnection, entries: &[&Entry], processed_by: &str) -> anyhow::Result<u64> {
+async fn copy_upsert(conn: &mut PgConnection, entries: &[&Entry], processed_by: &str) -> anyhow::Result<()> {
     let rows = binary_rows(entries, processed_by).map_err(|e| anyhow::anyhow!("encoding the rows: {e}"))?;
     let mut tx = conn.begin().await?;
     let mut copy = tx.copy_in_raw(&format!("COPY orders_incoming ({COLUMNS}) FROM STDIN (FORMAT binary)")).await?;
     copy.send(rows).await?;
     copy.finish().await?;
     let upsert = format!("INSERT INTO orders ({COLUMNS}) SELECT {COLUMNS} FROM orders_incoming {KEEP_NEWEST}");
-    let result = sqlx::query(&upsert).execute(&mut *tx).await?;
+    sqlx::query(&upsert).execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(result.rows_affected())
+    Ok(())
 }
 
 /// The rows in `COPY`'s binary format: a header, each row as its field count and each field as its length and its
